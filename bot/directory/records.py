@@ -1,0 +1,257 @@
+"""The service record that crosses module boundaries, and its validation.
+
+One flat, readable shape (what `data/directory/services.yml` holds and `export --format json`
+prints). Validation collects every problem with the file, row and field it concerns, so an
+import is all-or-nothing and a service manager can fix everything in one pass.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, field
+from datetime import date
+from typing import Any
+
+from bot.vocabulary import AUDIENCES, FORMATS, NEEDS, REFERRAL_ROUTES, STAGES, areas
+
+KINDS = ("peer_support", "helpline", "information")
+PHONE_TYPES = ("voice", "text")
+ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{1,99}$")
+URL_PATTERN = re.compile(r"^https?://[^\s]+$")
+PHONE_PATTERN = re.compile(r"^[0-9 +()]{3,20}$")
+
+
+@dataclass(frozen=True)
+class PhoneNumber:
+    number: str
+    type: str = "voice"
+    description: str | None = None
+
+
+@dataclass(frozen=True)
+class Place:
+    name: str | None = None
+    postcode: str | None = None
+    address_1: str | None = None
+    city: str | None = None
+
+
+@dataclass(frozen=True)
+class ServiceRecord:
+    id: str
+    name: str
+    organization_id: str
+    organization_name: str
+    organization_url: str | None
+    kind: str
+    description: str | None
+    url: str | None
+    email: str | None
+    phones: tuple[PhoneNumber, ...]
+    formats: tuple[str, ...]
+    audiences: tuple[str, ...]
+    stages: tuple[str, ...]
+    needs: tuple[str, ...]
+    areas: tuple[str, ...]
+    languages: tuple[str, ...]
+    cost: str | None
+    schedule: str | None
+    referral_route: str
+    referral_how: str | None
+    volunteer_training: str | None
+    supervision: str | None
+    safeguarding_policy: str | None
+    locations: tuple[Place, ...]
+    source: str
+    last_verified: date
+
+    @property
+    def referral(self) -> dict[str, str | None]:
+        return {"route": self.referral_route, "how": self.referral_how}
+
+    def to_dict(self) -> dict[str, Any]:
+        """The export/interchange shape (also the `{"services": [...]}` payload's items)."""
+        data = asdict(self)
+        for key in ("organization_id", "organization_name", "organization_url"):
+            data.pop(key)
+        data["organization"] = {"id": self.organization_id, "name": self.organization_name,
+                                "url": self.organization_url}
+        data["referral"] = self.referral
+        for key in ("referral_route", "referral_how", "volunteer_training", "supervision", "safeguarding_policy"):
+            data.pop(key)
+        data["quality"] = {"volunteer_training": self.volunteer_training, "supervision": self.supervision,
+                           "safeguarding_policy": self.safeguarding_policy}
+        data["last_verified"] = self.last_verified.isoformat()
+        for key in ("formats", "audiences", "stages", "needs", "areas", "languages"):
+            data[key] = list(data[key])
+        data["phones"] = [asdict(p) for p in self.phones]
+        data["locations"] = [asdict(p) for p in self.locations]
+        return data
+
+
+@dataclass
+class RecordError:
+    file: str
+    row: int  # 1-based position of the record in its file (CSV: the line number)
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}, row {self.row}, field '{self.field}': {self.message}"
+
+
+class ImportFailed(Exception):
+    def __init__(self, errors: list[RecordError]):
+        self.errors = errors
+        super().__init__("\n".join(str(e) for e in errors))
+
+
+@dataclass
+class _Checker:
+    file: str
+    row: int
+    errors: list[RecordError] = field(default_factory=list)
+
+    def fail(self, name: str, message: str) -> None:
+        self.errors.append(RecordError(self.file, self.row, name, message))
+
+    def text(self, name: str, value: Any, required: bool = False, pattern: re.Pattern | None = None,
+             max_len: int = 2000) -> str | None:
+        if value is None or (isinstance(value, str) and not value.strip()):
+            if required:
+                self.fail(name, "is required")
+            return None
+        if not isinstance(value, (str, int, float)) or isinstance(value, bool):
+            self.fail(name, f"must be text, not {type(value).__name__}")
+            return None
+        value = str(value).strip()
+        if len(value) > max_len:
+            self.fail(name, f"is longer than {max_len} characters")
+        elif pattern and not pattern.match(value):
+            self.fail(name, f"'{value}' is not in the expected form")
+        return value
+
+    def codes(self, raw: dict, name: str, allowed, required: bool = True) -> tuple[str, ...]:
+        value = raw.get(name) or []
+        if isinstance(value, str):
+            value = [v for v in re.split(r"[;,]", value) if v.strip()]
+        if not isinstance(value, list):
+            self.fail(name, "must be a list of codes")
+            return ()
+        codes = tuple(dict.fromkeys(str(v).strip() for v in value))
+        unknown = [c for c in codes if c not in allowed]
+        if unknown:
+            self.fail(name, f"unknown code(s) {', '.join(unknown)}; allowed: {', '.join(sorted(allowed))}")
+        if required and not codes:
+            self.fail(name, "needs at least one code")
+        return tuple(c for c in codes if c in allowed)
+
+
+def parse_record(raw: Any, file: str, row: int) -> tuple[ServiceRecord | None, list[RecordError]]:
+    """Validate one raw record (from YAML, JSON or CSV). Returns the record or the errors."""
+    check = _Checker(file, row)
+    if not isinstance(raw, dict):
+        check.fail("(record)", "must be a mapping of field names to values")
+        return None, check.errors
+    org = raw.get("organization") or {}
+    if not isinstance(org, dict):
+        check.fail("organization", "must be a mapping with id, name and url")
+        org = {}
+    record_id = check.text("id", raw.get("id"), required=True, pattern=ID_PATTERN)
+    name = check.text("name", raw.get("name"), required=True, max_len=300)
+    org_id = check.text("organization.id", org.get("id"), True, ID_PATTERN)
+    org_name = check.text("organization.name", org.get("name"), True)
+    org_url = check.text("organization.url", org.get("url"), False, URL_PATTERN)
+    kind = check.text("kind", raw.get("kind")) or "peer_support"
+    if kind not in KINDS:
+        check.fail("kind", f"'{kind}' is not one of {', '.join(KINDS)}")
+    url = check.text("url", raw.get("url"), pattern=URL_PATTERN)
+    email = check.text("email", raw.get("email"), pattern=re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$"))
+    phones = _phones(raw.get("phones"), check)
+    if not (url or org_url or phones or email):
+        check.fail("url", "a service needs at least one way to reach it (url, phone or email)")
+    referral = raw.get("referral") or {}
+    if not isinstance(referral, dict):
+        check.fail("referral", "must be a mapping with route and how")
+        referral = {}
+    route = str(referral.get("route") or "self")
+    if route not in REFERRAL_ROUTES:
+        check.fail("referral.route", f"'{route}' is not one of {', '.join(REFERRAL_ROUTES)}")
+    quality = raw.get("quality") or {}
+    if not isinstance(quality, dict):
+        check.fail("quality", "must be a mapping")
+        quality = {}
+    source = check.text("source", raw.get("source"), required=True, max_len=500)
+    verified = _date(raw.get("last_verified"), check)
+    locations = _locations(raw.get("locations"), check)
+    record = ServiceRecord(
+        id=record_id or "", name=name or "", organization_id=org_id or "", organization_name=org_name or "",
+        organization_url=org_url, kind=kind, description=check.text("description", raw.get("description")), url=url, email=email,
+        phones=phones,
+        formats=check.codes(raw, "formats", FORMATS), audiences=check.codes(raw, "audiences", AUDIENCES),
+        stages=check.codes(raw, "stages", STAGES), needs=check.codes(raw, "needs", NEEDS, required=False),
+        areas=check.codes(raw, "areas", areas()),
+        languages=check.codes(raw, "languages", _LanguageCodes(), required=False) or ("en",),
+        cost=check.text("cost", raw.get("cost")), schedule=check.text("schedule", raw.get("schedule")),
+        referral_route=route, referral_how=str(referral["how"]).strip() if referral.get("how") else None,
+        volunteer_training=quality.get("volunteer_training"), supervision=quality.get("supervision"),
+        safeguarding_policy=quality.get("safeguarding_policy"), locations=locations,
+        source=source or "", last_verified=verified or date.min,
+    )
+    return (None if check.errors else record), check.errors
+
+
+class _LanguageCodes:
+    """ISO 639-1: two lowercase letters (membership test only)."""
+
+    def __contains__(self, code: object) -> bool:
+        return isinstance(code, str) and re.fullmatch(r"[a-z]{2}", code) is not None
+
+    def __iter__(self):
+        return iter(["two-letter ISO 639-1 codes such as en, gd, pl, ar"])
+
+
+def _phones(value: Any, check: _Checker) -> tuple[PhoneNumber, ...]:
+    if value in (None, ""):
+        return ()
+    if not isinstance(value, list):
+        check.fail("phones", "must be a list of {number, type, description}")
+        return ()
+    phones = []
+    for i, item in enumerate(value, 1):
+        if not isinstance(item, dict) or not item.get("number"):
+            check.fail(f"phones[{i}]", "needs a number")
+            continue
+        number = str(item["number"]).strip()
+        kind = str(item.get("type") or "voice")
+        if not PHONE_PATTERN.match(number):
+            check.fail(f"phones[{i}].number", f"'{number}' is not a phone number")
+        if kind not in PHONE_TYPES:
+            check.fail(f"phones[{i}].type", f"'{kind}' is not one of {', '.join(PHONE_TYPES)}")
+        phones.append(PhoneNumber(number, kind, item.get("description")))
+    return tuple(phones)
+
+
+def _locations(value: Any, check: _Checker) -> tuple[Place, ...]:
+    if value in (None, ""):
+        return ()
+    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+        check.fail("locations", "must be a list of {name, postcode, address_1, city}")
+        return ()
+    return tuple(Place(v.get("name"), v.get("postcode"), v.get("address_1"), v.get("city")) for v in value)
+
+
+def _date(value: Any, check: _Checker) -> date | None:
+    if isinstance(value, date):
+        parsed = value
+    elif isinstance(value, str):
+        try:
+            parsed = date.fromisoformat(value.strip())
+        except ValueError:
+            check.fail("last_verified", f"'{value}' is not a date (YYYY-MM-DD)")
+            return None
+    else:
+        check.fail("last_verified", "is required (YYYY-MM-DD)")
+        return None
+    if parsed > date.today():
+        check.fail("last_verified", f"{parsed} is in the future")
+    return parsed

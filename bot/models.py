@@ -1,0 +1,174 @@
+"""The service directory, modelled on Open Referral UK / HSDS 3.0.
+
+Table and column names follow HSDS so real directory data can come in and go out. Our
+extensions are marked: perinatal taxonomy masks for fast matching, the referral route,
+quality-and-safety information (seed recommendations 1.1, 2.1), and provenance
+(`source`, `last_verified`) on every organisation and service.
+"""
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import (Column, Date, DateTime, ForeignKey, Index, Integer, String, Text,
+                        UniqueConstraint)
+from sqlalchemy.orm import declarative_base, relationship
+
+Base = declarative_base()
+
+
+class Organization(Base):
+    __tablename__ = "organization"
+    id = Column(String(100), primary_key=True)
+    name = Column(String(300), nullable=False)
+    description = Column(Text)
+    website = Column(String(500))
+    email = Column(String(300))
+    source = Column(String(500), nullable=False)
+    last_verified = Column(Date, nullable=False)
+    services = relationship("Service", back_populates="organization")
+
+
+class Service(Base):
+    __tablename__ = "service"
+    id = Column(String(100), primary_key=True)
+    organization_id = Column(String(100), ForeignKey("organization.id"), nullable=False, index=True)
+    name = Column(String(300), nullable=False)
+    description = Column(Text)
+    url = Column(String(500))
+    email = Column(String(300))
+    status = Column(String(20), nullable=False, default="active")  # HSDS: active | inactive | defunct
+    kind = Column(String(20), nullable=False, default="peer_support")  # ext: peer_support | helpline | information
+    application_process = Column(Text)  # HSDS: how to refer / get in touch
+    referral_route = Column(String(20), nullable=False, default="self")  # ext: self | professional | both
+    volunteer_training = Column(Text)  # ext: quality and safety (seed 1.1, 2.1)
+    supervision = Column(Text)
+    safeguarding_policy = Column(Text)
+    source = Column(String(500), nullable=False)
+    last_verified = Column(Date, nullable=False)
+    # ext: bit masks of the service's taxonomy attributes (bot.vocabulary order). Derived from
+    # `attributes` on every write (bot.directory.store) so matching is one indexed query.
+    formats_mask = Column(Integer, nullable=False, default=0)
+    audiences_mask = Column(Integer, nullable=False, default=0)
+    stages_mask = Column(Integer, nullable=False, default=0)
+    needs_mask = Column(Integer, nullable=False, default=0)
+
+    organization = relationship("Organization", back_populates="services")
+    phones = relationship("Phone", cascade="all, delete-orphan", order_by="Phone.id")
+    contacts = relationship("Contact", cascade="all, delete-orphan")
+    schedules = relationship("Schedule", cascade="all, delete-orphan")
+    service_areas = relationship("ServiceArea", cascade="all, delete-orphan", order_by="ServiceArea.id")
+    languages = relationship("Language", cascade="all, delete-orphan")
+    cost_options = relationship("CostOption", cascade="all, delete-orphan")
+    attributes = relationship("Attribute", cascade="all, delete-orphan", order_by="Attribute.id")
+    service_at_locations = relationship("ServiceAtLocation", cascade="all, delete-orphan")
+
+
+class Location(Base):
+    __tablename__ = "location"
+    id = Column(String(100), primary_key=True)
+    organization_id = Column(String(100), ForeignKey("organization.id"))
+    location_type = Column(String(20), nullable=False)  # HSDS: physical | virtual | postal
+    name = Column(String(300))
+    url = Column(String(500))  # for virtual locations
+    address_1 = Column(String(300))
+    city = Column(String(100))
+    postal_code = Column(String(10))
+    easting = Column(Integer)  # ext: OSGB grid, from the postcode; used for distance ranking
+    northing = Column(Integer)
+
+
+class ServiceAtLocation(Base):
+    __tablename__ = "service_at_location"
+    id = Column(Integer, primary_key=True, autoincrement=True)
+    service_id = Column(String(100), ForeignKey("service.id", ondelete="CASCADE"), nullable=False, index=True)
+    location_id = Column(String(100), ForeignKey("location.id"), nullable=False)
+    location = relationship("Location")
+
+
+class Phone(Base):
+    __tablename__ = "phone"
+    id = Column(Integer, primary_key=True, autoincrement=True)
+    service_id = Column(String(100), ForeignKey("service.id", ondelete="CASCADE"), nullable=False, index=True)
+    number = Column(String(50), nullable=False)
+    type = Column(String(20), nullable=False, default="voice")  # HSDS: voice | text | …
+    description = Column(String(300))
+
+
+class Contact(Base):
+    __tablename__ = "contact"
+    id = Column(Integer, primary_key=True, autoincrement=True)
+    service_id = Column(String(100), ForeignKey("service.id", ondelete="CASCADE"), nullable=False, index=True)
+    name = Column(String(200))
+    title = Column(String(200))
+    email = Column(String(300))
+
+
+class Schedule(Base):
+    __tablename__ = "schedule"
+    id = Column(Integer, primary_key=True, autoincrement=True)
+    service_id = Column(String(100), ForeignKey("service.id", ondelete="CASCADE"), nullable=False, index=True)
+    description = Column(Text, nullable=False)
+
+
+class ServiceArea(Base):
+    __tablename__ = "service_area"
+    id = Column(Integer, primary_key=True, autoincrement=True)
+    service_id = Column(String(100), ForeignKey("service.id", ondelete="CASCADE"), nullable=False)
+    code = Column(String(20), nullable=False)  # ext: GSS code (S08…/S12…) or scotland / uk
+    name = Column(String(200), nullable=False)
+    __table_args__ = (UniqueConstraint("service_id", "code"), Index("ix_service_area_code", "code"))
+
+
+class Language(Base):
+    __tablename__ = "language"
+    id = Column(Integer, primary_key=True, autoincrement=True)
+    service_id = Column(String(100), ForeignKey("service.id", ondelete="CASCADE"), nullable=False, index=True)
+    code = Column(String(10), nullable=False)  # ISO 639-1
+
+
+class CostOption(Base):
+    __tablename__ = "cost_option"
+    id = Column(Integer, primary_key=True, autoincrement=True)
+    service_id = Column(String(100), ForeignKey("service.id", ondelete="CASCADE"), nullable=False, index=True)
+    option = Column(String(300), nullable=False)
+
+
+class Taxonomy(Base):
+    __tablename__ = "taxonomy"
+    id = Column(String(50), primary_key=True)  # format | audience | stage | need
+    name = Column(String(200), nullable=False)
+
+
+class TaxonomyTerm(Base):
+    __tablename__ = "taxonomy_term"
+    id = Column(String(100), primary_key=True)  # "<taxonomy>:<code>"
+    taxonomy_id = Column(String(50), ForeignKey("taxonomy.id"), nullable=False)
+    code = Column(String(50), nullable=False)
+    name = Column(String(200), nullable=False)
+    __table_args__ = (UniqueConstraint("taxonomy_id", "code"),)
+
+
+class Attribute(Base):
+    __tablename__ = "attribute"
+    id = Column(Integer, primary_key=True, autoincrement=True)
+    link_id = Column(String(100), ForeignKey("service.id", ondelete="CASCADE"), nullable=False, index=True)
+    link_type = Column(String(50), nullable=False, default="service")
+    taxonomy_term_id = Column(String(100), ForeignKey("taxonomy_term.id"), nullable=False)
+    term = relationship("TaxonomyTerm", lazy="joined")
+    __table_args__ = (UniqueConstraint("link_id", "taxonomy_term_id"),)
+
+
+class UnmetNeed(Base):
+    """A request nothing local could meet. Aggregate facts only: never personal data."""
+    __tablename__ = "unmet_need"
+    id = Column(Integer, primary_key=True, autoincrement=True)
+    recorded_at = Column(DateTime, nullable=False, default=datetime.utcnow)
+    area_code = Column(String(20))
+    board_code = Column(String(20))
+    format = Column(String(20))
+    audience = Column(String(30))
+    stage = Column(String(20))
+    needs = Column(String(300))  # comma-separated need codes
+
+
+__all__ = [name for name in dir() if name[0].isupper()] + ["date"]

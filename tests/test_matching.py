@@ -1,0 +1,107 @@
+"""Matching: hard filters, ranking, reasons, and the honest no-match (on fictional sample services)."""
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from bot.db import session_scope
+from bot.matching import MatchRequest, find_matches, signpost
+from bot.models import UnmetNeed
+
+FIFE = dict(council_code="S12000047", board_code="S08000029")
+GLASGOW = dict(council_code="S12000049", board_code="S08000031")
+
+
+def ids(result):
+    return [m.service.id for m in result.matches]
+
+
+def match(url, **request):
+    with session_scope(url) as session:
+        return find_matches(session, MatchRequest(**request))
+
+
+def test_local_service_in_the_requested_format_comes_first(sample_directory):
+    result = match(sample_directory, **FIFE, audience="mothers", stage="postnatal", format="group")
+    assert ids(result)[0] == "fife-mums-group"
+    assert result.local_fit
+    assert result.matches[0].reason == "Runs in Fife, offers a peer support group, as you asked."
+
+
+def test_board_wide_service_counts_as_local(sample_directory):
+    result = match(sample_directory, **FIFE, audience="fathers_partners", stage="pregnancy")
+    assert ids(result)[0] == "fife-dads-group"
+    assert result.matches[0].local
+    assert "just for dads and partners" in result.matches[0].reason
+
+
+def test_audience_and_stage_are_hard_filters(sample_directory):
+    dad = match(sample_directory, **GLASGOW, audience="fathers_partners", stage="postnatal", limit=10)
+    assert "glasgow-befriending" not in ids(dad) and "fife-dads-group" not in ids(dad)
+    bereaved = match(sample_directory, **GLASGOW, audience="mothers", stage="baby_loss", limit=10)
+    assert set(ids(bereaved)) == {"national-baby-loss", "national-phone-line", "national-text"}
+
+
+def test_other_areas_services_never_appear(sample_directory):
+    result = match(sample_directory, **GLASGOW, audience="mothers", stage="postnatal", limit=10)
+    assert not {"fife-mums-group", "fife-dads-group"} & set(ids(result))
+
+
+def test_no_local_fit_offers_national_options_in_that_format_and_records_the_need(sample_directory):
+    request = MatchRequest(**GLASGOW, audience="mothers", stage="postnatal", format="group", needs=("low_income",))
+    with session_scope(sample_directory) as session:
+        result = signpost(session, request)
+    assert not result.local_fit
+    assert ids(result)[0] == "national-online-group"
+    assert result.matches[0].reason.startswith("Available wherever you are in Scotland, offers a peer support group")
+    assert ids(result)[1] == "glasgow-befriending"  # local, other format, still worth knowing
+    with session_scope(sample_directory) as session:
+        [need] = session.scalars(select(UnmetNeed)).all()
+    assert (need.area_code, need.board_code, need.format, need.audience, need.stage, need.needs) == \
+        ("S12000049", "S08000031", "group", "mothers", "postnatal", "low_income")
+
+
+def test_a_local_fit_records_no_unmet_need(sample_directory):
+    with session_scope(sample_directory) as session:
+        signpost(session, MatchRequest(**FIFE, audience="mothers", stage="postnatal", format="group"))
+        assert session.scalars(select(UnmetNeed)).all() == []
+
+
+def test_needs_rank_services_that_meet_them_higher(sample_directory):
+    result = match(sample_directory, **FIFE, audience="fathers_partners", stage="postnatal", needs=("birth_trauma",))
+    assert ids(result)[:2] == ["fife-dads-group", "national-online-group"]
+    assert "helps with a difficult or traumatic birth" in result.matches[1].reason
+
+
+def test_local_needs_match_and_languages(sample_directory):
+    result = match(sample_directory, **GLASGOW, audience="families", stage="postnatal",
+                   needs=("ethnic_minority",))
+    assert ids(result)[0] == "glasgow-befriending"
+    assert result.matches[0].needs_met == ("ethnic_minority",)
+
+
+def test_distance_is_reported_for_in_person_services_when_a_point_is_known(sample_directory):
+    result = match(sample_directory, **FIFE, audience="mothers", stage="postnatal", easting=330000, northing=696000)
+    assert result.matches[0].distance_km == 5.0
+    assert "about 5 km away" in result.matches[0].reason
+    assert all(m.distance_km is None for m in result.matches[1:])
+
+
+def test_more_excludes_what_was_already_shown(sample_directory):
+    first = match(sample_directory, **FIFE, audience="mothers", stage="postnatal")
+    more = match(sample_directory, **FIFE, audience="mothers", stage="postnatal", exclude_ids=tuple(ids(first)))
+    assert ids(more) and not set(ids(more)) & set(ids(first))
+
+
+def test_without_an_area_only_national_services_match(sample_directory):
+    result = match(sample_directory, audience="mothers", stage="postnatal", limit=10)
+    assert set(ids(result)) == {"national-online-group", "national-phone-line", "national-text"}
+    assert not result.local_fit
+
+
+def test_peer_support_ranks_above_a_general_helpline_when_otherwise_equal(sample_directory):
+    result = match(sample_directory, audience="mothers", stage="baby_loss", needs=(), limit=3)
+    assert ids(result)[0] == "national-baby-loss"
+
+
+def test_at_most_the_limit_is_returned(sample_directory):
+    assert len(match(sample_directory, **GLASGOW, audience="mothers", stage="postnatal").matches) == 3
