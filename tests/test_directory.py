@@ -188,7 +188,11 @@ def test_seed_directory_phone_numbers_are_only_verified_ones():
 
 
 # Numbers beyond the national four, each confirmed on the organisation's own page (see data/directory/SOURCES.md).
-VERIFIED_EXTRA_NUMBERS: tuple[str, ...] = ()
+VERIFIED_EXTRA_NUMBERS = (
+    "01924 200799",   # Miscarriage Association helpline
+    "0808 801 0323",  # One Parent Families Scotland freephone
+    "0800 027 1234",  # Scotland's Domestic Abuse and Forced Marriage Helpline
+)
 
 
 def test_cli_init_seeds_once(database_url, capsys):
