@@ -1,30 +1,35 @@
 """Matching a person's request to services in the directory.
 
-Hard filters: the service covers the person's council or health board (or is national), is for
-their audience and stage. Ranking, best first:
+Hard filters: the service is active, covers the person's council or health board (or is
+national), and is for their audience and stage. Ranking, best first:
   1. local services in the requested format (a real local fit),
   2. other services in the requested format (national ones, so "nothing local" still helps),
   3. local before national,
   4. more of the person's specific needs met,
   5. nearest in-person location when we know where the person is,
   6. peer support before general helplines, then name.
-Steps 1–2 only differ from "local first" when a format was asked for and nothing local offers it.
-The filters and order run as one indexed SQL query over the taxonomy masks, so the search stays
-fast at 100k services; reasons are worded here from the same facts.
+Steps 1–2 only differ from plain "local first" when a format was asked for and nothing local
+offers it.
+
+Search runs on an in-memory index of the taxonomy masks (numpy arrays, one row per service),
+rebuilt from the database whenever the directory's revision number changes; the database stays
+the source of truth. That keeps a search well under 10 ms at 100k services (bench/).
 """
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 
-from sqlalchemy import and_, case, func, literal, or_, select
+import numpy as np
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.directory.records import ServiceRecord
-from bot.directory.store import load_records
+from bot.directory.store import current_revision, load_cached_records
 from bot.models import Location, Service, ServiceArea, ServiceAtLocation, UnmetNeed
 from bot.vocabulary import AUDIENCES, FORMATS, NATIONAL_AREAS, NEEDS, STAGES, areas, bit
 
-IN_PERSON_FORMATS = ("group", "one_to_one")
+IN_PERSON = bit("group", FORMATS) | bit("one_to_one", FORMATS)
 
 
 @dataclass(frozen=True)
@@ -66,58 +71,108 @@ class MatchResult:
         return any(m.local and m.format_match for m in self.matches)
 
 
+class SearchIndex:
+    """Column arrays over every active service, and row numbers per area code."""
+
+    def __init__(self, session: Session, revision: int) -> None:
+        self.revision = revision
+        rows = session.execute(
+            select(Service.id, Service.formats_mask, Service.audiences_mask, Service.stages_mask,
+                   Service.needs_mask, Service.kind, Service.name)
+            .where(Service.status == "active").order_by(Service.name, Service.id)).all()
+        self.ids = np.array([r.id for r in rows], dtype=object)
+        self.row_of = {sid: i for i, sid in enumerate(self.ids)}
+        self.formats, self.audiences, self.stages, self.needs = (
+            np.array([r[k] for r in rows], dtype=np.int64) for k in range(1, 5))
+        self.helpline = np.array([r.kind != "peer_support" for r in rows], dtype=bool)
+        # Rows are in name order, so the row number is the final tie-break.
+        by_area: dict[str, list[int]] = {}
+        for sid, code in session.execute(select(ServiceArea.service_id, ServiceArea.code)):
+            if sid in self.row_of:
+                by_area.setdefault(code, []).append(self.row_of[sid])
+        self.by_area = {code: np.array(sorted(rows_), dtype=np.int64) for code, rows_ in by_area.items()}
+        points = sorted((self.row_of[sid], e, n) for sid, e, n in session.execute(
+            select(ServiceAtLocation.service_id, Location.easting, Location.northing)
+            .join(Location, Location.id == ServiceAtLocation.location_id)
+            .where(Location.easting.is_not(None))) if sid in self.row_of)
+        # Locations sorted by service row; a service's points are point_xy[start:start + count].
+        point_rows = np.array([p[0] for p in points], dtype=np.int64)
+        self.point_xy = np.array([(p[1], p[2]) for p in points], dtype=np.float64).reshape(-1, 2)
+        self.point_count = np.bincount(point_rows, minlength=len(self.ids))
+        self.point_start = np.searchsorted(point_rows, np.arange(len(self.ids)))
+
+    def rows_for(self, codes) -> np.ndarray:
+        found = [self.by_area[c] for c in codes if c in self.by_area]
+        return np.unique(np.concatenate(found)) if found else np.empty(0, dtype=np.int64)
+
+    def rank(self, request: MatchRequest) -> list[tuple[str, bool, bool, int, float | None]]:
+        """(service id, local, format_ok, needs met, squared distance) for the best `limit` services."""
+        local_rows = self.rows_for(request.local_codes)
+        candidates = np.union1d(local_rows, self.rows_for(NATIONAL_AREAS))
+        keep = np.ones(len(candidates), dtype=bool)
+        if request.audience:
+            keep &= (self.audiences[candidates] & bit(request.audience, AUDIENCES)) != 0
+        if request.stage:
+            keep &= (self.stages[candidates] & bit(request.stage, STAGES)) != 0
+        if request.exclude_ids:
+            excluded = [self.row_of[i] for i in request.exclude_ids if i in self.row_of]
+            keep &= ~np.isin(candidates, excluded)
+        rows = candidates[keep]
+        if len(rows) == 0:
+            return []
+        local = np.isin(rows, local_rows)
+        format_ok = ((self.formats[rows] & bit(request.format, FORMATS)) != 0 if request.format
+                     else np.ones(len(rows), dtype=bool))
+        needs_met = sum(((self.needs[rows] & bit(n, NEEDS)) != 0).astype(np.int64) for n in request.needs) \
+            if request.needs else np.zeros(len(rows), dtype=np.int64)
+        distance2 = self._distance2(rows, request)
+        order = np.lexsort((rows, self.helpline[rows], distance2, -needs_met, ~local, ~format_ok,
+                            ~(local & format_ok)))[:request.limit]
+        return [(self.ids[rows[i]], bool(local[i]), bool(format_ok[i]), int(needs_met[i]),
+                 None if np.isinf(distance2[i]) else float(distance2[i])) for i in order]
+
+    def _distance2(self, rows: np.ndarray, request: MatchRequest) -> np.ndarray:
+        """Squared grid distance to each in-person service's nearest location; inf if unknown."""
+        distance2 = np.full(len(rows), np.inf)
+        if request.easting is None or request.northing is None:
+            return distance2
+        located = np.flatnonzero(((self.formats[rows] & IN_PERSON) != 0) & (self.point_count[rows] > 0))
+        if len(located) == 0:
+            return distance2
+        counts = self.point_count[rows[located]]
+        offsets = np.cumsum(counts) - counts
+        points = np.repeat(self.point_start[rows[located]] - offsets, counts) + np.arange(counts.sum())
+        d2 = ((self.point_xy[points] - (request.easting, request.northing)) ** 2).sum(axis=1)
+        distance2[located] = np.minimum.reduceat(d2, offsets)
+        return distance2
+
+
+_index_lock = threading.Lock()
+_indexes: dict[str, SearchIndex] = {}  # by database URL
+
+
+def search_index(session: Session) -> SearchIndex:
+    """The index for this session's database, rebuilt if the directory changed since it was built."""
+    revision = current_revision(session)
+    key = str(session.get_bind().url)
+    with _index_lock:
+        index = _indexes.get(key)
+        if index is None or index.revision != revision:
+            index = _indexes[key] = SearchIndex(session, revision)
+    return index
+
+
 def find_matches(session: Session, request: MatchRequest) -> MatchResult:
-    local_codes = request.local_codes
-    is_local = func.max(case((ServiceArea.code.in_(local_codes), 1), else_=0)) if local_codes else literal(0)
-    format_ok = (Service.formats_mask.op("&")(bit(request.format, FORMATS)) != 0) if request.format else literal(True)
-    needs_met = sum((case((Service.needs_mask.op("&")(bit(n, NEEDS)) != 0, 1), else_=0) for n in request.needs),
-                    literal(0))
-    distance2 = _distance_squared(request)
-
-    conditions = [ServiceArea.code.in_(local_codes + tuple(NATIONAL_AREAS)), Service.status == "active"]
-    if request.audience:
-        conditions.append(Service.audiences_mask.op("&")(bit(request.audience, AUDIENCES)) != 0)
-    if request.stage:
-        conditions.append(Service.stages_mask.op("&")(bit(request.stage, STAGES)) != 0)
-    if request.exclude_ids:
-        conditions.append(Service.id.not_in(request.exclude_ids))
-
-    query = (
-        select(Service.id, is_local.label("local"), format_ok.label("format_ok"), needs_met.label("needs"),
-               distance2.label("d2"))
-        .join(ServiceArea, ServiceArea.service_id == Service.id)
-        .where(and_(*conditions))
-        .group_by(Service.id)
-        .order_by(
-            (is_local * case((format_ok, 1), else_=0)).desc(), format_ok.desc(), is_local.desc(), needs_met.desc(),
-            distance2.is_(None), distance2, case((Service.kind == "peer_support", 0), else_=1), Service.name)
-        .limit(request.limit)
-    )
-    rows = session.execute(query).all()
-    records = {r.id: r for r in load_records(session, [row.id for row in rows])}
+    ranked = search_index(session).rank(request)
+    records = {r.id: r for r in load_cached_records(session, [sid for sid, *_ in ranked])}
     matches = []
-    for row in rows:
-        service = records[row.id]
+    for sid, local, format_ok, _, distance2 in ranked:
+        service = records[sid]
         met = tuple(n for n in request.needs if n in service.needs)
-        distance_km = round((row.d2 ** 0.5) / 1000, 1) if row.d2 is not None else None
-        matches.append(Match(service, bool(row.local), bool(row.format_ok), met, distance_km,
-                             explain(service, request, bool(row.local), met, distance_km)))
+        distance_km = round(distance2 ** 0.5 / 1000, 1) if distance2 is not None else None
+        matches.append(Match(service, local, format_ok, met, distance_km,
+                             explain(service, request, local, met, distance_km)))
     return MatchResult(request, matches)
-
-
-def _distance_squared(request: MatchRequest):
-    """Squared grid distance to the service's nearest in-person location; NULL if unknown."""
-    if request.easting is None or request.northing is None:
-        return literal(None)
-    in_person = or_(*(Service.formats_mask.op("&")(bit(f, FORMATS)) != 0 for f in IN_PERSON_FORMATS))
-    nearest = (
-        select(func.min((Location.easting - request.easting) * (Location.easting - request.easting)
-                        + (Location.northing - request.northing) * (Location.northing - request.northing)))
-        .join(ServiceAtLocation, ServiceAtLocation.location_id == Location.id)
-        .where(ServiceAtLocation.service_id == Service.id, Location.easting.is_not(None))
-        .scalar_subquery()
-    )
-    return case((in_person, nearest), else_=None)
 
 
 def explain(service: ServiceRecord, request: MatchRequest, local: bool, needs_met: tuple[str, ...],

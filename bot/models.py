@@ -51,6 +51,9 @@ class Service(Base):
     audiences_mask = Column(Integer, nullable=False, default=0)
     stages_mask = Column(Integer, nullable=False, default=0)
     needs_mask = Column(Integer, nullable=False, default=0)
+    # ext: the whole record as JSON (ServiceRecord.to_dict), written with the rows above so a search
+    # loads its top results in one query. The normalised tables stay the source of truth.
+    record_json = Column(Text, nullable=False, default="{}")
 
     organization = relationship("Organization", back_populates="services")
     phones = relationship("Phone", cascade="all, delete-orphan", order_by="Phone.id")
@@ -156,6 +159,14 @@ class Attribute(Base):
     taxonomy_term_id = Column(String(100), ForeignKey("taxonomy_term.id"), nullable=False)
     term = relationship("TaxonomyTerm", lazy="joined")
     __table_args__ = (UniqueConstraint("link_id", "taxonomy_term_id"),)
+
+
+class DirectoryRevision(Base):
+    """One row whose number goes up on every directory write, so search indexes know to rebuild."""
+    __tablename__ = "directory_revision"
+    id = Column(Integer, primary_key=True)
+    revision = Column(Integer, nullable=False, default=0)
+    updated_at = Column(DateTime, nullable=False, default=datetime.utcnow)
 
 
 class UnmetNeed(Base):

@@ -105,3 +105,29 @@ def test_peer_support_ranks_above_a_general_helpline_when_otherwise_equal(sample
 
 def test_at_most_the_limit_is_returned(sample_directory):
     assert len(match(sample_directory, **GLASGOW, audience="mothers", stage="postnatal").matches) == 3
+
+
+def test_a_directory_change_is_seen_by_the_next_search(sample_directory, tmp_path):
+    from bot.directory.files import read_records
+    from bot.directory.store import save_records
+    request = dict(**GLASGOW, audience="mothers", stage="postnatal", format="group")
+    assert not match(sample_directory, **request).local_fit
+    new_group = tmp_path / "new.yml"
+    new_group.write_text(
+        "services:\n- {id: glasgow-new-group, name: New Group, organization: {id: org-o, name: O, url: 'https://o.example.org'},"
+        " formats: [group], audiences: [mothers], stages: [postnatal], areas: [S12000049],"
+        " source: 'https://o.example.org', last_verified: '2026-11-01'}\n", encoding="utf-8")
+    with session_scope(sample_directory) as session:
+        save_records(session, read_records(new_group))
+    result = match(sample_directory, **request)
+    assert ids(result)[0] == "glasgow-new-group" and result.local_fit
+
+
+def test_inactive_services_are_never_offered(sample_directory):
+    from bot.models import Service
+    with session_scope(sample_directory) as session:
+        session.get(Service, "fife-mums-group").status = "inactive"
+        from bot.directory.store import bump_revision
+        bump_revision(session)
+    result = match(sample_directory, **FIFE, audience="mothers", stage="postnatal", limit=10)
+    assert "fife-mums-group" not in ids(result)

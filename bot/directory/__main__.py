@@ -23,7 +23,8 @@ from bot.db import session_scope
 from bot.directory import SEED_FILE
 from bot.directory.files import read_records, write_csv, write_json, write_oruk
 from bot.directory.records import ImportFailed
-from bot.directory.store import coverage_gaps, load_records, replace_all, save_records, stale_records
+from bot.directory.store import (cache_mismatches, coverage_gaps, load_records, replace_all, save_records,
+                                 stale_records)
 from bot.matching import MatchRequest, find_matches
 from bot.models import Service
 from bot.vocabulary import AUDIENCES, FORMATS, NEEDS, STAGES
@@ -73,11 +74,14 @@ def cmd_validate(args) -> int:
     if args.files:
         records = [r for path in args.files for r in read_records(path)]
         source = ", ".join(str(p) for p in args.files)
+        mismatched = []
     else:
         with session_scope() as session:
             records = load_records(session)
+            mismatched = cache_mismatches(session)
         source = "the database"
     problems = [f"Nothing reaches {fmt} support in {board}." for board, fmt in coverage_gaps(records)]
+    problems += [f"{sid}: its search copy differs from its records; re-import it." for sid in mismatched]
     warnings = [f"{r.id}: last verified {r.last_verified}, more than a year ago — please re-check it."
                 for r in stale_records(records)]
     for line in problems + warnings:

@@ -68,6 +68,22 @@ class ServiceRecord:
     def referral(self) -> dict[str, str | None]:
         return {"route": self.referral_route, "how": self.referral_how}
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "ServiceRecord":
+        """The inverse of to_dict, for data this program wrote (no validation)."""
+        org, referral, quality = data["organization"], data["referral"], data["quality"]
+        return cls(
+            id=data["id"], name=data["name"], organization_id=org["id"], organization_name=org["name"],
+            organization_url=org["url"], kind=data["kind"], description=data["description"], url=data["url"],
+            email=data["email"], phones=tuple(PhoneNumber(**p) for p in data["phones"]),
+            formats=tuple(data["formats"]), audiences=tuple(data["audiences"]), stages=tuple(data["stages"]),
+            needs=tuple(data["needs"]), areas=tuple(data["areas"]), languages=tuple(data["languages"]),
+            cost=data["cost"], schedule=data["schedule"], referral_route=referral["route"],
+            referral_how=referral["how"], volunteer_training=quality["volunteer_training"],
+            supervision=quality["supervision"], safeguarding_policy=quality["safeguarding_policy"],
+            locations=tuple(Place(**p) for p in data["locations"]), source=data["source"],
+            last_verified=date.fromisoformat(data["last_verified"]))
+
     def to_dict(self) -> dict[str, Any]:
         """The export/interchange shape (also the `{"services": [...]}` payload's items)."""
         data = asdict(self)

@@ -30,6 +30,12 @@ def upgrade() -> None:
     sa.Column('name', sa.String(length=200), nullable=False),
     sa.PrimaryKeyConstraint('id')
     )
+    op.create_table('directory_revision',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('revision', sa.Integer(), nullable=False),
+    sa.Column('updated_at', sa.DateTime(), nullable=False),
+    sa.PrimaryKeyConstraint('id')
+    )
     op.create_table('unmet_need',
     sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
     sa.Column('recorded_at', sa.DateTime(), nullable=False),
@@ -75,6 +81,7 @@ def upgrade() -> None:
     sa.Column('audiences_mask', sa.Integer(), nullable=False),
     sa.Column('stages_mask', sa.Integer(), nullable=False),
     sa.Column('needs_mask', sa.Integer(), nullable=False),
+    sa.Column('record_json', sa.Text(), nullable=False),
     sa.ForeignKeyConstraint(['organization_id'], ['organization.id'], ),
     sa.PrimaryKeyConstraint('id')
     )
@@ -222,5 +229,6 @@ def downgrade() -> None:
     op.drop_table('service')
     op.drop_table('location')
     op.drop_table('unmet_need')
+    op.drop_table('directory_revision')
     op.drop_table('taxonomy')
     op.drop_table('organization')
