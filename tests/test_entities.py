@@ -1,0 +1,43 @@
+"""The rule-based entity extractor: codes and places found in the words people use."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from bot.nlu.entities import extract
+
+CASES = yaml.safe_load((Path(__file__).parent / "data" / "entities_labelled.yml").read_text(encoding="utf-8"))
+
+
+def found(text: str) -> dict[str, object]:
+    result: dict[str, object] = {}
+    for e in extract(text):
+        value = text[e["start"]:e["end"]] if e["entity"] == "location" else e["value"]
+        if e["entity"] in result:  # multi-valued (needs): keep all
+            result[e["entity"]] = sorted({*([result[e["entity"]]] if isinstance(result[e["entity"]], str)
+                                            else result[e["entity"]]), value})
+        else:
+            result[e["entity"]] = value
+    return result
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c["text"][:40] for c in CASES])
+def test_extracts_exactly_the_labelled_entities(case):
+    assert found(case["text"]) == case["entities"]
+
+
+def test_location_value_is_what_was_typed_and_offsets_point_at_it():
+    text = "groups near Kirkcaldy please"
+    [place] = [e for e in extract(text) if e["entity"] == "location"]
+    assert text[place["start"]:place["end"]] == place["value"] == "Kirkcaldy"
+
+
+@pytest.mark.parametrize("text", ["", "   ", "\x00\xff\xfe", "🙂" * 500, "a" * 100_000, "<script>alert(1)</script>"])
+def test_odd_input_is_handled(text):
+    assert isinstance(extract(text), list)
+
+
+def test_every_entity_is_marked_as_ours():
+    assert all(e["extractor"] == "DirectoryEntityExtractor" for e in extract("dads group in Fife"))
