@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import (Column, Date, DateTime, ForeignKey, Index, Integer, String, Text,
+from sqlalchemy import (Boolean, Column, Date, DateTime, ForeignKey, Index, Integer, String, Text,
                         UniqueConstraint)
 from sqlalchemy.orm import declarative_base, relationship
 
@@ -180,6 +180,63 @@ class UnmetNeed(Base):
     audience = Column(String(30))
     stage = Column(String(20))
     needs = Column(String(300))  # comma-separated need codes
+
+
+class ClinicalContact(Base):
+    """Who is alerted when someone may be in crisis: per health board, or the national default (no board)."""
+    __tablename__ = "clinical_contact"
+    id = Column(Integer, primary_key=True, autoincrement=True)
+    name = Column(String(200), nullable=False)
+    role = Column(String(200), nullable=False)
+    board_code = Column(String(20), index=True)  # NULL: the national default, used when no board contact is on
+    channel = Column(String(20), nullable=False)  # sms | email | webhook
+    address = Column(String(500), nullable=False)  # phone number, email address or https URL
+    hours = Column(String(100), nullable=False, default="24/7")  # "24/7" or e.g. "Mon-Fri 09:00-17:00"
+    active = Column(Boolean, nullable=False, default=True)
+
+
+class Escalation(Base):
+    """One message that was detected as a possible crisis (every one is kept, alerted or not)."""
+    __tablename__ = "escalation"
+    id = Column(Integer, primary_key=True, autoincrement=True)
+    conversation_id = Column(String(100), nullable=False, index=True)  # Rasa sender id (a keyed hash on SMS)
+    channel = Column(String(30))
+    category = Column(String(30), nullable=False)
+    detected_at = Column(DateTime, nullable=False, default=datetime.utcnow)
+    area_code = Column(String(20))
+    board_code = Column(String(20))
+    message = Column(Text, nullable=False)  # the triggering message
+    alerted = Column(Boolean, nullable=False, default=False)  # False: same episode, not more serious
+    callback_consent = Column(Boolean, nullable=False, default=False)
+    callback_number = Column(String(40))  # only ever set with consent
+    alerts = relationship("Alert", back_populates="escalation", order_by="Alert.id")
+
+
+class Alert(Base):
+    """The outbox: one alert to one clinical contact, delivered or visibly failed, never dropped."""
+    __tablename__ = "alert"
+    id = Column(Integer, primary_key=True, autoincrement=True)
+    escalation_id = Column(Integer, ForeignKey("escalation.id"), nullable=False, index=True)
+    contact_id = Column(Integer, ForeignKey("clinical_contact.id"))  # NULL: nobody was configured
+    reason = Column(String(30), nullable=False)  # new | more_serious | callback
+    body = Column(Text, nullable=False)
+    status = Column(String(20), nullable=False, default="pending", index=True)  # pending | delivered | failed
+    attempts = Column(Integer, nullable=False, default=0)
+    next_attempt_at = Column(DateTime, nullable=False, default=datetime.utcnow)
+    last_error = Column(Text)
+    created_at = Column(DateTime, nullable=False, default=datetime.utcnow)
+    delivered_at = Column(DateTime)
+    escalation = relationship("Escalation", back_populates="alerts")
+    contact = relationship("ClinicalContact")
+
+
+class ChannelContact(Base):
+    """The number behind a hashed conversation id: kept only to reply, and for a call-back with consent."""
+    __tablename__ = "channel_contact"
+    conversation_id = Column(String(100), primary_key=True)
+    channel = Column(String(30), nullable=False)
+    address = Column(String(60), nullable=False)  # e.g. +447700900123 or whatsapp:+447700900123
+    last_inbound_at = Column(DateTime, nullable=False, default=datetime.utcnow)
 
 
 __all__ = [name for name in dir() if name[0].isupper()] + ["date"]

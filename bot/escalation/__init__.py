@@ -1,0 +1,182 @@
+"""Crisis escalation: record every detected crisis message and alert the right clinical contact.
+
+- Every detection is recorded (conversation, channel, category, time, area, the message).
+- An alert goes out for the first detection of an episode (EPISODE after the last alerted one) and
+  again whenever the category becomes more serious; repeated messages in an episode add no alert.
+- Alerts go to the person's health board contacts that are on duty now, else the national default
+  (24/7), through a durable outbox: delivered, or after MAX_ATTEMPTS visibly `failed` — never dropped.
+- A call-back number is added only after the person agrees.
+"""
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+from typing import Callable, Protocol
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from bot.crisis import CATEGORIES
+from bot.models import Alert, ChannelContact, ClinicalContact, Escalation
+from bot.vocabulary import areas
+
+logger = logging.getLogger(__name__)
+
+EPISODE = timedelta(hours=24)
+MAX_ATTEMPTS = 8
+BACKOFF_BASE = timedelta(seconds=15)
+BACKOFF_CAP = timedelta(minutes=15)
+LOCAL_TIME = ZoneInfo("Europe/London")
+SEVERITY = {category: len(CATEGORIES) - i for i, category in enumerate(CATEGORIES)}  # higher = more urgent
+CATEGORY_NAMES = {
+    "medical_emergency": "medical emergency", "suicide_self_harm": "suicidal thoughts or self-harm",
+    "harm_to_baby": "thoughts of harming the baby", "psychosis": "possible postpartum psychosis",
+    "abuse_danger": "abuse or danger at home", "sexual_violence": "sexual violence",
+}
+DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+HOURS_PATTERN = re.compile(r"^(?P<d1>[a-z]{3})(?:-(?P<d2>[a-z]{3}))?\s+(?P<t1>\d{2}:\d{2})-(?P<t2>\d{2}:\d{2})$")
+
+
+def utcnow() -> datetime:
+    return datetime.utcnow()
+
+
+def on_duty(hours: str, now_utc: datetime) -> bool:
+    """'24/7', or comma-separated 'Mon-Fri 09:00-17:00' style windows in UK local time."""
+    if hours.strip().lower() == "24/7":
+        return True
+    local = now_utc.replace(tzinfo=ZoneInfo("UTC")).astimezone(LOCAL_TIME)
+    for window in hours.lower().split(","):
+        match = HOURS_PATTERN.match(window.strip())
+        if not match:
+            raise ValueError(f"hours '{hours}' not understood: use '24/7' or e.g. 'Mon-Fri 09:00-17:00'")
+        first, last = DAYS.index(match["d1"]), DAYS.index(match["d2"] or match["d1"])
+        opens, closes = time.fromisoformat(match["t1"]), time.fromisoformat(match["t2"])
+        if first <= local.weekday() <= last and opens <= local.time() < closes:
+            return True
+    return False
+
+
+def contacts_for(session: Session, board_code: str | None, now: datetime) -> list[ClinicalContact]:
+    """The board's contacts on duty now; else the national default contacts (out of hours, or no board)."""
+    candidates = session.scalars(select(ClinicalContact).where(
+        ClinicalContact.active.is_(True),
+        or_(ClinicalContact.board_code == board_code, ClinicalContact.board_code.is_(None)))).all()
+    local = [c for c in candidates if board_code and c.board_code == board_code and on_duty(c.hours, now)]
+    return local or [c for c in candidates if c.board_code is None and on_duty(c.hours, now)]
+
+
+@dataclass(frozen=True)
+class Detection:
+    conversation_id: str
+    channel: str | None
+    category: str
+    message: str
+    area_code: str | None = None
+    board_code: str | None = None
+
+
+def record(session: Session, detection: Detection, now: datetime | None = None) -> Escalation:
+    """Record a detected crisis message and queue alerts when it starts an episode or is more serious."""
+    now = now or utcnow()
+    if detection.category not in SEVERITY:
+        raise ValueError(f"unknown crisis category {detection.category!r}")
+    board = detection.board_code or (areas()[detection.area_code].board_code
+                                     if detection.area_code in areas() else None)
+    previous = session.scalars(select(Escalation).where(
+        Escalation.conversation_id == detection.conversation_id, Escalation.alerted.is_(True),
+        Escalation.detected_at > now - EPISODE)).all()
+    worst_alerted = max((SEVERITY[e.category] for e in previous), default=0)
+    escalation = Escalation(conversation_id=detection.conversation_id, channel=detection.channel,
+                            category=detection.category, detected_at=now, area_code=detection.area_code,
+                            board_code=board, message=detection.message[:4000],
+                            alerted=SEVERITY[detection.category] > worst_alerted)
+    session.add(escalation)
+    if escalation.alerted:
+        reason = "more_serious" if previous else "new"
+        queue_alerts(session, escalation, reason, now)
+    session.flush()
+    return escalation
+
+
+def queue_alerts(session: Session, escalation: Escalation, reason: str, now: datetime) -> list[Alert]:
+    contacts = contacts_for(session, escalation.board_code, now)
+    if not contacts:
+        # No one configured is a safety gap, not a reason to drop the alert: it is kept, visibly failed.
+        logger.critical("No clinical contact configured for board %s; alert recorded as failed",
+                        escalation.board_code)
+        session.add(Alert(escalation=escalation, contact_id=None, reason=reason, body=alert_body(escalation, reason),
+                          status="failed", last_error="no clinical contact configured", next_attempt_at=now))
+        return []
+    alerts = [Alert(escalation=escalation, contact=contact, reason=reason, body=alert_body(escalation, reason),
+                    next_attempt_at=now, created_at=now) for contact in contacts]
+    session.add_all(alerts)
+    return alerts
+
+
+def alert_body(escalation: Escalation, reason: str) -> str:
+    area = areas().get(escalation.board_code or "")
+    lead = {"new": "Possible crisis", "more_serious": "Crisis became more serious",
+            "callback": "Call-back requested"}[reason]
+    callback = (f"Call-back agreed: {escalation.callback_number}." if escalation.callback_consent
+                else "No call-back consent yet.")
+    return (f"[Perinatal peer support assistant] {lead}: {CATEGORY_NAMES[escalation.category]}. "
+            f"Ref {escalation.conversation_id[:12]}, via {escalation.channel or 'unknown channel'}, "
+            f"{area.name if area else 'area unknown'}, "
+            f"{escalation.detected_at:%d %b %H:%M} UTC. They were given emergency numbers. "
+            f"Message: \"{escalation.message[:300]}\" {callback}")
+
+
+def grant_callback(session: Session, conversation_id: str, now: datetime | None = None) -> Escalation | None:
+    """The person agreed to a call-back: add their number to the latest escalation and alert again."""
+    now = now or utcnow()
+    escalation = session.scalars(select(Escalation).where(Escalation.conversation_id == conversation_id)
+                                 .order_by(Escalation.detected_at.desc(), Escalation.id.desc())).first()
+    contact = session.get(ChannelContact, conversation_id)
+    if escalation is None or contact is None:
+        return None
+    escalation.callback_consent = True
+    escalation.callback_number = contact.address.removeprefix("whatsapp:")
+    queue_alerts(session, escalation, "callback", now)
+    session.flush()
+    return escalation
+
+
+class Notifier(Protocol):
+    def __call__(self, contact: ClinicalContact, body: str) -> None: ...  # raises on failure
+
+
+def deliver_due(session: Session, notifiers: dict[str, Notifier], now: datetime | None = None,
+                on_failed: Callable[[Alert], None] | None = None) -> dict[str, int]:
+    """Try every pending alert that is due; back off on failure; fail visibly after MAX_ATTEMPTS."""
+    now = now or utcnow()
+    counts = {"delivered": 0, "retrying": 0, "failed": 0}
+    due = session.scalars(select(Alert).where(Alert.status == "pending", Alert.next_attempt_at <= now)
+                          .order_by(Alert.id)).all()
+    for alert in due:
+        alert.attempts += 1
+        try:
+            notifiers[alert.contact.channel](alert.contact, alert.body)
+        except Exception as exc:  # any failure: network, 5xx, misconfiguration
+            alert.last_error = f"{type(exc).__name__}: {exc}"[:1000]
+            if alert.attempts >= MAX_ATTEMPTS:
+                alert.status = "failed"
+                counts["failed"] += 1
+                logger.critical("Alert %s to contact %s FAILED after %s attempts: %s", alert.id,
+                                alert.contact_id, alert.attempts, alert.last_error)
+                if on_failed:
+                    on_failed(alert)
+            else:
+                alert.next_attempt_at = now + min(BACKOFF_BASE * 2 ** (alert.attempts - 1), BACKOFF_CAP)
+                counts["retrying"] += 1
+                logger.warning("Alert %s not delivered (attempt %s): %s", alert.id, alert.attempts, alert.last_error)
+        else:
+            alert.status = "delivered"
+            alert.delivered_at = now
+            alert.last_error = None
+            counts["delivered"] += 1
+    session.flush()
+    return counts

@@ -1,0 +1,144 @@
+"""python -m bot.escalation — clinical contacts, crisis alerts and their delivery.
+
+Commands:
+  contacts list | add | remove   who is alerted, per health board or the national default
+  alerts [--status failed]        every alert with its delivery status (failed ones need a person)
+  deliver [--loop]                send due alerts from the outbox (and replay the local journal)
+  report                          detections and alerts by category, board and status
+
+The database is DATABASE_URL (default: SQLite at var/directory.db).
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from collections import Counter
+
+from sqlalchemy import select
+
+from bot import migrate
+from bot.db import session_scope
+from bot.escalation import CATEGORY_NAMES, Detection, deliver_due, on_duty, record, utcnow
+from bot.escalation import journal
+from bot.escalation.notifiers import NOTIFIERS
+from bot.models import Alert, ClinicalContact, Escalation
+from bot.vocabulary import areas
+
+
+def cmd_contacts(args) -> int:
+    with session_scope() as session:
+        if args.action == "add":
+            if args.board and args.board not in areas():
+                print(f"Unknown health board code '{args.board}'.", file=sys.stderr)
+                return 2
+            on_duty(args.hours, utcnow())  # refuse hours we cannot read, now rather than at 3 a.m.
+            contact = ClinicalContact(name=args.name, role=args.role, board_code=args.board, channel=args.channel,
+                                      address=args.address, hours=args.hours)
+            session.add(contact)
+            session.flush()
+            print(f"Added contact {contact.id}.")
+        elif args.action == "remove":
+            contact = session.get(ClinicalContact, args.id)
+            if contact is None:
+                print(f"No contact {args.id}.", file=sys.stderr)
+                return 2
+            contact.active = False
+            print(f"Contact {args.id} is no longer alerted.")
+        else:
+            for c in session.scalars(select(ClinicalContact).order_by(ClinicalContact.board_code, ClinicalContact.id)):
+                board = areas()[c.board_code].name if c.board_code else "national default"
+                print(f"{c.id}\t{board}\t{c.name} ({c.role})\t{c.channel}:{c.address}\t{c.hours}\t"
+                      f"{'active' if c.active else 'inactive'}")
+    return 0
+
+
+def cmd_alerts(args) -> int:
+    with session_scope() as session:
+        query = select(Alert).order_by(Alert.id)
+        if args.status:
+            query = query.where(Alert.status == args.status)
+        alerts = session.scalars(query).all()
+        for a in alerts:
+            who = f"{a.contact.name} {a.contact.channel}" if a.contact else "nobody configured"
+            print(f"{a.id}\t{a.status}\t{a.escalation.category}\t{a.reason}\t{who}\tattempts {a.attempts}\t"
+                  f"{a.created_at:%Y-%m-%d %H:%M}\t{a.last_error or ''}")
+        print(f"{len(alerts)} alert(s).")
+    return 1 if args.status == "failed" and alerts else 0
+
+
+def replay_journal() -> int:
+    def record_one(item, detected_at):
+        with session_scope() as session:
+            record(session, Detection(**item), detected_at)
+    return journal.replay(record_one)
+
+
+def cmd_deliver(args) -> int:
+    while True:
+        replayed = replay_journal()
+        with session_scope() as session:
+            counts = deliver_due(session, NOTIFIERS)
+        if replayed or any(counts.values()):
+            print(f"replayed {replayed}, delivered {counts['delivered']}, retrying {counts['retrying']}, "
+                  f"failed {counts['failed']}", flush=True)
+        if not args.loop:
+            return 1 if counts["failed"] else 0
+        time.sleep(args.interval)
+
+
+def cmd_report(args) -> int:
+    with session_scope() as session:
+        escalations = session.scalars(select(Escalation)).all()
+        alerts = session.scalars(select(Alert)).all()
+    board_names = {code: a.name for code, a in areas().items()}
+    print(f"Detections: {len(escalations)} ({sum(e.alerted for e in escalations)} alerted)")
+    for category, count in Counter(e.category for e in escalations).most_common():
+        print(f"  {CATEGORY_NAMES.get(category, category)}: {count}")
+    print("By health board:")
+    for board, count in Counter(board_names.get(e.board_code, "unknown") for e in escalations).most_common():
+        print(f"  {board}: {count}")
+    print("Alerts: " + ", ".join(f"{status} {count}" for status, count in Counter(a.status for a in alerts).items()))
+    print(f"Call-backs agreed: {sum(e.callback_consent for e in escalations)}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m bot.escalation", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    contacts = sub.add_parser("contacts", help="list, add or remove clinical contacts")
+    contacts.add_argument("action", choices=("list", "add", "remove"))
+    contacts.add_argument("--id", type=int, help="(remove) the contact's id")
+    contacts.add_argument("--name")
+    contacts.add_argument("--role", help="e.g. 'Perinatal mental health team duty clinician'")
+    contacts.add_argument("--board", help="health board GSS code (S08…); omit for the national default")
+    contacts.add_argument("--channel", choices=sorted(NOTIFIERS))
+    contacts.add_argument("--address", help="phone number, email address or https URL")
+    contacts.add_argument("--hours", default="24/7", help="'24/7' or e.g. 'Mon-Fri 09:00-17:00' (UK time)")
+    contacts.set_defaults(run=cmd_contacts)
+    alerts = sub.add_parser("alerts", help="list alerts; exit 1 if --status failed finds any")
+    alerts.add_argument("--status", choices=("pending", "delivered", "failed"))
+    alerts.set_defaults(run=cmd_alerts)
+    deliver = sub.add_parser("deliver", help="send due alerts")
+    deliver.add_argument("--loop", action="store_true", help="keep running (as `make run` does)")
+    deliver.add_argument("--interval", type=float, default=2.0, help="seconds between rounds")
+    deliver.set_defaults(run=cmd_deliver)
+    sub.add_parser("report", help="counts for operators").set_defaults(run=cmd_report)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    args = build_parser().parse_args(argv)
+    if args.command == "contacts" and args.action == "add" and not all(
+            (args.name, args.role, args.channel, args.address)):
+        print("contacts add needs --name, --role, --channel and --address.", file=sys.stderr)
+        return 2
+    migrate.upgrade()
+    return args.run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

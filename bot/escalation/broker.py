@@ -1,0 +1,71 @@
+"""Rasa event broker that records crisis detections inside the Rasa server process.
+
+Configured in endpoints.yml. Rasa publishes every event of every conversation here as it saves the
+tracker, so a crisis message is recorded — and its alert queued — even when the action server is
+down. Nothing here can break the conversation: every failure is caught, logged and journalled.
+"""
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+from typing import Any, Dict, Optional, Text
+
+from rasa.core.brokers.broker import EventBroker
+
+from bot.db import session_scope
+from bot.escalation import Detection, record, utcnow
+from bot.escalation import journal
+
+logger = logging.getLogger(__name__)
+CRISIS_PREFIX = "crisis_"
+REMEMBERED_CONVERSATIONS = 10_000
+
+
+def category_of(parse_data: Dict[Text, Any]) -> Optional[str]:
+    """The crisis category a parsed message carries: the lexicon's entity, else a crisis intent."""
+    for entity in parse_data.get("entities") or []:
+        if entity.get("entity") == "crisis_category" and entity.get("value"):
+            return str(entity["value"])
+    intent = (parse_data.get("intent") or {}).get("name") or ""
+    return intent[len(CRISIS_PREFIX):] if intent.startswith(CRISIS_PREFIX) else None
+
+
+class EscalationEventBroker(EventBroker):
+    def __init__(self) -> None:
+        # The area a conversation has given, from its slot events (for routing to the right board).
+        self._areas: "OrderedDict[str, Dict[str, Optional[str]]]" = OrderedDict()
+
+    @classmethod
+    async def from_endpoint_config(cls, broker_config, event_loop=None) -> "EscalationEventBroker":
+        return cls()
+
+    def publish(self, event: Dict[Text, Any]) -> None:
+        try:
+            self._handle(event)
+        except Exception:
+            logger.exception("Escalation broker failed on an event")
+
+    def _handle(self, event: Dict[Text, Any]) -> None:
+        sender = event.get("sender_id") or "unknown"
+        if event.get("event") == "slot" and event.get("name") in ("council_code", "board_code"):
+            self._areas.setdefault(sender, {})[event["name"]] = event.get("value")
+            self._areas.move_to_end(sender)
+            while len(self._areas) > REMEMBERED_CONVERSATIONS:
+                self._areas.popitem(last=False)
+            return
+        if event.get("event") != "user":
+            return
+        category = category_of(event.get("parse_data") or {})
+        if not category:
+            return
+        area = self._areas.get(sender, {})
+        detection = Detection(conversation_id=sender, channel=event.get("input_channel"), category=category,
+                              message=event.get("text") or "", area_code=area.get("council_code"),
+                              board_code=area.get("board_code"))
+        now = utcnow()
+        try:
+            with session_scope() as session:
+                record(session, detection, now)
+        except Exception:
+            logger.critical("Could not record a crisis detection in the database; journalling it", exc_info=True)
+            journal.append(detection, now)

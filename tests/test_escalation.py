@@ -1,0 +1,232 @@
+"""Crisis escalation: routing, episodes, the durable outbox, call-back consent, the Rasa broker."""
+from __future__ import annotations
+
+import json
+import threading
+from datetime import datetime, timedelta
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+import pytest
+from sqlalchemy import select
+
+from bot.db import session_scope
+from bot.escalation import (EPISODE, MAX_ATTEMPTS, Detection, contacts_for, deliver_due, grant_callback, on_duty,
+                            record)
+from bot.escalation.__main__ import main as cli
+from bot.escalation.broker import EscalationEventBroker
+from bot.escalation.notifiers import send_webhook
+from bot.models import Alert, ChannelContact, ClinicalContact, Escalation
+
+FIFE = "S08000029"
+WED_10AM = datetime(2026, 11, 25, 10, 0)  # UK winter time = UTC
+SAT_10AM = datetime(2026, 11, 28, 10, 0)
+
+
+@pytest.fixture
+def contacts(database_url):
+    with session_scope(database_url) as session:
+        session.add_all([
+            ClinicalContact(name="Fife PMHT duty", role="Perinatal team", board_code=FIFE, channel="webhook",
+                            address="http://fife.invalid/hook", hours="Mon-Fri 09:00-17:00"),
+            ClinicalContact(name="National on-call", role="On-call clinician", board_code=None, channel="webhook",
+                            address="http://national.invalid/hook", hours="24/7"),
+        ])
+    return database_url
+
+
+def detection(category="suicide_self_harm", conversation="conv-1", board=FIFE, message="I want to end it"):
+    return Detection(conversation_id=conversation, channel="rest", category=category, message=message,
+                     board_code=board)
+
+
+def alerts_of(session):
+    return session.scalars(select(Alert).order_by(Alert.id)).all()
+
+
+@pytest.mark.parametrize("hours,when,expected", [
+    ("24/7", SAT_10AM, True),
+    ("Mon-Fri 09:00-17:00", WED_10AM, True),
+    ("Mon-Fri 09:00-17:00", SAT_10AM, False),
+    ("Mon-Fri 09:00-17:00", datetime(2026, 11, 25, 17, 0), False),
+    ("Sat 09:00-12:00, Mon-Fri 09:00-17:00", SAT_10AM, True),
+    ("Mon-Fri 09:00-17:00", datetime(2026, 7, 1, 8, 30), True),  # 09:30 in British Summer Time
+])
+def test_on_duty_reads_hours_in_uk_time(hours, when, expected):
+    assert on_duty(hours, when) is expected
+
+
+def test_unreadable_hours_are_refused():
+    with pytest.raises(ValueError):
+        on_duty("weekdays", WED_10AM)
+
+
+def test_alerts_go_to_the_board_in_hours_and_the_national_default_out_of_hours(contacts):
+    with session_scope(contacts) as session:
+        assert [c.name for c in contacts_for(session, FIFE, WED_10AM)] == ["Fife PMHT duty"]
+        assert [c.name for c in contacts_for(session, FIFE, SAT_10AM)] == ["National on-call"]
+        assert [c.name for c in contacts_for(session, None, WED_10AM)] == ["National on-call"]
+
+
+def test_one_alert_per_episode_and_a_new_one_when_more_serious(contacts):
+    with session_scope(contacts) as session:
+        first = record(session, detection("abuse_danger"), WED_10AM)
+        repeat = record(session, detection("abuse_danger", message="he's shouting again"), WED_10AM + timedelta(minutes=5))
+        less = record(session, detection("sexual_violence"), WED_10AM + timedelta(minutes=6))
+        worse = record(session, detection("suicide_self_harm"), WED_10AM + timedelta(minutes=10))
+        later = record(session, detection("abuse_danger"), WED_10AM + EPISODE + timedelta(hours=1))
+        assert [e.alerted for e in (first, repeat, less, worse, later)] == [True, False, False, True, True]
+        assert [a.reason for a in alerts_of(session)] == ["new", "more_serious", "new"]
+        assert session.scalar(select(Escalation).where(Escalation.id == repeat.id)).message == "he's shouting again"
+
+
+def test_conversations_are_independent(contacts):
+    with session_scope(contacts) as session:
+        assert record(session, detection(conversation="a"), WED_10AM).alerted
+        assert record(session, detection(conversation="b"), WED_10AM).alerted
+
+
+def test_with_no_contact_configured_the_alert_is_kept_as_failed_not_dropped(database_url, capsys):
+    with session_scope(database_url) as session:
+        record(session, detection(), WED_10AM)
+        [alert] = alerts_of(session)
+        assert (alert.status, alert.last_error) == ("failed", "no clinical contact configured")
+    assert cli(["alerts", "--status", "failed"]) == 1
+    assert "nobody configured" in capsys.readouterr().out
+
+
+def test_outbox_retries_with_backoff_then_delivers(contacts):
+    calls = []
+
+    def flaky(contact, body):
+        calls.append(body)
+        if len(calls) < 3:
+            raise ConnectionError("network down")
+
+    with session_scope(contacts) as session:
+        record(session, detection(), WED_10AM)
+        assert deliver_due(session, {"webhook": flaky}, WED_10AM) == {"delivered": 0, "retrying": 1, "failed": 0}
+        [alert] = alerts_of(session)
+        assert alert.next_attempt_at == WED_10AM + timedelta(seconds=15)
+        assert deliver_due(session, {"webhook": flaky}, WED_10AM + timedelta(seconds=5))["retrying"] == 0  # not due
+        deliver_due(session, {"webhook": flaky}, WED_10AM + timedelta(seconds=15))
+        assert alert.next_attempt_at == WED_10AM + timedelta(seconds=45)
+        assert deliver_due(session, {"webhook": flaky}, WED_10AM + timedelta(seconds=45))["delivered"] == 1
+        assert (alert.status, alert.attempts, alert.last_error) == ("delivered", 3, None)
+    assert "suicidal thoughts or self-harm" in calls[0] and "I want to end it" in calls[0]
+
+
+def test_an_alert_that_never_gets_through_fails_visibly(contacts):
+    failed = []
+
+    def down(contact, body):
+        raise TimeoutError("no answer")
+
+    with session_scope(contacts) as session:
+        record(session, detection(), WED_10AM)
+        now = WED_10AM
+        for _ in range(MAX_ATTEMPTS):
+            deliver_due(session, {"webhook": down}, now, on_failed=failed.append)
+            now += timedelta(hours=1)
+        [alert] = alerts_of(session)
+        assert (alert.status, alert.attempts) == ("failed", MAX_ATTEMPTS)
+        assert "TimeoutError: no answer" in alert.last_error
+    assert len(failed) == 1
+
+
+class _Hook(BaseHTTPRequestHandler):
+    received: list = []
+    status = 200
+
+    def do_POST(self):  # noqa: N802
+        _Hook.received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+        self.send_response(_Hook.status)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def webhook_server():
+    server = HTTPServer(("127.0.0.1", 0), _Hook)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    _Hook.received, _Hook.status = [], 200
+    yield f"http://127.0.0.1:{server.server_port}/alert"
+    server.shutdown()
+
+
+def test_webhook_notifier_posts_json_and_raises_on_server_error(webhook_server):
+    contact = ClinicalContact(name="Team", role="r", channel="webhook", address=webhook_server, hours="24/7")
+    send_webhook(contact, "hello")
+    assert _Hook.received == [{"text": "hello", "contact": "Team"}]
+    _Hook.status = 500
+    with pytest.raises(Exception):
+        send_webhook(contact, "again")
+
+
+def test_cli_delivers_through_a_real_webhook(database_url, webhook_server, capsys):
+    assert cli(["contacts", "add", "--name", "On call", "--role", "Clinician", "--channel", "webhook",
+                "--address", webhook_server]) == 0
+    with session_scope(database_url) as session:
+        record(session, detection(board=None), datetime.utcnow())
+    assert cli(["deliver"]) == 0
+    assert len(_Hook.received) == 1 and "Possible crisis" in _Hook.received[0]["text"]
+    assert cli(["alerts", "--status", "delivered"]) == 0
+    assert cli(["report"]) == 0
+    assert "suicidal thoughts or self-harm: 1" in capsys.readouterr().out
+
+
+def test_cli_refuses_bad_contacts(database_url):
+    assert cli(["contacts", "add", "--name", "x", "--role", "r", "--channel", "sms", "--address", "+44",
+                "--board", "S08999999"]) == 2
+    with pytest.raises(ValueError):
+        cli(["contacts", "add", "--name", "x", "--role", "r", "--channel", "sms", "--address", "+44",
+             "--hours", "whenever"])
+
+
+def test_callback_number_is_added_only_after_consent(contacts):
+    with session_scope(contacts) as session:
+        session.add(ChannelContact(conversation_id="conv-1", channel="twilio", address="whatsapp:+447700900123"))
+        escalation = record(session, detection(), WED_10AM)
+        assert escalation.callback_number is None and "No call-back consent" in alerts_of(session)[0].body
+        granted = grant_callback(session, "conv-1", WED_10AM + timedelta(minutes=2))
+        assert granted.callback_consent and granted.callback_number == "+447700900123"
+        assert alerts_of(session)[-1].reason == "callback" and "+447700900123" in alerts_of(session)[-1].body
+        assert grant_callback(session, "web-visitor") is None  # no number known: nothing to share
+
+
+def user_event(sender, text, intent, entities=()):
+    return {"sender_id": sender, "event": "user", "text": text, "input_channel": "rest",
+            "parse_data": {"intent": {"name": intent, "confidence": 1.0}, "entities": list(entities)}}
+
+
+def test_broker_records_a_crisis_with_the_area_the_conversation_gave(contacts):
+    broker = EscalationEventBroker()
+    broker.publish({"sender_id": "s1", "event": "slot", "name": "board_code", "value": FIFE})
+    broker.publish(user_event("s1", "hello", "greet"))
+    broker.publish(user_event("s1", "my husband hits me", "crisis_abuse_danger",
+                              [{"entity": "crisis_category", "value": "abuse_danger"}]))
+    with session_scope(contacts) as session:
+        [escalation] = session.scalars(select(Escalation)).all()
+        assert (escalation.category, escalation.board_code, escalation.channel) == ("abuse_danger", FIFE, "rest")
+        assert escalation.alerts
+
+
+def test_broker_takes_the_lexicon_category_over_the_intent(database_url):
+    broker = EscalationEventBroker()
+    broker.publish(user_event("s2", "text", "find_support", [{"entity": "crisis_category", "value": "psychosis"}]))
+    with session_scope(database_url) as session:
+        assert session.scalars(select(Escalation.category)).all() == ["psychosis"]
+
+
+def test_with_the_database_down_detections_are_journalled_and_replayed(database_url, tmp_path, monkeypatch):
+    monkeypatch.setenv("ESCALATION_JOURNAL", str(tmp_path / "journal.jsonl"))
+    monkeypatch.setenv("DATABASE_URL", "postgresql://nobody:x@127.0.0.1:9/none?connect_timeout=1")
+    EscalationEventBroker().publish(user_event("s3", "I want to die", "crisis_suicide_self_harm"))
+    assert "s3" in (tmp_path / "journal.jsonl").read_text()
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    cli(["deliver"])
+    with session_scope(database_url) as session:
+        assert session.scalars(select(Escalation.conversation_id)).all() == ["s3"]
+    assert not (tmp_path / "journal.jsonl").exists() or not (tmp_path / "journal.jsonl").read_text().strip()
