@@ -1,0 +1,67 @@
+# Two commands: `make run` starts the assistant, `make test` runs every test.
+# Each sets up what it needs first: .venv from requirements.lock, the database, a trained model.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+RASA := $(VENV)/bin/rasa
+STAMP := $(VENV)/.installed-$(shell sha256sum requirements.lock | cut -c1-12)
+
+# The model is named after a fingerprint of everything training reads, so it is retrained
+# only when one of these changes (not on every run, and not merely because a file was touched).
+TRAINING_INPUTS := config.yml domain.yml $(shell find data/nlu data/rules data/stories data/crisis -name '*.yml' 2>/dev/null | sort) $(wildcard bot/nlu/*.py)
+FINGERPRINT := $(shell cat $(TRAINING_INPUTS) 2>/dev/null | sha256sum | cut -c1-16)
+MODEL := models/$(FINGERPRINT).tar.gz
+
+export PYTHONPATH := $(CURDIR)
+export TF_CPP_MIN_LOG_LEVEL := 2
+export SQLALCHEMY_SILENCE_UBER_WARNING := 1
+
+.PHONY: setup db model run test test-unit test-e2e test-stories validate crisis-eval cross-validate bench clean
+
+setup: $(STAMP)
+
+$(STAMP): requirements.lock
+	@test -x $(PY) || $$(scripts/python310.sh) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip==24.0
+	$(PY) -m pip install --quiet --no-deps -r requirements.lock
+	$(PY) -m pip check
+	@rm -f $(VENV)/.installed-* && touch $@
+
+db: setup
+	$(PY) -m bot.directory init
+
+model: $(MODEL)
+
+$(MODEL): | setup
+	@echo "Training inputs changed (fingerprint $(FINGERPRINT)): training a model…"
+	$(RASA) train --fixed-model-name $(FINGERPRINT) --out models --quiet
+
+run: db model
+	MODEL=$(MODEL) scripts/run.sh
+
+validate: setup
+	$(PY) scripts/validate_data.py
+
+test-unit: db
+	$(PY) -m pytest -q -m "not e2e"
+
+test-e2e: model
+	MODEL=$(MODEL) $(PY) -m pytest -q -m e2e
+
+crisis-eval: setup
+	$(PY) -m bot.crisis evaluate
+
+test-stories: model
+	$(RASA) test core --model $(MODEL) --stories tests/stories --fail-on-prediction-errors --out results/core
+
+test: validate test-unit crisis-eval test-stories test-e2e
+
+cross-validate: setup
+	$(RASA) test nlu --cross-validation --folds 3 --config config.yml --nlu data/nlu --out results/nlu-cv
+	$(PY) scripts/nlu_report.py results/nlu-cv docs/nlu-evaluation.md
+
+bench: db
+	$(PY) -m bench.directory_search
+
+clean:
+	rm -rf models results var

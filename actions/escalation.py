@@ -1,0 +1,47 @@
+"""Call-back consent after a crisis reply (the crisis reply itself never needs this server)."""
+from __future__ import annotations
+
+import logging
+from typing import List, Text
+
+from rasa_sdk import Action
+from rasa_sdk.events import EventType
+
+from bot.db import session_scope
+from bot.escalation import grant_callback
+from bot.models import ChannelContact
+
+logger = logging.getLogger(__name__)
+
+
+class ActionOfferCallback(Action):
+    """Offer a call-back only where we hold a number to call (SMS, WhatsApp)."""
+
+    def name(self) -> Text:
+        return "action_offer_callback"
+
+    def run(self, dispatcher, tracker, domain) -> List[EventType]:
+        try:
+            with session_scope() as session:
+                reachable = session.get(ChannelContact, tracker.sender_id) is not None
+        except Exception:
+            logger.exception("Could not check for a call-back number")
+            return []
+        if reachable:
+            dispatcher.utter_message(response="utter_ask_callback")
+        return []
+
+
+class ActionCallbackConsent(Action):
+    def name(self) -> Text:
+        return "action_callback_consent"
+
+    def run(self, dispatcher, tracker, domain) -> List[EventType]:
+        try:
+            with session_scope() as session:
+                granted = grant_callback(session, tracker.sender_id)
+        except Exception:
+            logger.exception("Recording call-back consent failed")
+            granted = None
+        dispatcher.utter_message(response="utter_callback_confirmed" if granted else "utter_callback_unavailable")
+        return []

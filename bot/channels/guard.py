@@ -1,0 +1,84 @@
+"""Never silence: every message a person sends gets at least one reply.
+
+Rasa answers nothing when a custom action fails (action server down, database error) or the
+turn raises. This wrapper around a channel's `on_new_message` counts what the turn sent and,
+if it was nothing, sends a fallback. It checks the text with the crisis lexicon itself (no model,
+no action server), so a crisis message still gets its crisis answer if everything else failed.
+"""
+from __future__ import annotations
+
+import logging
+from functools import lru_cache
+from typing import Any, Awaitable, Callable, Dict, Text
+
+import yaml
+from rasa.core.channels.channel import OutputChannel, UserMessage
+
+from bot import PROJECT_ROOT
+
+logger = logging.getLogger(__name__)
+
+FALLBACK_TEXT = ("Sorry, something went wrong on our side and I couldn't answer. Please try again in a few "
+                 "minutes. If you need help now: NHS 24 on 111, Samaritans on 116 123, or 999 in an emergency.")
+
+
+@lru_cache(maxsize=1)
+def _domain_responses() -> dict[str, str]:
+    domain = yaml.safe_load((PROJECT_ROOT / "domain.yml").read_text(encoding="utf-8"))
+    return {name: variants[0]["text"] for name, variants in domain.get("responses", {}).items()
+            if variants and "text" in variants[0]}
+
+
+def fallback_replies(text: str | None) -> list[str]:
+    """What to send when the assistant produced nothing for this text."""
+    from bot.crisis import detect
+    try:
+        signal = detect(text or "")
+    except Exception:  # the detector must never stop the fallback itself
+        logger.exception("Crisis lexicon failed inside the silence guard")
+        signal = None
+    if signal:
+        responses = _domain_responses()
+        return [responses[f"utter_crisis_{signal.category}"], responses["utter_crisis_followup"]]
+    return [FALLBACK_TEXT]
+
+
+class CountingOutputChannel(OutputChannel):
+    """Passes every response to the real channel and counts them."""
+
+    def __init__(self, inner: OutputChannel) -> None:
+        self.inner = inner
+        self.sent = 0
+
+    def name(self) -> Text:
+        return self.inner.name()
+
+    async def send_response(self, recipient_id: Text, message: Dict[Text, Any]) -> None:
+        self.sent += 1
+        await self.inner.send_response(recipient_id, message)
+
+    async def send_text_message(self, recipient_id: Text, text: Text, **kwargs: Any) -> None:
+        self.sent += 1
+        await self.inner.send_text_message(recipient_id, text, **kwargs)
+
+    def __getattr__(self, item: str) -> Any:  # e.g. CollectingOutputChannel.messages
+        return getattr(self.inner, item)
+
+
+OnNewMessage = Callable[[UserMessage], Awaitable[Any]]
+
+
+def never_silent(on_new_message: OnNewMessage) -> OnNewMessage:
+    async def guarded(message: UserMessage) -> None:
+        counter = CountingOutputChannel(message.output_channel)
+        message.output_channel = counter
+        try:
+            await on_new_message(message)
+        except Exception:
+            logger.exception("Handling a message failed; sending the fallback reply")
+        if counter.sent == 0:
+            logger.error("No reply was produced for a message; sending the fallback reply")
+            for reply in fallback_replies(message.text):
+                await counter.inner.send_text_message(message.sender_id, reply)
+
+    return guarded

@@ -1,0 +1,173 @@
+"""Custom actions, tested as Rasa's demos do: a CollectingDispatcher, trackers built here, the real domain."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+from rasa_sdk import Tracker
+from rasa_sdk.events import SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+from sqlalchemy import select
+
+from actions.support import (ActionChangeArea, ActionChangeFormat, ActionMoreOptions, ActionRestartSupport,
+                             ActionSuggestServices, ValidateSupportForm)
+from bot.db import session_scope
+from bot.models import UnmetNeed
+
+DOMAIN = yaml.safe_load((Path(__file__).parent.parent / "domain.yml").read_text(encoding="utf-8"))
+CONTRACT = {"id", "name", "formats", "audiences", "stages", "needs", "areas", "phones", "url"}
+
+
+def tracker(**slots) -> Tracker:
+    return Tracker(sender_id="test-user", slots=slots, latest_message={"text": "", "intent": {}, "entities": []},
+                   events=[], paused=False, followup_action=None, active_loop={}, latest_action_name=None)
+
+
+@pytest.fixture
+def dispatcher() -> CollectingDispatcher:
+    return CollectingDispatcher()
+
+
+def responses(dispatcher) -> list[str | None]:
+    return [m["response"] for m in dispatcher.messages]
+
+
+def test_every_response_an_action_sends_is_in_the_domain(dispatcher, sample_directory):
+    ActionSuggestServices().run(dispatcher, tracker(role="mum", stage="postnatal", location="Kirkcaldy"), DOMAIN)
+    for name in filter(None, responses(dispatcher)):
+        assert name in DOMAIN["responses"]
+
+
+def test_suggestions_send_text_and_the_services_payload(dispatcher, sample_directory):
+    events = ActionSuggestServices().run(
+        dispatcher, tracker(role="mum", stage="postnatal", location="Kirkcaldy", format="group"), DOMAIN)
+    first, menu = dispatcher.messages
+    assert "1. Fife Mums Group" in first["text"] and "Why: Runs in Fife" in first["text"]
+    services = first["custom"]["services"]
+    assert services[0]["id"] == "fife-mums-group"
+    assert all(CONTRACT <= set(s) for s in services)
+    assert menu["response"] == "utter_after_suggestions"
+    assert events == [SlotSet("shown_service_ids", [s["id"] for s in services])]
+
+
+def test_a_dad_is_offered_dads_support(dispatcher, sample_directory):
+    ActionSuggestServices().run(dispatcher, tracker(role="dad_partner", stage="pregnancy", location="Fife",
+                                                    format="any"), DOMAIN)
+    assert dispatcher.messages[0]["custom"]["services"][0]["id"] == "fife-dads-group"
+    assert "just for dads and partners" in dispatcher.messages[0]["text"]
+
+
+def test_nothing_local_says_so_offers_national_and_records_the_need(dispatcher, sample_directory):
+    ActionSuggestServices().run(dispatcher, tracker(role="mum", stage="postnatal", location="Paisley",
+                                                    format="group", area_label="Paisley (Renfrewshire)"), DOMAIN)
+    text = dispatcher.messages[0]["text"]
+    assert text.startswith("I couldn't find a peer support group based in Paisley (Renfrewshire), sorry.")
+    assert "National Online Group" in text
+    with session_scope(sample_directory) as session:
+        [need] = session.scalars(select(UnmetNeed)).all()
+    assert (need.area_code, need.format, need.audience) == ("S12000038", "group", "mothers")
+
+
+def test_more_shows_only_new_services_then_says_when_there_are_none(dispatcher, sample_directory):
+    slots = dict(role="mum", stage="postnatal", location="Fife")
+    [shown] = ActionSuggestServices().run(dispatcher, tracker(**slots), DOMAIN)
+    more_dispatcher = CollectingDispatcher()
+    [more] = ActionMoreOptions().run(more_dispatcher, tracker(**slots, shown_service_ids=shown["value"]), DOMAIN)
+    new_ids = [s["id"] for s in more_dispatcher.messages[0]["custom"]["services"]]
+    assert new_ids and not set(new_ids) & set(shown["value"])
+    assert more_dispatcher.messages[0]["text"].startswith("Here are some more:")
+    last = CollectingDispatcher()
+    ActionMoreOptions().run(last, tracker(**slots, shown_service_ids=more["value"] + ["national-baby-loss"]), DOMAIN)
+    assert last.messages[0]["text"].startswith("I've shown you everything I have for that.")
+
+
+def test_database_down_gives_a_kind_reply_not_silence(dispatcher, monkeypatch):
+    monkeypatch.setenv("DATABASE_URL", "postgresql://nobody:nothing@127.0.0.1:9/none?connect_timeout=1")
+    events = ActionSuggestServices().run(dispatcher, tracker(role="mum", stage="postnatal", location="Fife"), DOMAIN)
+    assert responses(dispatcher) == ["utter_service_unavailable"] and events == []
+    assert "0800 83 85 87" in DOMAIN["responses"]["utter_service_unavailable"][0]["text"]
+
+
+def test_changing_format_or_area_clears_only_that(dispatcher):
+    assert ActionChangeFormat().run(dispatcher, tracker(format="group"), DOMAIN) == [
+        SlotSet("format", None), SlotSet("shown_service_ids", None)]
+    cleared = {e["name"] for e in ActionChangeArea().run(dispatcher, tracker(location="Fife"), DOMAIN)}
+    assert cleared == {"location", "council_code", "board_code", "area_label", "shown_service_ids"}
+
+
+def test_restart_keeps_the_crisis_record(dispatcher):
+    cleared = {e["name"] for e in ActionRestartSupport().run(dispatcher, tracker(), DOMAIN)}
+    assert "crisis_category" not in cleared and {"role", "stage", "location", "format", "needs"} <= cleared
+
+
+@pytest.mark.parametrize("typed,expected", [
+    ("Kirkcaldy", {"council_code": "S12000047", "board_code": "S08000029"}),
+    ("the Borders", {"board_code": "S08000016"}),
+    ("PA2 0AA", {"council_code": "S12000038"}),
+])
+def test_a_place_in_scotland_is_resolved_to_codes(dispatcher, typed, expected):
+    result = ValidateSupportForm().validate_location(typed, dispatcher, tracker(), DOMAIN)
+    assert result["location"] == typed
+    assert {k: result[k] for k in expected} == expected
+    assert dispatcher.messages == []
+
+
+def test_an_unknown_place_gets_a_kind_answer_and_is_asked_again(dispatcher):
+    result = ValidateSupportForm().validate_location("Narnia", dispatcher, tracker(), DOMAIN)
+    assert result == {"location": None}
+    assert dispatcher.messages[0]["text"]
+
+
+def test_a_place_outside_scotland_carries_on_with_uk_wide_services(dispatcher):
+    result = ValidateSupportForm().validate_location("SW1A 1AA", dispatcher, tracker(), DOMAIN)
+    assert result["location"] == "outside_scotland" and result["council_code"] is None
+    assert "Scotland" in dispatcher.messages[0]["text"]
+
+
+# --- call-back consent after a crisis ---------------------------------------------------------
+
+def _crisis_conversation(url, sender: str, number: str | None) -> None:
+    from bot.escalation import Detection, record
+    from bot.models import ChannelContact, ClinicalContact
+    with session_scope(url) as session:
+        session.add(ClinicalContact(name="On call", role="Clinician", channel="webhook",
+                                    address="http://127.0.0.1:9/hook", hours="24/7"))
+        if number:
+            session.add(ChannelContact(conversation_id=sender, channel="twilio", address=number))
+        session.flush()
+        record(session, Detection(sender, "twilio" if number else "rest", "suicide_self_harm", "I want to die"))
+
+
+def sender_tracker(sender: str) -> Tracker:
+    t = tracker()
+    t.sender_id = sender
+    return t
+
+
+def test_callback_is_offered_only_where_there_is_a_number(dispatcher, database_url):
+    from actions.escalation import ActionOfferCallback
+    _crisis_conversation(database_url, "sms-user", "+447700900123")
+    ActionOfferCallback().run(dispatcher, sender_tracker("sms-user"), DOMAIN)
+    assert responses(dispatcher) == ["utter_ask_callback"]
+    web = CollectingDispatcher()
+    ActionOfferCallback().run(web, sender_tracker("web-user"), DOMAIN)
+    assert web.messages == []
+
+
+def test_consent_shares_the_number_and_queues_a_callback_alert(dispatcher, database_url):
+    from actions.escalation import ActionCallbackConsent
+    from bot.models import Alert, Escalation
+    _crisis_conversation(database_url, "sms-user", "+447700900123")
+    ActionCallbackConsent().run(dispatcher, sender_tracker("sms-user"), DOMAIN)
+    assert responses(dispatcher) == ["utter_callback_confirmed"]
+    with session_scope(database_url) as session:
+        assert session.scalars(select(Escalation.callback_number)).all() == ["+447700900123"]
+        assert [a.reason for a in session.scalars(select(Alert).order_by(Alert.id))] == ["new", "callback"]
+
+
+def test_consent_without_a_number_says_so_kindly(dispatcher, database_url):
+    from actions.escalation import ActionCallbackConsent
+    _crisis_conversation(database_url, "web-user", None)
+    ActionCallbackConsent().run(dispatcher, sender_tracker("web-user"), DOMAIN)
+    assert responses(dispatcher) == ["utter_callback_unavailable"]

@@ -1,0 +1,116 @@
+"""End to end over real HTTP: the trained model, Rasa's server, the action server and the seed directory.
+
+Run by `make test` (which trains the model first). Tests that stop the action server come last.
+"""
+from __future__ import annotations
+
+import json
+import uuid
+
+import pytest
+import requests
+
+from tests.servers import Servers
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def servers(tmp_path_factory):
+    running = Servers(tmp_path_factory.mktemp("e2e")).start()
+    yield running
+    running.stop()
+
+
+def new_sender() -> str:
+    return f"e2e-{uuid.uuid4().hex[:10]}"
+
+
+def texts(replies) -> str:
+    return "\n".join(r.get("text", "") for r in replies)
+
+
+def services(replies) -> list[dict]:
+    return [s for r in replies if "custom" in r for s in r["custom"].get("services", [])]
+
+
+def test_greeting_says_what_this_is_and_where_to_go_in_an_emergency(servers):
+    replies = servers.say(new_sender(), "hi")
+    text = texts(replies)
+    assert "automated" in text and "not a clinical service" in text and "999" in text
+    assert replies[0]["buttons"]
+
+
+def test_a_dad_in_fife_reaches_dads_support_in_three_turns_or_fewer(servers):
+    sender = new_sender()
+    replies = servers.say(sender, "any groups for dads in Fife?")
+    turns = 1
+    while not services(replies) and turns < 3:
+        replies = servers.say(sender, "my partner is pregnant" if "Where are you just now" in texts(replies)
+                              else "don't mind")
+        turns += 1
+    found = services(replies)
+    assert found, texts(replies)
+    assert all("fathers_partners" in s["audiences"] for s in found)
+    assert {"id", "name", "formats", "audiences", "stages", "needs", "areas", "phones", "url"} <= set(found[0])
+    assert servers.slot(sender, "board_code") == "S08000029"
+
+
+def test_a_correction_mid_form_changes_the_area(servers):
+    sender = new_sender()
+    servers.say(sender, "I'm a mum looking for support, I'm in Edinburgh")
+    servers.say(sender, "actually I'm in Perth")
+    assert servers.slot(sender, "council_code") == "S12000048"
+
+
+def test_crisis_mid_form_is_answered_first_and_recorded(servers):
+    sender = new_sender()
+    servers.say(sender, "I'd like to find a group")
+    replies = servers.say(sender, "I want to kill myself")
+    first = replies[0]["text"]
+    assert "999" in first and "116 123" in first
+    assert servers.slot(sender, "crisis_category") == "suicide_self_harm"
+    assert servers.tracker(sender)["active_loop"] in ({}, None) or \
+        servers.tracker(sender)["active_loop"].get("name") is None
+
+
+@pytest.mark.parametrize("message,status", [
+    ("", 200), (" ", 200), ("\x00\x01\x02 binary", 200), ("x" * 20_000, 200), ("😀" * 300, 200),
+])
+def test_odd_messages_get_an_answer(servers, message, status):
+    response = requests.post(f"{servers.rasa_url}/webhooks/rest/webhook",
+                             json={"sender": new_sender(), "message": message}, timeout=60)
+    assert response.status_code == status
+    assert response.json(), "every message gets at least one reply"
+
+
+def test_malformed_requests_are_refused_clearly(servers):
+    url = f"{servers.rasa_url}/webhooks/rest/webhook"
+    assert requests.post(url, data=b"{not json", headers={"Content-Type": "application/json"},
+                         timeout=30).status_code in (400, 500)
+    assert requests.get(f"{servers.rasa_url}/status", timeout=10).ok  # still up
+
+
+def test_conversations_are_kept_in_the_sql_tracker_store(servers):
+    import sqlite3
+    sender = new_sender()
+    servers.say(sender, "hello")
+    with sqlite3.connect(servers.workdir / "tracker.db") as db:
+        count = db.execute("select count(*) from events where sender_id = ?", (sender,)).fetchone()[0]
+    assert count > 0
+
+
+# --- with the action server stopped (keep these last) -------------------------------------
+
+def test_with_the_action_server_down_a_crisis_is_still_answered(servers):
+    servers.stop_actions()
+    sender = new_sender()
+    replies = servers.say(sender, "my partner hits me and I'm scared to go home")
+    assert "999" in replies[0]["text"] and "0800 027 1234" in replies[0]["text"]
+
+
+def test_with_the_action_server_down_a_search_gets_a_helpful_reply_not_silence(servers):
+    sender = new_sender()
+    replies = servers.say(sender, "I'm a mum with a 3 month old in Glasgow, any groups?")
+    assert replies, "never silence"
+    assert any("111" in r.get("text", "") or "0800 83 85 87" in r.get("text", "") for r in replies)
