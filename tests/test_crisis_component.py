@@ -1,0 +1,312 @@
+"""The Rasa NLU crisis component (bot/nlu/crisis_component.py) and its training data.
+
+No model is trained: messages carry a fake DIET (+ FallbackClassifier) output and `process` is
+called directly.
+"""
+from __future__ import annotations
+
+import re
+from unittest.mock import Mock
+
+import pytest
+import yaml
+
+from bot import DATA_DIR, crisis
+from bot.nlu import crisis_component
+from bot.nlu.crisis_component import CrisisComponent
+from rasa.engine.recipes.default_recipe import DefaultV1Recipe
+from rasa.shared.nlu.training_data.message import Message
+
+NLU_FILE = DATA_DIR / "nlu" / "crisis.yml"
+CRISIS_INTENTS = {f"crisis_{c}" for c in crisis.CATEGORIES}
+
+
+@pytest.fixture(scope="module")
+def component() -> CrisisComponent:
+    return CrisisComponent.create(CrisisComponent.get_default_config(), Mock(), Mock(), Mock())
+
+
+def message(text, intent=None, confidence=0.9, ranking=None, entities=None, fallback=False) -> Message:
+    """A message as DIET (and optionally the FallbackClassifier) would leave it."""
+    data = {"text": text}
+    if intent is not None:
+        top = {"name": intent, "confidence": confidence}
+        ranking = [top] + list(ranking or [])
+        if fallback:  # FallbackClassifier: nlu_fallback goes first, DIET's ranking stays behind it
+            top = {"name": "nlu_fallback", "confidence": 0.3}
+            ranking = [top] + ranking
+        data["intent"] = top
+        data["intent_ranking"] = ranking
+    data["entities"] = list(entities or [])
+    return Message(data=data, output_properties={"intent", "intent_ranking", "entities"})
+
+
+def crisis_entities(msg: Message) -> list[dict]:
+    return [e for e in msg.get("entities") if e["entity"] == "crisis_category"]
+
+
+# --------------------------------------------------------------------------- registration
+
+def test_registered_as_a_non_trainable_intent_classifier():
+    registered = DefaultV1Recipe._registered_components["CrisisComponent"]
+    assert registered.clazz is CrisisComponent
+    assert DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER in registered.types
+    assert registered.is_trainable is False
+
+
+def test_default_config():
+    assert CrisisComponent.get_default_config() == {"threshold": 0.5}
+
+
+@pytest.mark.parametrize("threshold", [-0.1, 1.5, "high", None])
+def test_bad_threshold_is_refused(threshold):
+    with pytest.raises(ValueError):
+        CrisisComponent({"threshold": threshold})
+
+
+def test_fits_in_the_pipeline_after_diet_and_fallback():
+    from rasa.engine import validation
+    from rasa.shared.data import TrainingType
+
+    config = {"recipe": "default.v1", "language": "en", "policies": [], "pipeline": [
+        {"name": "WhitespaceTokenizer"},
+        {"name": "CountVectorsFeaturizer"},
+        {"name": "DIETClassifier", "epochs": 1},
+        {"name": "FallbackClassifier", "threshold": 0.3},
+        {"name": "bot.nlu.crisis_component.CrisisComponent", "threshold": 0.6},
+    ]}
+    graph = DefaultV1Recipe().graph_config_for_recipe(config, {}, training_type=TrainingType.NLU)
+    validation.validate(graph)
+    node = next(n for name, n in graph.predict_schema.nodes.items() if "CrisisComponent" in name)
+    assert node.uses is CrisisComponent
+    assert node.config["threshold"] == 0.6
+    assert "FallbackClassifier" in next(iter(node.needs.values()))
+
+
+# --------------------------------------------------------------------------- lexicon net
+
+def test_lexicon_overrides_a_non_crisis_prediction(component):
+    msg = message("honestly i just want to die", intent="greet", confidence=0.8,
+                  ranking=[{"name": "crisis_suicide_self_harm", "confidence": 0.1}])
+    component.process([msg])
+    assert msg.get("intent") == {"name": "crisis_suicide_self_harm", "confidence": 1.0}
+    ranking = msg.get("intent_ranking")
+    assert ranking[0] == {"name": "crisis_suicide_self_harm", "confidence": 1.0}
+    assert [r["name"] for r in ranking].count("crisis_suicide_self_harm") == 1
+    assert "greet" in [r["name"] for r in ranking]
+    [entity] = crisis_entities(msg)
+    assert entity == {"entity": "crisis_category", "value": "suicide_self_harm", "start": 16, "end": 27,
+                      "extractor": "CrisisLexicon", "confidence_entity": 1.0}
+    assert msg.get("text")[entity["start"]:entity["end"]] == "want to die"
+    details = msg.get("crisis")
+    assert details["source"] == "lexicon" and details["rule"].startswith("SSH-") and details["third_party"] is False
+
+
+def test_lexicon_overrides_nlu_fallback(component):
+    msg = message("my baby isn't breathing", intent="ask_group", confidence=0.3, fallback=True)
+    component.process([msg])
+    assert msg.get("intent")["name"] == "crisis_medical_emergency"
+    assert "nlu_fallback" not in [r["name"] for r in msg.get("intent_ranking")]
+    assert crisis_entities(msg)[0]["value"] == "medical_emergency"
+    assert msg.get("crisis")["third_party"] is True
+
+
+def test_lexicon_wins_over_a_different_crisis_intent(component):
+    msg = message("I was raped", intent="crisis_abuse_danger", confidence=0.95)
+    component.process([msg])
+    assert msg.get("intent")["name"] == "crisis_sexual_violence"
+    assert crisis_entities(msg)[0]["extractor"] == "CrisisLexicon"
+
+
+def test_works_without_any_classifier_output(component):
+    msg = Message(data={"text": "he threatened to kill me"})
+    component.process([msg])
+    assert msg.get("intent")["name"] == "crisis_abuse_danger"
+    assert msg.get("intent_ranking")[0]["name"] == "crisis_abuse_danger"
+    assert crisis_entities(msg)[0]["value"] == "abuse_danger"
+
+
+def test_other_entities_are_kept_and_a_stale_crisis_entity_replaced(component):
+    place = {"entity": "location", "value": "S12000047", "start": 0, "end": 4, "extractor": "X"}
+    stale = {"entity": "crisis_category", "value": "psychosis", "start": 0, "end": 1, "extractor": "DIET"}
+    msg = message("Fife: I can't go on", intent="inform", entities=[place, stale])
+    component.process([msg])
+    entities = msg.get("entities")
+    assert place in entities
+    assert [e["value"] for e in crisis_entities(msg)] == ["suicide_self_harm"]
+
+
+def test_results_are_part_of_the_parse_output(component):
+    msg = message("I want to die", intent="greet")
+    component.process([msg])
+    out = msg.as_dict(only_output_properties=True)
+    assert out["intent"]["name"] == "crisis_suicide_self_harm"
+    assert out["entities"] and out["intent_ranking"] and out["crisis"]["category"] == "suicide_self_harm"
+
+
+# --------------------------------------------------------------------------- classifier net
+
+def test_classifier_crisis_intent_over_threshold_is_kept(component):
+    msg = message("everything feels very dark and final", intent="crisis_suicide_self_harm", confidence=0.72,
+                  ranking=[{"name": "mood_low", "confidence": 0.2}])
+    component.process([msg])
+    assert msg.get("intent") == {"name": "crisis_suicide_self_harm", "confidence": 0.72}
+    assert msg.get("intent_ranking")[0]["name"] == "crisis_suicide_self_harm"
+    [entity] = crisis_entities(msg)
+    assert entity["extractor"] == "CrisisClassifier"
+    assert entity["value"] == "suicide_self_harm"
+    assert (entity["start"], entity["end"]) == (0, len(msg.get("text")))
+    assert entity["confidence_entity"] == 0.72
+    assert msg.get("crisis")["source"] == "classifier"
+
+
+def test_classifier_crisis_intent_hidden_by_fallback_is_restored(component):
+    # DIET said crisis_psychosis at 0.55 but mood_low was close: FallbackClassifier chose nlu_fallback
+    msg = message("things are not right with my wife, she is not herself at all", intent="crisis_psychosis",
+                  confidence=0.55, ranking=[{"name": "mood_low", "confidence": 0.5}], fallback=True)
+    component.process([msg])
+    assert msg.get("intent") == {"name": "crisis_psychosis", "confidence": 0.55}
+    names = [r["name"] for r in msg.get("intent_ranking")]
+    assert names[0] == "crisis_psychosis" and "nlu_fallback" not in names and "mood_low" in names
+    assert crisis_entities(msg)[0]["extractor"] == "CrisisClassifier"
+
+
+def test_classifier_crisis_intent_below_threshold_is_left_alone(component):
+    msg = message("everything feels very dark", intent="crisis_suicide_self_harm", confidence=0.4)
+    before = msg.as_dict()
+    component.process([msg])
+    assert msg.as_dict() == before
+    assert msg.get("crisis") is None
+
+
+def test_fallback_over_a_low_crisis_intent_is_left_alone(component):
+    msg = message("hmm not sure", intent="crisis_abuse_danger", confidence=0.35, fallback=True)
+    component.process([msg])
+    assert msg.get("intent")["name"] == "nlu_fallback"
+    assert crisis_entities(msg) == []
+
+
+def test_threshold_is_configurable():
+    strict = CrisisComponent({"threshold": 0.9})
+    msg = message("everything feels very dark", intent="crisis_suicide_self_harm", confidence=0.8)
+    strict.process([msg])
+    assert crisis_entities(msg) == []
+    lenient = CrisisComponent({"threshold": 0.3})
+    msg = message("everything feels very dark", intent="crisis_suicide_self_harm", confidence=0.35)
+    lenient.process([msg])
+    assert crisis_entities(msg)[0]["extractor"] == "CrisisClassifier"
+
+
+def test_a_crisis_intent_lower_in_the_ranking_is_not_promoted(component):
+    msg = message("can you find a group in Fife", intent="ask_group", confidence=0.6,
+                  ranking=[{"name": "crisis_abuse_danger", "confidence": 0.55}])
+    component.process([msg])
+    assert msg.get("intent")["name"] == "ask_group"
+    assert crisis_entities(msg) == []
+
+
+def test_ordinary_messages_are_untouched(component):
+    msg = message("Is there a group for dads in Dundee?", intent="ask_group", confidence=0.93,
+                  ranking=[{"name": "greet", "confidence": 0.02}])
+    before = msg.as_dict()
+    component.process([msg])
+    assert msg.as_dict() == before
+
+
+# --------------------------------------------------------------------------- robustness
+
+@pytest.mark.parametrize("data", [
+    {},
+    {"text": None},
+    {"text": ""},
+    {"text": "   "},
+    {"text": 12},
+    {"text": "I want to die", "intent": None, "intent_ranking": None, "entities": None},
+    {"text": "everything is dark", "intent": {"name": "crisis_psychosis"}, "intent_ranking": [None, 3]},
+    {"text": "everything is dark", "intent": {"name": "crisis_psychosis", "confidence": "high"}},
+    {"text": "everything is dark", "intent": {"name": "nlu_fallback", "confidence": 0.3}, "intent_ranking": None},
+])
+def test_odd_messages_never_raise(component, data):
+    msg = Message(data=dict(data))
+    assert component.process([msg]) == [msg]
+
+
+def test_messages_without_text_keep_their_prediction(component):
+    msg = Message(data={"intent": {"name": "greet", "confidence": 0.9}})
+    component.process([msg])
+    assert msg.get("intent") == {"name": "greet", "confidence": 0.9}
+
+
+def test_an_internal_failure_is_contained(component, monkeypatch, caplog):
+    def boom(text):
+        raise RuntimeError("lexicon exploded")
+
+    monkeypatch.setattr(crisis_component.crisis, "detect", boom)
+    ok = message("Is there a group?", intent="ask_group")
+    component.process([ok, message("I want to die", intent="greet")])
+    assert ok.get("intent")["name"] == "ask_group"
+    assert "Crisis detection failed" in caplog.text
+
+
+def test_processes_a_batch(component):
+    msgs = [message("hi", intent="greet"), message("I was raped", intent="greet"),
+            message("she's fitting", intent="greet")]
+    component.process(msgs)
+    assert [m.get("intent")["name"] for m in msgs] == ["greet", "crisis_sexual_violence", "crisis_medical_emergency"]
+
+
+# --------------------------------------------------------------------------- training data
+
+def _examples() -> dict[str, list[str]]:
+    raw = yaml.safe_load(NLU_FILE.read_text(encoding="utf-8"))
+    out: dict[str, list[str]] = {}
+    for block in raw["nlu"]:
+        out[block["intent"]] = [line.strip()[2:].strip() for line in block["examples"].splitlines()
+                                if line.strip().startswith("- ")]
+    return out
+
+
+def _words(text: str) -> set[str]:
+    return set(re.findall(r"[a-z']+", text.lower()))
+
+
+def test_training_data_loads_with_rasa_and_has_the_six_intents():
+    from rasa.shared.nlu.training_data.loading import load_data
+
+    raw = yaml.safe_load(NLU_FILE.read_text(encoding="utf-8"))
+    assert str(raw["version"]) == "3.1"
+    data = load_data(str(NLU_FILE))
+    assert data.intents == CRISIS_INTENTS
+    assert not data.entities  # plain examples: no entity annotations to confuse DIET
+
+
+@pytest.mark.parametrize("intent", sorted(CRISIS_INTENTS))
+def test_training_data_has_25_to_40_distinct_examples(intent):
+    examples = _examples()[intent]
+    assert 25 <= len(examples) <= 40
+    assert len({e.lower() for e in examples}) == len(examples)
+
+
+def test_training_data_has_no_near_duplicates():
+    all_examples = [(i, e) for i, exs in _examples().items() for e in exs]
+    for n, (i1, e1) in enumerate(all_examples):
+        for i2, e2 in all_examples[n + 1:]:
+            a, b = _words(e1), _words(e2)
+            assert len(a & b) / len(a | b) < 0.75, (e1, e2)
+
+
+def test_training_data_is_distinct_from_the_labelled_set():
+    labelled = [i["text"] for i in crisis.load_labelled() if i["text"]]
+    for intent, examples in _examples().items():
+        for e in examples:
+            for t in labelled:
+                a, b = _words(e), _words(t)
+                assert a != b and len(a & b) / len(a | b) < 0.75, (e, t)
+
+
+def test_training_examples_are_crisis_by_the_lexicon_too():
+    """Not required (DIET is there for what the lexicon misses), but a drop shows a regression."""
+    found = sum(1 for intent, exs in _examples().items() for e in exs
+                if (s := crisis.detect(e)) is not None and f"crisis_{s.category}" == intent)
+    total = sum(len(exs) for exs in _examples().values())
+    assert found / total >= 0.9
