@@ -8,13 +8,16 @@ STAMP := $(VENV)/.installed-$(shell sha256sum requirements.lock | cut -c1-12)
 
 # The model is named after a fingerprint of everything training reads, so it is retrained
 # only when one of these changes (not on every run, and not merely because a file was touched).
-TRAINING_INPUTS := config.yml domain.yml $(shell find data/nlu data/rules data/stories data/crisis -name '*.yml' 2>/dev/null | sort) $(wildcard bot/nlu/*.py)
+TRAINING_DATA := data/nlu data/rules data/stories
+TRAINING_INPUTS := config.yml domain.yml $(shell find $(TRAINING_DATA) -name '*.yml' 2>/dev/null | sort)
 FINGERPRINT := $(shell cat $(TRAINING_INPUTS) 2>/dev/null | sha256sum | cut -c1-16)
 MODEL := models/$(FINGERPRINT).tar.gz
 
 export PYTHONPATH := $(CURDIR)
 export TF_CPP_MIN_LOG_LEVEL := 2
 export SQLALCHEMY_SILENCE_UBER_WARNING := 1
+# No telemetry or error reports leave this machine (the assistant handles sensitive conversations).
+export RASA_TELEMETRY_ENABLED := false
 
 .PHONY: setup db model run test test-unit test-e2e test-stories validate crisis-eval cross-validate bench clean
 
@@ -34,7 +37,7 @@ model: $(MODEL)
 
 $(MODEL): | setup
 	@echo "Training inputs changed (fingerprint $(FINGERPRINT)): training a model…"
-	$(RASA) train --fixed-model-name $(FINGERPRINT) --out models --quiet
+	$(RASA) train --data $(TRAINING_DATA) --fixed-model-name $(FINGERPRINT) --out models --quiet
 
 run: db model
 	MODEL=$(MODEL) scripts/run.sh

@@ -2,7 +2,7 @@
 
 Two of its warnings are false positives, and each is accepted only after checking it:
 - a response "not used in any story or rule" that a form asks (`utter_ask_<slot>`) or a custom
-  action sends (`dispatcher.utter_message(response=...)`) — checked against the domain and `actions/`;
+  action sends (a quoted name in `actions/`, e.g. `utter_message(response=...)`) — checked against the domain and `actions/`;
 - "duplicated intents … across multiple domain files" for retrieval intents, which Rasa adds to the
   domain from the NLU data although stories need them listed in domain.yml — checked against the NLU data.
 Every other warning fails the run.
@@ -15,15 +15,18 @@ import warnings
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+TRAINING_DATA = ("nlu", "rules", "stories")  # the rest of data/ (directory, geography, lexicons) is not Rasa's
 DUPLICATED_INTENTS = re.compile(r"duplicated intents have been found across multiple domain files: (?P<names>[\w, ]+)")
+# Responses Rasa's own default actions send: action_restart, action_default_ask_rephrase, action_default_fallback.
+SENT_BY_RASA_DEFAULT_ACTIONS = {"utter_restart", "utter_ask_rephrase", "utter_default"}
 UNUSED = re.compile(r"The utterance '(?P<name>utter_[\w/]+)' is not used in any story or rule\.")
 
 
 def used_outside_stories(name: str, forms: dict, action_code: str) -> bool:
     asked_by_form = any(name in (f"utter_ask_{slot}", f"utter_ask_{form}_{slot}")
                         for form, spec in forms.items() for slot in spec.get("required_slots", []))
-    sent_by_action = re.search(rf"""response\s*=\s*["']{re.escape(name)}["']""", action_code) is not None
-    return asked_by_form or sent_by_action or name == "utter_restart"  # utter_restart: sent by action_restart
+    sent_by_action = re.search(rf"""["']{re.escape(name)}["']""", action_code) is not None
+    return asked_by_form or sent_by_action or name in SENT_BY_RASA_DEFAULT_ACTIONS
 
 
 def main() -> int:
@@ -33,7 +36,7 @@ def main() -> int:
     from rasa.validator import Validator
 
     importer = TrainingDataImporter.load_from_config(str(ROOT / "config.yml"), str(ROOT / "domain.yml"),
-                                                     [str(ROOT / "data")])
+                                                     [str(ROOT / "data" / d) for d in TRAINING_DATA])
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         validator = Validator.from_importer(importer)

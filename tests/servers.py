@@ -56,7 +56,7 @@ class Servers:
         return f"http://127.0.0.1:{self.rasa_port}"
 
     def start(self) -> "Servers":
-        self.env = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "2",
+        self.env = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "2", "RASA_TELEMETRY_ENABLED": "false",
                     "DATABASE_URL": f"sqlite:///{self.workdir / 'directory.db'}",
                     "TRACKER_STORE_URL": f"sqlite:///{self.workdir / 'tracker.db'}", **self.env}
         subprocess.run([sys.executable, "-m", "bot.directory", "init"], cwd=ROOT, env=self.env, check=True,

@@ -171,3 +171,17 @@ def test_consent_without_a_number_says_so_kindly(dispatcher, database_url):
     _crisis_conversation(database_url, "web-user", None)
     ActionCallbackConsent().run(dispatcher, sender_tracker("web-user"), DOMAIN)
     assert responses(dispatcher) == ["utter_callback_unavailable"]
+
+
+# --- two-stage fallback ------------------------------------------------------------------------
+
+def test_unclear_message_asks_in_plain_words_with_yes_and_no(dispatcher):
+    from actions.fallback import ActionDefaultAskAffirmation
+    t = tracker()
+    t.latest_message = {"text": "grp??", "intent": {"name": "nlu_fallback"},
+                        "intent_ranking": [{"name": "nlu_fallback"}, {"name": "find_support"}]}
+    ActionDefaultAskAffirmation().run(dispatcher, t, DOMAIN)
+    [message] = dispatcher.messages
+    assert message["text"] == "Sorry, I'm not sure I understood. Did you want to find peer support?"
+    assert [b["payload"] for b in message["buttons"]] == ["/find_support", "/out_of_scope"]
+    assert "_" not in message["text"], "no intent names shown to people"

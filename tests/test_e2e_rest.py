@@ -7,9 +7,14 @@ from __future__ import annotations
 import json
 import uuid
 
+from pathlib import Path
+
 import pytest
 import requests
+import yaml
 
+from bot.vocabulary import areas
+from tests.conversation_driver import drive
 from tests.servers import Servers
 
 pytestmark = pytest.mark.e2e
@@ -54,6 +59,25 @@ def test_a_dad_in_fife_reaches_dads_support_in_three_turns_or_fewer(servers):
     assert all("fathers_partners" in s["audiences"] for s in found)
     assert {"id", "name", "formats", "audiences", "stages", "needs", "areas", "phones", "url"} <= set(found[0])
     assert servers.slot(sender, "board_code") == "S08000029"
+
+
+OPENERS = yaml.safe_load((Path(__file__).parent / "data" / "openers.yml").read_text(encoding="utf-8"))
+
+
+@pytest.mark.parametrize("case", OPENERS, ids=[c["opener"][:30] for c in OPENERS])
+def test_ten_openers_reach_relevant_suggestions(servers, case):
+    sender = new_sender()
+    transcript, found, turns = drive(lambda text: servers.say(sender, text), case["opener"], case["answers"])
+    assert found, transcript
+    expect = case["expect"]
+    assert all(expect["audience"] in s["audiences"] for s in found), found
+    assert all(expect.get("stage", s["stages"][0]) in s["stages"] for s in found)
+    assert all(expect["board"] in local_boards(s) or set(s["areas"]) & {"scotland", "uk"} for s in found)
+    assert servers.slot(sender, "board_code") == expect["board"]
+
+
+def local_boards(service) -> set[str]:
+    return {areas()[code].board_code for code in service["areas"] if code in areas()} - {None}
 
 
 def test_a_correction_mid_form_changes_the_area(servers):

@@ -2,7 +2,7 @@
 
 Why rules and not DIET for these: the codes are a small closed vocabulary, people name places
 the model has never seen, and every match must be explainable. The lexicon lives in
-data/nlu/entity_lexicon.yml; places come from bot.geography.
+data/entities/lexicon.yml; places come from bot.geography.
 """
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from spacy.util import filter_spans
 
 from bot import DATA_DIR
 
-LEXICON_FILE = DATA_DIR / "nlu" / "entity_lexicon.yml"
+LEXICON_FILE = DATA_DIR / "entities" / "lexicon.yml"
 EXTRACTOR = "DirectoryEntityExtractor"
 # When a message names more than one value of a one-valued slot, the first listed wins:
 # a loss outranks a pregnancy ("pregnant again after a miscarriage"), and a format beats "any".
