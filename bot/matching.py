@@ -5,9 +5,11 @@ national), and is for their audience and stage. Ranking, best first:
   1. local services in the requested format (a real local fit),
   2. other services in the requested format (national ones, so "nothing local" still helps),
   3. local before national,
-  4. more of the person's specific needs met,
+  4. more of the person's specific needs met (a baby-loss stage counts as asking for baby-loss support),
   5. nearest in-person location when we know where the person is,
-  6. peer support before general helplines, then name.
+  6. peer support before general helplines,
+  7. fewer specialisms the person did not ask about (a general perinatal service before, say, a
+     substance-use service, for someone who mentioned neither), then name.
 Steps 1–2 only differ from plain "local first" when a format was asked for and nothing local
 offers it.
 
@@ -27,7 +29,7 @@ from sqlalchemy.orm import Session
 from bot.directory.records import ServiceRecord
 from bot.directory.store import current_revision, load_cached_records
 from bot.models import Location, Service, ServiceArea, ServiceAtLocation, UnmetNeed
-from bot.vocabulary import AUDIENCES, FORMATS, NATIONAL_AREAS, NEEDS, STAGES, areas, bit
+from bot.vocabulary import AUDIENCES, FORMATS, NATIONAL_AREAS, NEEDS, STAGES, areas, bit, mask
 
 IN_PERSON = bit("group", FORMATS) | bit("one_to_one", FORMATS)
 
@@ -48,6 +50,12 @@ class MatchRequest:
     @property
     def local_codes(self) -> tuple[str, ...]:
         return tuple(c for c in (self.council_code, self.board_code) if c)
+
+    @property
+    def asked_needs(self) -> tuple[str, ...]:
+        """The needs stated, plus baby loss when that is the stage (the button says only the stage)."""
+        implied = ("baby_loss",) if self.stage == "baby_loss" and "baby_loss" not in self.needs else ()
+        return self.needs + implied
 
 
 @dataclass(frozen=True)
@@ -123,10 +131,13 @@ class SearchIndex:
         local = np.isin(rows, local_rows)
         format_ok = ((self.formats[rows] & bit(request.format, FORMATS)) != 0 if request.format
                      else np.ones(len(rows), dtype=bool))
-        needs_met = sum(((self.needs[rows] & bit(n, NEEDS)) != 0).astype(np.int64) for n in request.needs) \
-            if request.needs else np.zeros(len(rows), dtype=np.int64)
+        asked = request.asked_needs
+        needs_met = sum(((self.needs[rows] & bit(n, NEEDS)) != 0).astype(np.int64) for n in asked) \
+            if asked else np.zeros(len(rows), dtype=np.int64)
+        unasked = mask(set(NEEDS) - set(asked), NEEDS)
+        specialisms = sum(((self.needs[rows] & bit(n, NEEDS) & unasked) != 0).astype(np.int64) for n in NEEDS)
         distance2 = self._distance2(rows, request)
-        order = np.lexsort((rows, self.helpline[rows], distance2, -needs_met, ~local, ~format_ok,
+        order = np.lexsort((rows, specialisms, self.helpline[rows], distance2, -needs_met, ~local, ~format_ok,
                             ~(local & format_ok)))[:request.limit]
         return [(self.ids[rows[i]], bool(local[i]), bool(format_ok[i]), int(needs_met[i]),
                  None if np.isinf(distance2[i]) else float(distance2[i])) for i in order]
@@ -168,7 +179,7 @@ def find_matches(session: Session, request: MatchRequest) -> MatchResult:
     matches = []
     for sid, local, format_ok, _, distance2 in ranked:
         service = records[sid]
-        met = tuple(n for n in request.needs if n in service.needs)
+        met = tuple(n for n in request.asked_needs if n in service.needs)
         distance_km = round(distance2 ** 0.5 / 1000, 1) if distance2 is not None else None
         matches.append(Match(service, local, format_ok, met, distance_km,
                              explain(service, request, local, met, distance_km)))

@@ -49,13 +49,20 @@ def build_request(role: str | None, stage: str | None, format: str | None, needs
 def describe(match: Match, number: int) -> str:
     s = match.service
     formats = " / ".join(FORMATS[f] for f in s.formats)
-    who = " and ".join(AUDIENCES[a] for a in s.audiences)
+    who = who_for(s.audiences)
     return "\n".join(line for line in (
         f"{number}. {s.name}",
         f"{formats[0].upper()}{formats[1:]}, for {who}.",
         f"How: {contact_line(s)}",
         f"Why: {match.reason}",
     ) if line)
+
+
+def who_for(audiences) -> str:
+    if set(audiences) == set(AUDIENCES):
+        return "mums, dads, partners and families"
+    names = [AUDIENCES[a] for a in audiences]
+    return " and ".join(names) if len(names) < 3 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
 def contact_line(service) -> str:

@@ -131,3 +131,27 @@ def test_inactive_services_are_never_offered(sample_directory):
         bump_revision(session)
     result = match(sample_directory, **FIFE, audience="mothers", stage="postnatal", limit=10)
     assert "fife-mums-group" not in ids(result)
+
+
+def test_a_general_service_ranks_above_a_specialist_one_the_person_did_not_ask_for(sample_directory, tmp_path):
+    from bot.directory.files import read_records
+    from bot.directory.store import save_records
+    extra = tmp_path / "extra.yml"
+    extra.write_text("services:\n" + "".join(
+        f"- {{id: {sid}, name: {name}, organization: {{id: org-x, name: X, url: 'https://x.example.org'}},"
+        f" formats: [group], audiences: [mothers], stages: [postnatal], needs: {needs}, areas: [S12000049],"
+        f" source: 'https://x.example.org', last_verified: '2026-11-01'}}\n"
+        for sid, name, needs in (("aa-recovery-mums", "AA Recovery Mums", "[substance_use]"),
+                                 ("zz-mums-group", "ZZ Mums Group", "[]"))), encoding="utf-8")
+    with session_scope(sample_directory) as session:
+        save_records(session, read_records(extra))
+    general = match(sample_directory, **GLASGOW, audience="mothers", stage="postnatal", format="group", limit=2)
+    assert ids(general) == ["zz-mums-group", "aa-recovery-mums"]
+    asked = match(sample_directory, **GLASGOW, audience="mothers", stage="postnatal", format="group",
+                  needs=("substance_use",), limit=2)
+    assert ids(asked) == ["aa-recovery-mums", "zz-mums-group"]
+
+
+def test_the_baby_loss_stage_counts_as_asking_for_baby_loss_support(sample_directory):
+    result = match(sample_directory, audience="mothers", stage="baby_loss", format="one_to_one", limit=1)
+    assert ids(result) == ["national-baby-loss"] and result.matches[0].needs_met == ("baby_loss",)
