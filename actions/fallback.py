@@ -15,7 +15,7 @@ MEANINGS = {
     "more_options": "see more options",
     "change_format": "try a different kind of support",
     "change_area": "look in a different area",
-    "restart": "start again",
+    "start_again": "start again",
     "faq": "ask a question about peer support",
     "bot_challenge": "know who you're talking to",
     "greet": "say hello",

@@ -17,8 +17,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 TRAINING_DATA = ("nlu", "rules", "stories")  # the rest of data/ (directory, geography, lexicons) is not Rasa's
 DUPLICATED_INTENTS = re.compile(r"duplicated intents have been found across multiple domain files: (?P<names>[\w, ]+)")
-# Responses Rasa's own default actions send: action_restart, action_default_ask_rephrase, action_default_fallback.
-SENT_BY_RASA_DEFAULT_ACTIONS = {"utter_restart", "utter_ask_rephrase", "utter_default"}
+# Responses Rasa's own default actions send: action_default_ask_rephrase, action_default_fallback.
+SENT_BY_RASA_DEFAULT_ACTIONS = {"utter_ask_rephrase", "utter_default"}
 UNUSED = re.compile(r"The utterance '(?P<name>utter_[\w/]+)' is not used in any story or rule\.")
 
 
