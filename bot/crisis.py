@@ -87,6 +87,18 @@ def lexicon() -> dict[str, Any]:
     return _engine().raw
 
 
+def recognised_as_figurative(text: str) -> bool:
+    """True when the text holds one of the lexicon's figurative, worry or grief guards ("I had a bad
+    dream that the baby stopped breathing"), or a risk phrase that a guard explained away. The
+    classifier net defers to this: the lexicon has read those words and judged them."""
+    if not isinstance(text, str) or not text.strip():
+        return False
+    engine = _engine()
+    doc, index = engine._read(text)
+    _, guard_spans = engine._matches(doc)
+    return bool(guard_spans) or bool(engine._signals(text, doc, index)[1])
+
+
 def explain(text: str) -> dict[str, Any]:
     """What the detector saw: the normalised text, its tokens, every signal and every guard hit."""
     return _engine().explain(text)

@@ -310,3 +310,19 @@ def test_training_examples_are_crisis_by_the_lexicon_too():
                 if (s := crisis.detect(e)) is not None and f"crisis_{s.category}" == intent)
     total = sum(len(exs) for exs in _examples().values())
     assert found / total >= 0.9
+
+
+@pytest.mark.parametrize("text", ["I'm dead tired", "I had a bad dream that the baby stopped breathing"])
+def test_classifier_defers_when_the_lexicon_read_the_words_as_figurative(component, text):
+    msg = message(text, intent="crisis_suicide_self_harm", confidence=0.99)
+    component.process([msg])
+    assert crisis_entities(msg) == [] and msg.get("crisis") is None
+
+
+def test_project_config_sets_the_measured_threshold():
+    import yaml
+    from pathlib import Path
+    config = yaml.safe_load((Path(__file__).parent.parent / "config.yml").read_text())
+    [node] = [c for c in config["pipeline"] if c["name"].endswith("CrisisComponent")]
+    assert node["threshold"] == 0.9
+    assert config["pipeline"][-1] is node, "crisis detection runs last, after fallback"

@@ -133,7 +133,8 @@ class CrisisComponent(GraphComponent, IntentClassifier):
             )
             return
         predicted = self._model_crisis_intent(message)
-        if predicted is not None:
+        # The classifier net fires unless the lexicon positively read the risk words as figurative.
+        if predicted is not None and not crisis.recognised_as_figurative(text):
             name = predicted[INTENT_NAME_KEY]
             confidence = float(predicted.get(PREDICTED_CONFIDENCE_KEY) or 0.0)
             self._mark(
