@@ -171,12 +171,20 @@ def test_classifier_crisis_intent_hidden_by_fallback_is_restored(component):
     assert crisis_entities(msg)[0]["extractor"] == "CrisisClassifier"
 
 
-def test_classifier_crisis_intent_below_threshold_is_left_alone(component):
-    msg = message("everything feels very dark", intent="crisis_suicide_self_harm", confidence=0.4)
-    before = msg.as_dict()
+def test_classifier_crisis_intent_below_threshold_is_demoted(component):
+    # Left in place, a crisis intent neither net accepted would still trigger the crisis rules.
+    msg = message("everything feels very dark", intent="crisis_suicide_self_harm", confidence=0.4,
+                  ranking=[{"name": "feeling_low", "confidence": 0.35}])
     component.process([msg])
-    assert msg.as_dict() == before
-    assert msg.get("crisis") is None
+    assert msg.get("intent") == {"name": "feeling_low", "confidence": 0.35}
+    assert msg.get("intent_ranking")[0]["name"] == "feeling_low"
+    assert msg.get("crisis") is None and crisis_entities(msg) == []
+
+
+def test_a_demoted_crisis_intent_with_nothing_else_becomes_a_question(component):
+    msg = message("everything feels very dark", intent="crisis_suicide_self_harm", confidence=0.4, ranking=[])
+    component.process([msg])
+    assert msg.get("intent")["name"] == "nlu_fallback"
 
 
 def test_fallback_over_a_low_crisis_intent_is_left_alone(component):

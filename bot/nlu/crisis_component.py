@@ -134,7 +134,12 @@ class CrisisComponent(GraphComponent, IntentClassifier):
             return
         predicted = self._model_crisis_intent(message)
         # The classifier net fires unless the lexicon positively read the risk words as figurative.
-        if predicted is not None and not crisis.recognised_as_figurative(text):
+        if predicted is not None and crisis.recognised_as_figurative(text):
+            predicted = None
+        if predicted is None:
+            self._demote_unaccepted_crisis_intent(message)
+            return
+        if predicted is not None:
             name = predicted[INTENT_NAME_KEY]
             confidence = float(predicted.get(PREDICTED_CONFIDENCE_KEY) or 0.0)
             self._mark(
@@ -159,6 +164,21 @@ class CrisisComponent(GraphComponent, IntentClassifier):
         if not isinstance(confidence, (int, float)) or confidence < self.threshold:
             return None
         return top
+
+    @staticmethod
+    def _demote_unaccepted_crisis_intent(message: Message) -> None:
+        """A crisis intent that neither net accepted must not reach the crisis rules on its own: the
+        next best non-crisis intent takes its place (or nlu_fallback, which asks the person)."""
+        intent = message.get(INTENT) or {}
+        if intent.get(INTENT_NAME_KEY) not in CRISIS_INTENTS:
+            return
+        ranking = [r for r in (message.get(INTENT_RANKING_KEY) or []) if isinstance(r, dict)]
+        replacement = next((dict(r) for r in ranking if r.get(INTENT_NAME_KEY) not in CRISIS_INTENTS),
+                           {INTENT_NAME_KEY: DEFAULT_NLU_FALLBACK_INTENT_NAME,
+                            PREDICTED_CONFIDENCE_KEY: intent.get(PREDICTED_CONFIDENCE_KEY) or 0.0})
+        message.set(INTENT, replacement, add_to_output=True)
+        message.set(INTENT_RANKING_KEY, [replacement] + [r for r in ranking if r.get(INTENT_NAME_KEY)
+                                                         != replacement[INTENT_NAME_KEY]], add_to_output=True)
 
     @staticmethod
     def _mark(message: Message, intent: Dict[Text, Any], entity: Dict[Text, Any], details: Dict[Text, Any]) -> None:
