@@ -240,3 +240,67 @@ class ChannelContact(Base):
 
 
 __all__ = [name for name in dir() if name[0].isupper()] + ["date"]
+
+
+# --- Twilio channel ---
+# SMS and WhatsApp (bot/channels/twilio.py). Conversations are named by their keyed hash
+# (bot/privacy.py); the phone number itself lives only in channel_contact above.
+
+class TwilioInbound(Base):
+    """Every inbound message Twilio delivered, by MessageSid, so a retried webhook is answered once."""
+    __tablename__ = "twilio_inbound"
+    message_sid = Column(String(64), primary_key=True)
+    conversation_id = Column(String(100), nullable=False, index=True)
+    kind = Column(String(10), nullable=False)  # sms | whatsapp
+    received_at = Column(DateTime, nullable=False, default=datetime.utcnow, index=True)
+    # received → answered | suppressed (opted out, or a STOP) | failed (some reply could not be sent);
+    # recovering: being answered after a restart interrupted its turn
+    status = Column(String(20), nullable=False, default="received")
+    body = Column(Text)  # kept only until answered, so a turn cut short by a restart can still be answered
+
+
+class TwilioMenu(Base):
+    """The numbered options last sent to a conversation, so "2" or "one" maps back to a button."""
+    __tablename__ = "twilio_menu"
+    conversation_id = Column(String(100), primary_key=True)
+    options_json = Column(Text, nullable=False)  # [{"number": 1, "title": "A group", "payload": "/inform{...}"}]
+    sent_at = Column(DateTime, nullable=False, default=datetime.utcnow)
+
+
+class TwilioOptOut(Base):
+    """A conversation that texted STOP (or another opt-out word): nothing is sent to it until START."""
+    __tablename__ = "twilio_opt_out"
+    conversation_id = Column(String(100), primary_key=True)
+    keyword = Column(String(20), nullable=False)
+    opted_out_at = Column(DateTime, nullable=False, default=datetime.utcnow)
+
+
+class TwilioDelivery(Base):
+    """The outbound log: one row per text we sent or tried to send, updated by Twilio's status callbacks.
+
+    Holds no message body and no number. Failed crisis replies: crisis is true and status is
+    failed or undelivered (`python -m bot.channels.twilio report`).
+    """
+    __tablename__ = "twilio_delivery"
+    id = Column(Integer, primary_key=True, autoincrement=True)
+    conversation_id = Column(String(100), nullable=False, index=True)
+    in_reply_to = Column(String(64))  # the inbound MessageSid; NULL when the assistant wrote first
+    kind = Column(String(10), nullable=False)  # sms | whatsapp
+    part = Column(Integer, nullable=False, default=1)  # this text's place in its turn
+    parts = Column(Integer, nullable=False, default=1)
+    crisis = Column(Boolean, nullable=False, default=False, index=True)
+    message_sid = Column(String(64), unique=True)  # Twilio's SM…, once Twilio accepted the text
+    # sending (ours) | queued | accepted | sent | delivered | read (Twilio) | undelivered | failed | not_sent
+    status = Column(String(20), nullable=False, default="sending", index=True)
+    encoding = Column(String(10))  # GSM-7 | UCS-2
+    segments = Column(Integer)
+    chars = Column(Integer)
+    template_sid = Column(String(64))  # a WhatsApp template, when sent outside the 24-hour window
+    attempts = Column(Integer, nullable=False, default=0)
+    error_code = Column(String(20))
+    last_error = Column(Text)
+    created_at = Column(DateTime, nullable=False, default=datetime.utcnow)
+    updated_at = Column(DateTime, nullable=False, default=datetime.utcnow)
+
+
+__all__ += ["TwilioInbound", "TwilioMenu", "TwilioOptOut", "TwilioDelivery"]

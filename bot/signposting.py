@@ -46,12 +46,13 @@ def build_request(role: str | None, stage: str | None, format: str | None, needs
     )
 
 
-def describe(match: Match, number: int) -> str:
+def describe(match: Match) -> str:
+    """One service as plain text. Not numbered: on SMS, numbers are for the menu that follows."""
     s = match.service
     formats = " / ".join(FORMATS[f] for f in s.formats)
     who = who_for(s.audiences)
     return "\n".join(line for line in (
-        f"{number}. {s.name}",
+        f"- {s.name}",
         f"{formats[0].upper()}{formats[1:]}, for {who}.",
         f"How: {contact_line(s)}",
         f"Why: {match.reason}",
@@ -92,7 +93,7 @@ def suggestions(result: MatchResult, area_label: str | None, more: bool = False)
         wanted = FORMATS[request.format] if request.format else "peer support"
         opening = (f"I couldn't find {wanted} based in {area_label or 'your area'}, sorry. "
                    "These are available wherever you live:")
-    lines = [opening] + [describe(m, i) for i, m in enumerate(result.matches, 1)]
+    lines = [opening] + [describe(m) for m in result.matches]
     payload = {"services": [_card(m) for m in result.matches]}
     return Suggestions("\n\n".join(lines), payload, tuple(m.service.id for m in result.matches), result.local_fit)
 

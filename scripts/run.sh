@@ -9,7 +9,10 @@ mkdir -p var
 
 .venv/bin/rasa run actions --actions actions --port "$ACTIONS_PORT" &
 actions_pid=$!
-.venv/bin/rasa run --model "$MODEL" --enable-api --cors "*" --port "$RASA_PORT" \
+# Rasa's HTTP API can send messages on any channel: in production set RASA_AUTH_TOKEN.
+auth=()
+[ -n "${RASA_AUTH_TOKEN:-}" ] && auth=(--auth-token "$RASA_AUTH_TOKEN")
+.venv/bin/rasa run --model "$MODEL" --enable-api "${auth[@]}" --cors "*" --port "$RASA_PORT" \
   --endpoints endpoints.yml --credentials credentials.yml &
 rasa_pid=$!
 # Delivers crisis alerts from the outbox to clinical contacts (python -m bot.escalation --help).

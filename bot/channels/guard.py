@@ -23,7 +23,7 @@ FALLBACK_TEXT = ("Sorry, something went wrong on our side and I couldn't answer.
 
 
 @lru_cache(maxsize=1)
-def _domain_responses() -> dict[str, str]:
+def domain_responses() -> dict[str, str]:
     domain = yaml.safe_load((PROJECT_ROOT / "domain.yml").read_text(encoding="utf-8"))
     return {name: variants[0]["text"] for name, variants in domain.get("responses", {}).items()
             if variants and "text" in variants[0]}
@@ -38,7 +38,7 @@ def fallback_replies(text: str | None) -> list[str]:
         logger.exception("Crisis lexicon failed inside the silence guard")
         signal = None
     if signal:
-        responses = _domain_responses()
+        responses = domain_responses()
         return [responses[f"utter_crisis_{signal.category}"], responses["utter_crisis_followup"]]
     return [FALLBACK_TEXT]
 
