@@ -7,9 +7,9 @@ national), and is for their audience and stage. Ranking, best first:
   3. local before national,
   4. more of the person's specific needs met (a baby-loss stage counts as asking for baby-loss support),
   5. nearest in-person location when we know where the person is,
-  6. peer support before general helplines,
-  7. fewer specialisms the person did not ask about (a general perinatal service before, say, a
-     substance-use service, for someone who mentioned neither), then name.
+  6. fewer specialisms the person did not ask about (general support before, say, a domestic abuse
+     or substance-use service, for someone who mentioned neither),
+  7. peer support before general helplines, then name.
 Steps 1–2 only differ from plain "local first" when a format was asked for and nothing local
 offers it.
 
@@ -137,7 +137,7 @@ class SearchIndex:
         unasked = mask(set(NEEDS) - set(asked), NEEDS)
         specialisms = sum(((self.needs[rows] & bit(n, NEEDS) & unasked) != 0).astype(np.int64) for n in NEEDS)
         distance2 = self._distance2(rows, request)
-        order = np.lexsort((rows, specialisms, self.helpline[rows], distance2, -needs_met, ~local, ~format_ok,
+        order = np.lexsort((rows, self.helpline[rows], specialisms, distance2, -needs_met, ~local, ~format_ok,
                             ~(local & format_ok)))[:request.limit]
         return [(self.ids[rows[i]], bool(local[i]), bool(format_ok[i]), int(needs_met[i]),
                  None if np.isinf(distance2[i]) else float(distance2[i])) for i in order]
