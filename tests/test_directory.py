@@ -82,12 +82,14 @@ def test_validation_names_file_row_and_field_for_every_problem(tmp_path):
         _good(),
         _good(id="second", formats=["choir"], last_verified="last week"),
         _good(id="third", areas=["S12999999"], source=None, phones=[{"number": "call us", "type": "pigeon"}]),
+        _good(id="fourth", quality={"safeguarding_policy": True}),  # YAML reads a bare Yes as true
     ])
     with pytest.raises(ImportFailed) as failure:
         read_records(path)
     found = {(e.file, e.row, e.field) for e in failure.value.errors}
     assert found == {("bad.yml", 2, "formats"), ("bad.yml", 2, "last_verified"), ("bad.yml", 3, "areas"),
-                     ("bad.yml", 3, "source"), ("bad.yml", 3, "phones[1].number"), ("bad.yml", 3, "phones[1].type")}
+                     ("bad.yml", 3, "source"), ("bad.yml", 3, "phones[1].number"), ("bad.yml", 3, "phones[1].type"),
+                     ("bad.yml", 4, "quality.safeguarding_policy")}
     assert "choir" in str(failure.value) and "bad.yml, row 2, field 'formats'" in str(failure.value)
 
 

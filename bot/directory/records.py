@@ -159,7 +159,11 @@ class _Checker:
             self.fail(name, f"unknown code(s) {', '.join(unknown)}; allowed: {', '.join(sorted(allowed))}")
         if required and not codes:
             self.fail(name, "needs at least one code")
-        return tuple(c for c in codes if c in allowed)
+        known = [c for c in codes if c in allowed]
+        if isinstance(allowed, dict):  # canonical order: a record is the same however it was typed
+            order = {code: i for i, code in enumerate(allowed)}
+            known.sort(key=order.__getitem__)
+        return tuple(known)
 
 
 def parse_record(raw: Any, file: str, row: int) -> tuple[ServiceRecord | None, list[RecordError]]:
@@ -209,8 +213,10 @@ def parse_record(raw: Any, file: str, row: int) -> tuple[ServiceRecord | None, l
         languages=check.codes(raw, "languages", _LanguageCodes(), required=False) or ("en",),
         cost=check.text("cost", raw.get("cost")), schedule=check.text("schedule", raw.get("schedule")),
         referral_route=route, referral_how=str(referral["how"]).strip() if referral.get("how") else None,
-        volunteer_training=quality.get("volunteer_training"), supervision=quality.get("supervision"),
-        safeguarding_policy=quality.get("safeguarding_policy"), locations=locations,
+        volunteer_training=check.text("quality.volunteer_training", quality.get("volunteer_training")),
+        supervision=check.text("quality.supervision", quality.get("supervision")),
+        safeguarding_policy=check.text("quality.safeguarding_policy", quality.get("safeguarding_policy")),
+        locations=locations,
         source=source or "", last_verified=verified or date.min,
     )
     return (None if check.errors else record), check.errors
