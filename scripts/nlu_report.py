@@ -68,6 +68,21 @@ def main(results: Path, out: Path) -> None:
               "| entity | precision | recall | F1 | gold |", "|---|---:|---:|---:|---:|"]
     lines += [f"| {e} | {s['precision']:.3f} | {s['recall']:.3f} | {s['f1']:.3f} | {s['support']} |"
               for e, s in scores.items()]
+    errors_file = results / "intent_errors.json"
+    if errors_file.exists():
+        errors = json.loads(errors_file.read_text())
+        confused = Counter((e["intent"], e["intent_prediction"]["name"]) for e in errors).most_common(8)
+        lines += ["", "## Most frequent confusions (gold → predicted)", ""]
+        lines += [f"- {gold} → {predicted}: {count}" for (gold, predicted), count in confused]
+    lines += ["", "## Reading these figures", "",
+              "- Each fold trains on two thirds of about 1,100 examples (≈ 20 per small intent), so these are",
+              "  lower than the shipped model, which trains on all of them.",
+              "- Crisis intents' recall includes the lexicon component, which overrides DIET on every message",
+              "  it recognises; the detector's own figures are in `make crisis-eval` and",
+              "  `make crisis-eval-pipeline` (docs/clinical-safety.md).",
+              "- Most errors are between benign intents (short chit-chat, `inform` vs `find_support`); the",
+              "  conversation recovers through the form, buttons and the two-stage fallback. More real,",
+              "  harvested conversations are the way to raise these numbers."]
     out.write_text("\n".join(lines) + "\n", encoding="utf-8")
     print(f"Wrote {out}: intent weighted F1 {intents['weighted avg']['f1-score']:.3f}")
 
