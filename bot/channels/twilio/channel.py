@@ -1,333 +1,33 @@
-"""SMS and WhatsApp over Twilio: one signed webhook, each message answered once, in few texts, never silent.
-
-    POST /webhooks/twilio/webhook   inbound SMS and WhatsApp (WhatsApp `From` is whatsapp:+44…)
-    POST /webhooks/twilio/status    Twilio's delivery status callbacks, into the delivery log
-    GET  /webhooks/twilio/          health, with the count of texts that could not be delivered
-
-How a message is handled:
-1. The `X-Twilio-Signature` is checked with the auth token against the public URL (PUBLIC_BASE_URL +
-   path); anything unsigned or wrongly signed gets 403 and nothing else happens.
-2. Its MessageSid is claimed in the database (a retried webhook finds it claimed and stops there),
-   the number is kept in `channel_contact` under the conversation's keyed hash (bot/privacy.py),
-   and Twilio gets an empty TwiML `<Response/>` straight away (its limit is 15 seconds).
-3. The turn then runs as an asyncio task, one at a time per conversation: Twilio's keywords first
-   (STOP…, START, HELP); a reply to a numbered menu becomes that button's payload; Rasa answers,
-   wrapped in the silence guard (bot/channels/guard.py); the whole turn's replies are composed into
-   at most three texts (bot/channels/sms.py) and sent in order through Twilio's REST API, off the
-   event loop, retrying 429 and 5xx with backoff. Every text is in the delivery log; one that can't be
-   delivered is logged at ERROR — CRITICAL for a crisis reply — and counted.
-
-Opted-out numbers (STOP) are sent nothing until START, but what they write still goes to Rasa, so a
-crisis is recorded and the clinical team alerted. WhatsApp messages outside the 24-hour window go
-as the template TWILIO_WHATSAPP_TEMPLATE_SID, or not at all (logged). Settings: docs/twilio.md.
-
-    python -m bot.channels.twilio report    delivery counts, and every failed crisis reply
-"""
+"""The Twilio input channel (webhooks, turns, keywords, menus) and its output channels."""
 from __future__ import annotations
 
 import asyncio
 import functools
-import json
 import logging
-import os
-import random
-import sys
-import threading
 from collections import Counter
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Any, Awaitable, Callable, Dict, Iterable, List, Optional, Text
+from datetime import datetime
+from typing import Any, Awaitable, Callable, Dict, Iterable, Optional, Text
 from urllib.parse import parse_qs
 
 from rasa.core.channels.channel import InputChannel, OutputChannel, UserMessage
 from sanic import Blueprint, response
 from sanic.request import Request, RequestParameters
 from sanic.response import HTTPResponse
-from sqlalchemy import delete, func, select, update
-from sqlalchemy.exc import IntegrityError
 
 from bot import privacy
 from bot.channels import sms
 from bot.channels.guard import domain_responses, fallback_replies, never_silent
-from bot.db import session_scope
-from bot.models import ChannelContact, TwilioDelivery, TwilioInbound, TwilioMenu, TwilioOptOut
-from bot.twilio_rest import TwilioSettings
-from bot.twilio_rest import client as twilio_client
+from bot.channels.twilio.sender import DeliveryFailed, TwilioSender
+from bot.channels.twilio.settings import (CHANNEL, COUNTS, EMPTY_TWIML, FAILED_STATUSES, HELP_FOOTER,
+                                          STOP_CONFIRMATION, UNSUBSCRIBED_CODES, WHATSAPP_WINDOW, ChannelSettings,
+                                          utcnow)
+from bot.channels.twilio.store import (claim_inbound, claim_interrupted, contact_of, failure_counts, finish_inbound,
+                                       is_opted_out, log_delivery, opt_in, opt_out, pending_menu, record_status,
+                                       save_menu, update_delivery)
 
 logger = logging.getLogger(__name__)
 
-CHANNEL = "twilio"
-WEBHOOK_PATH = "/webhooks/twilio/webhook"
-STATUS_PATH = "/webhooks/twilio/status"
-EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
-WHATSAPP_WINDOW = timedelta(hours=24)
-MENU_TTL = timedelta(hours=4)  # the domain's session expiry: a "1" after that is just text
-INBOUND_RETENTION = timedelta(days=7)  # Twilio retries within hours; older claims are pruned at start
-RECOVER_AFTER = timedelta(minutes=2)  # a claimed message still unanswered after this was interrupted
-RECOVER_WITHIN = timedelta(minutes=30)  # …and is answered at start-up if it is no older than this
-FAILED_STATUSES = ("failed", "undelivered")
-# Twilio error codes that mean "this number won't take messages from us": stop sending to it.
-UNSUBSCRIBED_CODES = {21610}
-_STATUS_RANK = {"sending": 0, "accepted": 1, "scheduled": 1, "queued": 1, "sent": 2, "delivered": 3,
-                "undelivered": 3, "failed": 3, "not_sent": 3, "read": 4}
-HELP_FOOTER = "Reply STOP to stop these texts."
-STOP_CONFIRMATION = "You won't get any more messages from this service. Reply START to start again. In an emergency call 999."
-
-# Since this process started (the database has the totals: failure_counts()).
-COUNTS: Counter = Counter()
-
-
-# --------------------------------------------------------------------------- settings
-
-def _env_number(name: str, default: float) -> float:
-    try:
-        return float(os.environ.get(name) or default)
-    except ValueError:
-        logger.error("%s is not a number; using %s", name, default)
-        return default
-
-
-@dataclass(frozen=True)
-class ChannelSettings:
-    twilio: TwilioSettings
-    public_base_url: Optional[str] = None  # the URL Twilio calls (scheme, host, any proxy prefix)
-    whatsapp_template_sid: Optional[str] = None  # Content SID sent outside WhatsApp's 24-hour window
-    send_attempts: int = 4
-    backoff_seconds: float = 1.0  # first retry after about this long, doubling
-    backoff_cap_seconds: float = 8.0
-    http_timeout_seconds: float = 10.0
-
-    @classmethod
-    def from_env(cls) -> "ChannelSettings":
-        return cls(twilio=TwilioSettings.from_env(),
-                   public_base_url=(os.environ.get("PUBLIC_BASE_URL") or "").rstrip("/") or None,
-                   whatsapp_template_sid=os.environ.get("TWILIO_WHATSAPP_TEMPLATE_SID") or None,
-                   send_attempts=max(1, int(_env_number("TWILIO_SEND_ATTEMPTS", 4))),
-                   backoff_seconds=_env_number("TWILIO_SEND_BACKOFF_SECONDS", 1.0),
-                   backoff_cap_seconds=_env_number("TWILIO_SEND_BACKOFF_CAP_SECONDS", 8.0),
-                   http_timeout_seconds=_env_number("TWILIO_HTTP_TIMEOUT_SECONDS", 10.0))
-
-    @property
-    def status_callback_url(self) -> Optional[str]:
-        return f"{self.public_base_url}{STATUS_PATH}" if self.public_base_url else None
-
-    def sender_for(self, kind: str) -> Optional[str]:
-        if kind == "whatsapp":
-            number = self.twilio.whatsapp_number
-            return None if not number else (number if privacy.is_whatsapp(number) else f"whatsapp:{number}")
-        return self.twilio.sms_number
-
-
-def utcnow() -> datetime:
-    return datetime.utcnow()
-
-
-# --------------------------------------------------------------------------- storage (blocking)
-
-def claim_inbound(message_sid: str, conversation_id: str, kind: str, address: str, body: str,
-                  now: datetime, retry: bool = True) -> bool:
-    """Record an inbound message and the number behind its conversation; False if it was seen before."""
-    try:
-        with session_scope() as session:
-            session.add(TwilioInbound(message_sid=message_sid, conversation_id=conversation_id, kind=kind,
-                                      received_at=now, status="received", body=body))
-            session.flush()  # a retried webhook stops here, with IntegrityError
-            contact = session.get(ChannelContact, conversation_id)
-            if contact is None:
-                session.add(ChannelContact(conversation_id=conversation_id, channel=CHANNEL, address=address,
-                                           last_inbound_at=now))
-            else:
-                contact.channel, contact.address, contact.last_inbound_at = CHANNEL, address, now
-        return True
-    except IntegrityError:
-        with session_scope() as session:
-            if session.get(TwilioInbound, message_sid) is not None:
-                return False
-        if not retry:
-            raise
-        # Not this message: two first messages from one new number raced to add its contact. Once more.
-        return claim_inbound(message_sid, conversation_id, kind, address, body, now, retry=False)
-
-
-def finish_inbound(message_sid: str, status: str) -> None:
-    with session_scope() as session:
-        session.execute(update(TwilioInbound).where(TwilioInbound.message_sid == message_sid)
-                        .values(status=status, body=None))
-
-
-def is_opted_out(conversation_id: str) -> bool:
-    with session_scope() as session:
-        return session.get(TwilioOptOut, conversation_id) is not None
-
-
-def opt_out(conversation_id: str, keyword: str, now: datetime) -> None:
-    with session_scope() as session:
-        if session.get(TwilioOptOut, conversation_id) is None:
-            session.add(TwilioOptOut(conversation_id=conversation_id, keyword=keyword[:20], opted_out_at=now))
-        session.execute(delete(TwilioMenu).where(TwilioMenu.conversation_id == conversation_id))
-
-
-def opt_in(conversation_id: str) -> bool:
-    with session_scope() as session:
-        return session.execute(delete(TwilioOptOut).where(TwilioOptOut.conversation_id == conversation_id)
-                               ).rowcount > 0
-
-
-def pending_menu(conversation_id: str, now: datetime) -> list[sms.Option]:
-    with session_scope() as session:
-        menu = session.get(TwilioMenu, conversation_id)
-        if menu is None or now - menu.sent_at > MENU_TTL:
-            return []
-        return [sms.Option.from_dict(o) for o in json.loads(menu.options_json)]
-
-
-def save_menu(conversation_id: str, options: list[sms.Option], now: datetime) -> None:
-    """The menu just sent replaces the last one; a turn without buttons leaves no menu pending."""
-    with session_scope() as session:
-        menu = session.get(TwilioMenu, conversation_id)
-        if not options:
-            if menu is not None:
-                session.delete(menu)
-            return
-        options_json = json.dumps([o.as_dict() for o in options])
-        if menu is None:
-            session.add(TwilioMenu(conversation_id=conversation_id, options_json=options_json, sent_at=now))
-        else:
-            menu.options_json, menu.sent_at = options_json, now
-
-
-def contact_of(conversation_id: str) -> Optional[tuple[str, datetime]]:
-    with session_scope() as session:
-        contact = session.get(ChannelContact, conversation_id)
-        return (contact.address, contact.last_inbound_at) if contact else None
-
-
-def log_delivery(**values: Any) -> int:
-    now = utcnow()
-    with session_scope() as session:
-        row = TwilioDelivery(created_at=now, updated_at=now, **values)
-        session.add(row)
-        session.flush()
-        return row.id
-
-
-def update_delivery(delivery_id: int, **values: Any) -> None:
-    with session_scope() as session:
-        session.execute(update(TwilioDelivery).where(TwilioDelivery.id == delivery_id)
-                        .values(updated_at=utcnow(), **values))
-
-
-def record_status(message_sid: str, status: str, error_code: Optional[str]) -> Optional[dict[str, Any]]:
-    """A status callback: update the text's row (never back to an earlier status). None if unknown."""
-    with session_scope() as session:
-        row = session.scalars(select(TwilioDelivery).where(TwilioDelivery.message_sid == message_sid)).first()
-        if row is None:
-            return None
-        changed = _STATUS_RANK.get(status, 2) >= _STATUS_RANK.get(row.status, 0) and status != row.status
-        if changed:
-            row.status, row.updated_at = status, utcnow()
-            if error_code:
-                row.error_code = error_code
-        return {"conversation_id": row.conversation_id, "crisis": row.crisis, "part": row.part,
-                "changed": changed, "id": row.id}
-
-
-def failure_counts(since: Optional[datetime] = None) -> dict[str, int]:
-    """Texts that could not be delivered: all, and crisis replies (an incident each)."""
-    with session_scope() as session:
-        query = select(TwilioDelivery.crisis, func.count()).where(TwilioDelivery.status.in_(FAILED_STATUSES))
-        if since is not None:
-            query = query.where(TwilioDelivery.created_at >= since)
-        rows = dict(session.execute(query.group_by(TwilioDelivery.crisis)).all())
-    return {"failed": sum(rows.values()), "crisis_failed": rows.get(True, 0)}
-
-
-def claim_interrupted(now: datetime) -> list[tuple[str, str, str, str]]:
-    """Messages claimed but never answered (the process stopped mid-turn): claim them again to answer
-    now if recent, give up on older ones (visibly). Prunes old claims. Returns (sid, conversation, kind, body)."""
-    recovered = []
-    with session_scope() as session:
-        session.execute(delete(TwilioInbound).where(TwilioInbound.received_at < now - INBOUND_RETENTION))
-        stuck = session.scalars(select(TwilioInbound).where(TwilioInbound.status == "received",
-                                                            TwilioInbound.received_at < now - RECOVER_AFTER)).all()
-        for row in stuck:
-            claimed = session.execute(update(TwilioInbound).where(TwilioInbound.message_sid == row.message_sid,
-                                                                  TwilioInbound.status == "received")
-                                      .values(status="recovering")).rowcount
-            if not claimed:
-                continue  # another process took it
-            if row.received_at >= now - RECOVER_WITHIN and row.body is not None:
-                recovered.append((row.message_sid, row.conversation_id, row.kind, row.body))
-            else:
-                row.status, row.body = "failed", None
-                logger.error("Message %s in conversation %s was never answered (the server stopped mid-turn)",
-                             row.message_sid, privacy.ref(row.conversation_id))
-    return recovered
-
-
-# --------------------------------------------------------------------------- sending
-
-class DeliveryFailed(Exception):
-    def __init__(self, reason: str, status: Optional[int] = None, code: Optional[int] = None, attempts: int = 0):
-        super().__init__(reason)
-        self.reason, self.status, self.code, self.attempts = reason, status, code, attempts
-
-
-class TwilioSender:
-    """Creates messages with the real `twilio` client (bot/twilio_rest.py) in a worker thread, so the
-    event loop never waits on Twilio; retries 429, 5xx and network errors with exponential backoff."""
-
-    def __init__(self, settings: ChannelSettings, sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep):
-        self.settings = settings
-        self.sleep = sleep
-        self._local = threading.local()
-
-    def _client(self):
-        client = getattr(self._local, "client", None)
-        if client is None:
-            client = twilio_client(self.settings.twilio)
-            client.http_client.timeout = self.settings.http_timeout_seconds
-            self._local.client = client
-        return client
-
-    def _create(self, params: dict[str, Any]):
-        return self._client().messages.create(**params)
-
-    async def send(self, **params: Any) -> tuple[str, str, int]:
-        """(MessageSid, Twilio's status, attempts) or DeliveryFailed. `params` as messages.create takes them."""
-        from requests import RequestException
-        from twilio.base.exceptions import TwilioRestException
-
-        loop = asyncio.get_running_loop()
-        params = {k: v for k, v in params.items() if v is not None}
-        attempts = self.settings.send_attempts
-        for attempt in range(1, attempts + 1):
-            status = code = None
-            try:
-                message = await loop.run_in_executor(None, functools.partial(self._create, params))
-                COUNTS["retries"] += attempt - 1
-                return message.sid, message.status or "queued", attempt
-            except TwilioRestException as exc:
-                status, code = exc.status, exc.code
-                retryable = status == 429 or status >= 500
-                reason = f"HTTP {status}, Twilio error {code}: {privacy.redact(exc.msg)}"
-            except RequestException as exc:  # connection refused, reset, timed out
-                retryable = True
-                reason = f"{type(exc).__name__}: {privacy.redact(exc)}"
-            except Exception as exc:  # misconfiguration: no credentials, bad parameters
-                retryable = False
-                reason = f"{type(exc).__name__}: {privacy.redact(exc)}"
-            if not retryable or attempt == attempts:
-                raise DeliveryFailed(reason[:1000], status, code, attempt)
-            delay = min(self.settings.backoff_cap_seconds, self.settings.backoff_seconds * 2 ** (attempt - 1))
-            delay *= 0.5 + random.random() / 2  # jitter, so retries from many turns don't arrive together
-            logger.warning("Twilio send attempt %s of %s failed (%s); retrying in %.1fs", attempt, attempts,
-                           reason, delay)
-            await self.sleep(delay)
-        raise AssertionError("unreachable")
-
-
-# --------------------------------------------------------------------------- output channels
 
 class TurnCollector(OutputChannel):
     """Collects one turn's replies so they go out together; anything sent after the turn (a reminder)
@@ -370,7 +70,6 @@ class TwilioOutput(OutputChannel):
         await self.send_response(recipient_id, {"text": text})
 
 
-# --------------------------------------------------------------------------- the channel
 
 @dataclass(frozen=True)
 class Inbound:
@@ -771,37 +470,3 @@ def _form(request: Request) -> RequestParameters:
         body = ""
     return RequestParameters(parse_qs(body, keep_blank_values=True))
 
-
-# --------------------------------------------------------------------------- report
-
-def main(argv: Optional[List[str]] = None) -> int:
-    import argparse
-
-    parser = argparse.ArgumentParser(prog="python -m bot.channels.twilio", description=(
-        "The Twilio channel's delivery log (DATABASE_URL). A failed crisis reply is an incident: "
-        "someone in crisis may not have received the emergency numbers."))
-    parser.add_argument("command", choices=["report"])
-    parser.add_argument("--days", type=float, default=7, help="how far back to look (default 7)")
-    args = parser.parse_args(argv)
-    since = utcnow() - timedelta(days=args.days)
-    with session_scope() as session:
-        by_status = session.execute(select(TwilioDelivery.kind, TwilioDelivery.status, func.count())
-                                    .where(TwilioDelivery.created_at >= since)
-                                    .group_by(TwilioDelivery.kind, TwilioDelivery.status)).all()
-        crisis_failures = session.scalars(select(TwilioDelivery).where(
-            TwilioDelivery.crisis.is_(True), TwilioDelivery.status.in_(FAILED_STATUSES + ("not_sent",)),
-            TwilioDelivery.created_at >= since).order_by(TwilioDelivery.id)).all()
-        print(f"Texts in the last {args.days:g} days, by channel and status:")
-        for kind, status, count in sorted(by_status):
-            print(f"  {kind}\t{status}\t{count}")
-        counts = failure_counts(since)
-        print(f"Not delivered: {counts['failed']}, of which crisis replies: {counts['crisis_failed']}")
-        for row in crisis_failures:
-            print(f"  INCIDENT {row.created_at:%Y-%m-%d %H:%M} UTC  conversation {privacy.ref(row.conversation_id)}"
-                  f"  {row.kind} text {row.part}/{row.parts}  {row.status}  {row.error_code or ''} "
-                  f"{row.last_error or ''}".rstrip())
-    return 1 if crisis_failures else 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,0 +1,5 @@
+import sys
+
+from bot.channels.twilio.report import main
+
+sys.exit(main())
