@@ -18,6 +18,9 @@ export TF_CPP_MIN_LOG_LEVEL := 2
 export SQLALCHEMY_SILENCE_UBER_WARNING := 1
 # No telemetry or error reports leave this machine (the assistant handles sensitive conversations).
 export RASA_TELEMETRY_ENABLED := false
+# endpoints.yml names the action server by these (Rasa refuses an unset variable).
+export ACTIONS_PORT ?= 5055
+ACTION_TOKEN = ACTION_SERVER_TOKEN="$${ACTION_SERVER_TOKEN:-$$($(PY) -m bot.config secret action-server-token)}"
 
 .PHONY: setup db model run test test-unit test-e2e test-stories validate crisis-eval crisis-eval-pipeline cross-validate bench clean
 
@@ -60,7 +63,7 @@ crisis-eval-pipeline: model
 	$(PY) scripts/crisis_pipeline_eval.py $(MODEL)
 
 test-stories: model
-	$(RASA) test core --model $(MODEL) --stories tests/stories --fail-on-prediction-errors --out results/core
+	$(ACTION_TOKEN) $(RASA) test core --model $(MODEL) --stories tests/stories --fail-on-prediction-errors --out results/core
 
 test: validate test-unit crisis-eval test-stories crisis-eval-pipeline test-e2e
 

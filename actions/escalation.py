@@ -1,4 +1,10 @@
-"""Call-back consent after a crisis reply (the crisis reply itself never needs this server)."""
+"""Call-back consent after a crisis reply (the crisis reply itself never needs this server).
+
+Both actions act only for an SMS/WhatsApp conversation whose latest message the server itself received
+from Twilio (bot.conversations, read from the tracker store, not from the tracker in the request): an
+unrequested call can be dangerous where there is domestic abuse, and whether a number has used the
+service must not be discoverable.
+"""
 from __future__ import annotations
 
 import logging
@@ -7,6 +13,7 @@ from typing import List, Text
 from rasa_sdk import Action
 from rasa_sdk.events import EventType
 
+from bot.conversations import arrived_by_twilio
 from bot.db import session_scope
 from bot.escalation import grant_callback
 from bot.models import ChannelContact
@@ -22,6 +29,8 @@ class ActionOfferCallback(Action):
 
     def run(self, dispatcher, tracker, domain) -> List[EventType]:
         try:
+            if not arrived_by_twilio(tracker.sender_id):
+                return []
             with session_scope() as session:
                 reachable = session.get(ChannelContact, tracker.sender_id) is not None
         except Exception:
@@ -38,8 +47,10 @@ class ActionCallbackConsent(Action):
 
     def run(self, dispatcher, tracker, domain) -> List[EventType]:
         try:
-            with session_scope() as session:
-                granted = grant_callback(session, tracker.sender_id)
+            granted = None
+            if arrived_by_twilio(tracker.sender_id):
+                with session_scope() as session:
+                    granted = grant_callback(session, tracker.sender_id)
         except Exception:
             logger.exception("Recording call-back consent failed")
             granted = None

@@ -15,10 +15,12 @@ from bot.config import settings
 
 @lru_cache(maxsize=8)
 def engine_for(url: str) -> Engine:
-    """One engine (and pool) per database URL for the life of the process."""
+    """One engine (and pool) per database URL for the life of the process. `hide_parameters`: an error
+    must never carry a query's values (a person's words, a phone number) into a log line."""
     if url.startswith("sqlite:///"):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, future=True, connect_args={"check_same_thread": False, "timeout": 30})
+        engine = create_engine(url, future=True, hide_parameters=True,
+                               connect_args={"check_same_thread": False, "timeout": 30})
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_connection, _record):  # pragma: no cover - exercised by every test
@@ -28,7 +30,7 @@ def engine_for(url: str) -> Engine:
             cursor.close()
 
         return engine
-    return create_engine(url, future=True, pool_pre_ping=True)
+    return create_engine(url, future=True, pool_pre_ping=True, hide_parameters=True)
 
 
 def get_engine(url: str | None = None) -> Engine:

@@ -1,39 +1,61 @@
 #!/usr/bin/env bash
-# Start the action server, Rasa and the alert delivery worker; Ctrl-C (or any one dying) stops all three.
+# Start the action server and Rasa (either dying stops both) and supervise the alert delivery worker
+# (restarted with back-off if it dies: undelivered alerts wait in the outbox meanwhile).
+# Closed by default: everything listens on loopback (ASSISTANT_BIND_HOST), Rasa's HTTP API needs
+# RASA_AUTH_TOKEN and the action server ACTION_SERVER_TOKEN (generated under var/ in development).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 : "${MODEL:?set MODEL to a trained model}"
 RASA_PORT="${RASA_PORT:-5005}"
-ACTIONS_PORT="${ACTIONS_PORT:-5055}"
+export ACTIONS_PORT="${ACTIONS_PORT:-5055}"
 mkdir -p var
 
-.venv/bin/rasa run actions --actions actions --port "$ACTIONS_PORT" &
+# Production refuses to start with a missing secret, a public bind without TLS, CORS "*", …
+.venv/bin/python -m bot.config check
+eval "$(.venv/bin/python -m bot.config shell)"
+read -r -a origins <<< "$WEBCHAT_ORIGINS"
+
+.venv/bin/python -m bot.action_server --host "$ASSISTANT_BIND_HOST" --port "$ACTIONS_PORT" &
 actions_pid=$!
-# Rasa's HTTP API can send messages on any channel: in production set RASA_AUTH_TOKEN.
-auth=()
-[ -n "${RASA_AUTH_TOKEN:-}" ] && auth=(--auth-token "$RASA_AUTH_TOKEN")
-.venv/bin/rasa run --model "$MODEL" --enable-api "${auth[@]}" --cors "*" --port "$RASA_PORT" \
+.venv/bin/rasa run --model "$MODEL" --interface "$ASSISTANT_BIND_HOST" --port "$RASA_PORT" \
+  --enable-api --auth-token "$RASA_AUTH_TOKEN" --cors "${origins[@]}" \
   --endpoints endpoints.yml --credentials credentials.yml &
 rasa_pid=$!
+
 # Delivers crisis alerts from the outbox to clinical contacts (python -m bot.escalation --help).
-.venv/bin/python -m bot.escalation deliver --loop &
+supervise_alerts() {
+  local delay=1 worker=
+  trap 'kill $worker 2>/dev/null; exit 0' TERM
+  while true; do
+    .venv/bin/python -m bot.escalation deliver --loop &
+    worker=$!
+    wait "$worker" && delay=1
+    echo "Alert delivery worker stopped; restarting in ${delay}s (alerts wait in the outbox)" >&2
+    sleep "$delay"
+    delay=$(( delay < 60 ? delay * 2 : 60 ))
+  done
+}
+supervise_alerts &
 alerts_pid=$!
 
-stop() { kill "$actions_pid" "$rasa_pid" "$alerts_pid" 2>/dev/null || true; wait 2>/dev/null || true; }
+stop() {
+  kill "$actions_pid" "$rasa_pid" "$alerts_pid" 2>/dev/null || true
+  wait 2>/dev/null || true
+}
 trap 'stop; exit 0' INT TERM
 trap stop EXIT
 
-for _ in $(seq 1 180); do
-  if curl -fs "http://localhost:$RASA_PORT/status" >/dev/null 2>&1; then
+for _ in $(seq 1 240); do
+  if curl -fs "http://127.0.0.1:$RASA_PORT/webhooks/rest/" >/dev/null 2>&1; then
     echo
-    echo "The assistant is running:"
-    echo "  REST:       POST http://localhost:$RASA_PORT/webhooks/rest/webhook  {\"sender\": \"me\", \"message\": \"hi\"}"
-    echo "  Web chat:   socket.io at http://localhost:$RASA_PORT/socket.io"
-    echo "  Actions:    http://localhost:$ACTIONS_PORT/health"
+    echo "The assistant is running (on $ASSISTANT_BIND_HOST only):"
+    echo "  REST:       POST http://127.0.0.1:$RASA_PORT/webhooks/rest/webhook  {\"sender\": \"me\", \"message\": \"hi\"}"
+    echo "  Web chat:   socket.io at http://127.0.0.1:$RASA_PORT/socket.io (pages from: $WEBCHAT_ORIGINS)"
+    echo "  Rasa API:   needs ?token=\$(.venv/bin/python -m bot.config secret rasa-auth-token)"
     echo "Press Ctrl-C to stop."
     break
   fi
   kill -0 "$rasa_pid" 2>/dev/null || { echo "Rasa failed to start" >&2; exit 1; }
   sleep 1
 done
-wait -n "$actions_pid" "$rasa_pid" "$alerts_pid"
+wait -n "$actions_pid" "$rasa_pid"

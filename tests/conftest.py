@@ -29,3 +29,12 @@ def sample_directory(database_url) -> str:
     with session_scope(database_url) as session:
         save_records(session, read_records(SAMPLE_DIRECTORY), points.get)
     return database_url
+
+
+@pytest.fixture(autouse=True)
+def fresh_rate_limits():
+    """In-memory rate-limit counters are process-wide; each test starts with none spent."""
+    from bot.channels import limits
+    limits.counters.cache_clear()
+    yield
+    limits.counters.cache_clear()

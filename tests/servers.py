@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import socket
 import subprocess
 import sys
@@ -50,6 +51,8 @@ class Servers:
     rasa_port: int = field(default_factory=free_port)
     actions_port: int = field(default_factory=free_port)
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
+    rasa_token: str = field(default_factory=lambda: secrets.token_urlsafe(32))
+    actions_token: str = field(default_factory=lambda: secrets.token_urlsafe(32))
 
     @property
     def rasa_url(self) -> str:
@@ -58,21 +61,23 @@ class Servers:
     def start(self) -> "Servers":
         self.env = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "2", "RASA_TELEMETRY_ENABLED": "false",
                     "DATABASE_URL": f"sqlite:///{self.workdir / 'directory.db'}",
-                    "TRACKER_STORE_URL": f"sqlite:///{self.workdir / 'tracker.db'}", **self.env}
+                    "TRACKER_STORE_URL": f"sqlite:///{self.workdir / 'tracker.db'}",
+                    "ASSISTANT_VAR_DIR": str(self.workdir), "ACTIONS_PORT": str(self.actions_port),
+                    "RASA_AUTH_TOKEN": self.rasa_token, "ACTION_SERVER_TOKEN": self.actions_token,
+                    # Conversations here are many and quick; the rate limit has its own tests.
+                    "RATE_LIMIT_PER_CONVERSATION": "1000", "RATE_LIMIT_PER_CLIENT": "1000", **self.env}
         subprocess.run([sys.executable, "-m", "bot.directory", "init"], cwd=ROOT, env=self.env, check=True,
                        capture_output=True)
-        endpoints = self.workdir / "endpoints.yml"
-        endpoints.write_text((ROOT / "endpoints.yml").read_text().replace(
-            "http://localhost:5055/webhook", f"http://127.0.0.1:{self.actions_port}/webhook"))
         self.start_actions()
         self._spawn("rasa", [str(VENV_BIN / "rasa"), "run", "--model", model_path(), "--enable-api",
-                             "--port", str(self.rasa_port), "--endpoints", str(endpoints),
-                             "--credentials", str(ROOT / "credentials.yml"), "--cors", "*"])
-        wait_for(f"{self.rasa_url}/status", self.processes["rasa"], 240, self.workdir / "rasa.log")
+                             "--auth-token", self.rasa_token, "--interface", "127.0.0.1",
+                             "--port", str(self.rasa_port), "--endpoints", str(ROOT / "endpoints.yml"),
+                             "--credentials", str(ROOT / "credentials.yml")])
+        wait_for(f"{self.rasa_url}/webhooks/rest/", self.processes["rasa"], 240, self.workdir / "rasa.log")
         return self
 
     def start_actions(self) -> None:
-        self._spawn("actions", [str(VENV_BIN / "rasa"), "run", "actions", "--actions", "actions",
+        self._spawn("actions", [sys.executable, "-m", "bot.action_server", "--host", "127.0.0.1",
                                 "--port", str(self.actions_port)])
         wait_for(f"http://127.0.0.1:{self.actions_port}/health", self.processes["actions"], 120,
                  self.workdir / "actions.log")
@@ -106,7 +111,8 @@ class Servers:
         return response.json()
 
     def tracker(self, sender: str) -> dict:
-        return requests.get(f"{self.rasa_url}/conversations/{sender}/tracker", timeout=30).json()
+        return requests.get(f"{self.rasa_url}/conversations/{sender}/tracker",
+                            params={"token": self.rasa_token}, timeout=30).json()
 
     def slot(self, sender: str, name: str):
         return self.tracker(sender)["slots"].get(name)

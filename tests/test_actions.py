@@ -145,30 +145,68 @@ def sender_tracker(sender: str) -> Tracker:
     return t
 
 
-def test_callback_is_offered_only_where_there_is_a_number(dispatcher, database_url):
+SMS_USER = "twilio:" + "a1" * 32
+
+
+@pytest.fixture
+def tracker_store(tmp_path, monkeypatch):
+    """Rasa's own SQL tracker store, where the server records which channel each message came by."""
+    import asyncio
+
+    from rasa.core.tracker_store import SQLTrackerStore
+    from rasa.shared.core.events import UserUttered
+    from rasa.shared.core.trackers import DialogueStateTracker
+    monkeypatch.setenv("TRACKER_STORE_URL", f"sqlite:///{tmp_path / 'tracker.db'}")
+    store = SQLTrackerStore(dialect="sqlite", db=str(tmp_path / "tracker.db"))
+
+    def said(sender: str, channel: str) -> None:
+        conversation = DialogueStateTracker(sender, slots=[])
+        conversation.update(UserUttered("I want to die", input_channel=channel))
+        asyncio.run(store.save(conversation))
+    return said
+
+
+def test_callback_is_offered_only_where_there_is_a_number(dispatcher, database_url, tracker_store):
     from actions.escalation import ActionOfferCallback
-    _crisis_conversation(database_url, "sms-user", "+447700900123")
-    ActionOfferCallback().run(dispatcher, sender_tracker("sms-user"), DOMAIN)
+    _crisis_conversation(database_url, SMS_USER, "+447700900123")
+    tracker_store(SMS_USER, "twilio")
+    ActionOfferCallback().run(dispatcher, sender_tracker(SMS_USER), DOMAIN)
     assert responses(dispatcher) == ["utter_ask_callback"]
     web = CollectingDispatcher()
     ActionOfferCallback().run(web, sender_tracker("web-user"), DOMAIN)
     assert web.messages == []
 
 
-def test_consent_shares_the_number_and_queues_a_callback_alert(dispatcher, database_url):
+def test_a_forged_action_call_learns_nothing_and_grants_nothing(dispatcher, database_url, tracker_store):
+    """The latest message the server stored came by REST, whatever the request's tracker claims."""
+    from actions.escalation import ActionCallbackConsent, ActionOfferCallback
+    from bot.models import Alert
+    _crisis_conversation(database_url, SMS_USER, "+447700900123")
+    tracker_store(SMS_USER, "rest")
+    ActionOfferCallback().run(dispatcher, sender_tracker(SMS_USER), DOMAIN)
+    assert dispatcher.messages == []
+    ActionCallbackConsent().run(dispatcher, sender_tracker(SMS_USER), DOMAIN)
+    assert responses(dispatcher) == ["utter_callback_unavailable"]
+    with session_scope(database_url) as session:
+        assert [a.reason for a in session.scalars(select(Alert))] == ["new"]  # no call-back alert queued
+
+
+def test_consent_shares_the_number_and_queues_a_callback_alert(dispatcher, database_url, tracker_store):
     from actions.escalation import ActionCallbackConsent
     from bot.models import Alert, Escalation
-    _crisis_conversation(database_url, "sms-user", "+447700900123")
-    ActionCallbackConsent().run(dispatcher, sender_tracker("sms-user"), DOMAIN)
+    _crisis_conversation(database_url, SMS_USER, "+447700900123")
+    tracker_store(SMS_USER, "twilio")
+    ActionCallbackConsent().run(dispatcher, sender_tracker(SMS_USER), DOMAIN)
     assert responses(dispatcher) == ["utter_callback_confirmed"]
     with session_scope(database_url) as session:
         assert session.scalars(select(Escalation.callback_number)).all() == ["+447700900123"]
         assert [a.reason for a in session.scalars(select(Alert).order_by(Alert.id))] == ["new", "callback"]
 
 
-def test_consent_without_a_number_says_so_kindly(dispatcher, database_url):
+def test_consent_without_a_number_says_so_kindly(dispatcher, database_url, tracker_store):
     from actions.escalation import ActionCallbackConsent
     _crisis_conversation(database_url, "web-user", None)
+    tracker_store("web-user", "socketio")
     ActionCallbackConsent().run(dispatcher, sender_tracker("web-user"), DOMAIN)
     assert responses(dispatcher) == ["utter_callback_unavailable"]
 

@@ -243,7 +243,8 @@ def test_status_callbacks_reach_the_delivery_log_and_an_undelivered_text_is_coun
 
     twilio.wait_until(lambda: statuses() == ["delivered", "undelivered"], timeout=20)
     assert all(code == 204 for _, code in twilio.callbacks)
-    health = __import__("requests").get(f"{servers.rasa_url}/webhooks/twilio/", timeout=10).json()
+    health = __import__("requests").get(f"{servers.rasa_url}/webhooks/twilio/", timeout=10,
+                                        headers={"Authorization": f"Bearer {servers.rasa_token}"}).json()
     assert health["failed"] >= 1
 
 

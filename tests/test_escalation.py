@@ -1,10 +1,7 @@
 """Crisis escalation: routing, episodes, the durable outbox, call-back consent, the Rasa broker."""
 from __future__ import annotations
 
-import json
-import threading
 from datetime import datetime, timedelta
-from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 from sqlalchemy import select
@@ -14,7 +11,6 @@ from bot.escalation import (EPISODE, MAX_ATTEMPTS, Detection, contacts_for, deli
                             record)
 from bot.escalation.__main__ import main as cli
 from bot.escalation.broker import EscalationEventBroker
-from bot.escalation.notifiers import send_webhook
 from bot.models import Alert, ChannelContact, ClinicalContact, Escalation
 
 FIFE = "S08000029"
@@ -85,6 +81,30 @@ def test_conversations_are_independent(contacts):
         assert record(session, detection(conversation="b"), WED_10AM).alerted
 
 
+def test_a_flood_of_detections_is_all_recorded_but_sends_one_summary_alert(contacts, monkeypatch):
+    monkeypatch.setenv("ALERTS_PER_HOUR", "3")
+    with session_scope(contacts) as session:
+        for minute in range(8):
+            record(session, detection(conversation=f"flood-{minute}"), WED_10AM + timedelta(minutes=minute))
+        assert session.query(Escalation).count() == 8
+        assert [a.reason for a in alerts_of(session)] == ["new", "new", "new", "flood"]
+        assert "Alert limit reached" in alerts_of(session)[-1].body
+        # An hour on, alerts flow again.
+        record(session, detection(conversation="after"), WED_10AM + timedelta(minutes=70))
+        assert alerts_of(session)[-1].reason == "new"
+
+
+def test_call_backs_are_never_held_back_by_the_flood_brake(contacts, monkeypatch):
+    monkeypatch.setenv("ALERTS_PER_HOUR", "1")
+    with session_scope(contacts) as session:
+        record(session, detection(conversation="a"), WED_10AM)
+        record(session, detection(conversation="b"), WED_10AM)
+        session.add(ChannelContact(conversation_id="b", channel="sms", address="+447700900461"))
+        session.flush()
+        assert grant_callback(session, "b", WED_10AM + timedelta(minutes=1)) is not None
+        assert [a.reason for a in alerts_of(session)] == ["new", "flood", "callback"]
+
+
 def test_with_no_contact_configured_the_alert_is_kept_as_failed_not_dropped(database_url, capsys):
     with session_scope(database_url) as session:
         record(session, detection(), WED_10AM)
@@ -131,50 +151,6 @@ def test_an_alert_that_never_gets_through_fails_visibly(contacts):
         assert (alert.status, alert.attempts) == ("failed", MAX_ATTEMPTS)
         assert "TimeoutError: no answer" in alert.last_error
     assert len(failed) == 1
-
-
-class _Hook(BaseHTTPRequestHandler):
-    received: list = []
-    status = 200
-
-    def do_POST(self):  # noqa: N802
-        _Hook.received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-        self.send_response(_Hook.status)
-        self.end_headers()
-
-    def log_message(self, *args):
-        pass
-
-
-@pytest.fixture
-def webhook_server():
-    server = HTTPServer(("127.0.0.1", 0), _Hook)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    _Hook.received, _Hook.status = [], 200
-    yield f"http://127.0.0.1:{server.server_port}/alert"
-    server.shutdown()
-
-
-def test_webhook_notifier_posts_json_and_raises_on_server_error(webhook_server):
-    contact = ClinicalContact(name="Team", role="r", channel="webhook", address=webhook_server, hours="24/7")
-    send_webhook(contact, "hello")
-    assert _Hook.received == [{"text": "hello", "contact": "Team"}]
-    _Hook.status = 500
-    with pytest.raises(Exception):
-        send_webhook(contact, "again")
-
-
-def test_cli_delivers_through_a_real_webhook(database_url, webhook_server, capsys):
-    assert cli(["contacts", "add", "--name", "On call", "--role", "Clinician", "--channel", "webhook",
-                "--address", webhook_server]) == 0
-    with session_scope(database_url) as session:
-        record(session, detection(board=None), datetime.utcnow())
-    assert cli(["deliver"]) == 0
-    assert len(_Hook.received) == 1 and "Possible crisis" in _Hook.received[0]["text"]
-    assert cli(["alerts", "--status", "delivered"]) == 0
-    assert cli(["report"]) == 0
-    assert "suicidal thoughts or self-harm: 1" in capsys.readouterr().out
 
 
 def test_cli_refuses_bad_contacts(database_url):

@@ -258,7 +258,7 @@ async def test_the_conversation_id_is_a_keyed_hash_and_the_number_is_kept_only_a
     await say(channel, "hi")
     [message] = assistant.received
     assert message.sender_id == privacy.conversation_id(PARENT, b"test-secret")
-    assert re.fullmatch(r"[0-9a-f]{64}", message.sender_id) and "7700" not in message.sender_id
+    assert re.fullmatch(r"twilio:[0-9a-f]{64}", message.sender_id) and "7700" not in message.sender_id
     assert message.input_channel == "twilio"
     assert message.metadata == {"twilio": {"kind": "sms", "message_sid": message.message_id}}
     with session_scope() as session:
@@ -277,20 +277,26 @@ def test_hmac_ids_are_stable_keyed_and_per_channel(monkeypatch):
     assert a != privacy.conversation_id("whatsapp:+447700900123", b"k1")
     import hashlib
     import hmac
-    assert a == hmac.new(b"k1", b"+447700900123", hashlib.sha256).hexdigest()
+    assert a == "twilio:" + hmac.new(b"k1", b"+447700900123", hashlib.sha256).hexdigest()
     monkeypatch.setenv("CONVERSATION_ID_SECRET", "k1")
     assert privacy.conversation_id("+447700900123") == a
 
 
-def test_an_unset_secret_warns_and_louder_in_production(monkeypatch, caplog):
+def test_an_unset_secret_is_generated_once_in_development_and_refused_in_production(monkeypatch, tmp_path):
+    from bot import config
     monkeypatch.delenv("CONVERSATION_ID_SECRET", raising=False)
-    monkeypatch.setattr(privacy, "_warned", False)
-    monkeypatch.setenv("PUBLIC_BASE_URL", "https://assistant.example.scot")
-    with caplog.at_level(logging.WARNING, logger="bot.privacy"):
+    monkeypatch.setattr(config, "VAR_DIR", tmp_path)
+    first = privacy.conversation_id(PARENT)
+    assert privacy.conversation_id(PARENT) == first  # the generated key is kept, so conversations continue
+    key_file = tmp_path / "conversation-id-secret"
+    assert key_file.stat().st_mode & 0o777 == 0o600 and len(key_file.read_text()) == 64
+    monkeypatch.setattr(config, "VAR_DIR", tmp_path / "elsewhere")
+    monkeypatch.setenv("ASSISTANT_ENV", "production")
+    with pytest.raises(config.ConfigError, match="CONVERSATION_ID_SECRET"):
         privacy.conversation_id(PARENT)
+    monkeypatch.setenv("CONVERSATION_ID_SECRET", "dev-only-conversation-id-secret-set-CONVERSATION_ID_SECRET-in-production")
+    with pytest.raises(config.ConfigError, match="known or short"):
         privacy.conversation_id(PARENT)
-    [record] = caplog.records
-    assert record.levelno == logging.ERROR and "CONVERSATION_ID_SECRET" in record.getMessage()
 
 
 @pytest.mark.parametrize("text,expected", [
@@ -304,15 +310,16 @@ def test_redaction(text, expected):
     assert privacy.redact(text) == (expected if expected is not None else text)
 
 
-def test_the_log_filter_redacts_messages_arguments_and_tracebacks():
-    record = logging.LogRecord("x", logging.ERROR, __file__, 1, "To %s failed", ("+447700900123",), None)
+def test_log_redaction_covers_messages_arguments_and_tracebacks_of_every_logger(caplog):
+    privacy.install_log_redaction()
     try:
         raise ValueError("bad number +447700900123")
     except ValueError:
-        import sys
-        record.exc_info = sys.exc_info()
-    privacy.RedactingFilter().filter(record)
+        with caplog.at_level(logging.ERROR):
+            logging.getLogger("any.library.at.all").exception("To %s failed", "+447700900123")
+    [record] = caplog.records
     assert "900123" not in record.getMessage() and "900123" not in record.exc_text
+    assert "900123" not in caplog.text
     assert privacy.mask("whatsapp:+447700900123") == "whatsapp:+44…123"
 
 

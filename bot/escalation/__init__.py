@@ -6,6 +6,8 @@
 - Alerts go to the person's health board contacts that are on duty now, else the national default
   (24/7), through a durable outbox: delivered, or after MAX_ATTEMPTS visibly `failed` — never dropped.
 - A call-back number is added only after the person agrees.
+- A flood brake (ALERTS_PER_HOUR): beyond that many alerts in an hour — more than any service sees, so most
+  likely automated messages — detections are still recorded, and one summary alert says so instead.
 """
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from bot import config, privacy
 from bot.crisis import CATEGORIES
 from bot.models import Alert, ChannelContact, ClinicalContact, Escalation
 from bot.vocabulary import areas
@@ -102,14 +105,34 @@ def record(session: Session, detection: Detection, now: datetime | None = None) 
     return escalation
 
 
+FLOOD_WINDOW = timedelta(hours=1)
+
+
+def over_alert_limit(session: Session, now: datetime) -> tuple[bool, bool]:
+    """(limit reached, summary already queued) for the crisis alerts of the last hour."""
+    limit = config.settings().alerts_per_hour
+    recent = session.scalars(select(Alert.reason).where(Alert.created_at > now - FLOOD_WINDOW,
+                                                        Alert.reason.in_(("new", "more_serious", "flood")))).all()
+    return len([reason for reason in recent if reason != "flood"]) >= limit, "flood" in recent
+
+
 def queue_alerts(session: Session, escalation: Escalation, reason: str, now: datetime) -> list[Alert]:
+    if reason != "callback":  # a call-back follows a verified phone conversation and is always sent
+        flooded, summarised = over_alert_limit(session, now)
+        if flooded:
+            logger.critical("Alert limit reached (%s an hour): detection recorded, alert %s",
+                            config.settings().alerts_per_hour, "already summarised" if summarised else "summarised")
+            if summarised:
+                return []
+            reason = "flood"
     contacts = contacts_for(session, escalation.board_code, now)
     if not contacts:
         # No one configured is a safety gap, not a reason to drop the alert: it is kept, visibly failed.
         logger.critical("No clinical contact configured for board %s; alert recorded as failed",
                         escalation.board_code)
         session.add(Alert(escalation=escalation, contact_id=None, reason=reason, body=alert_body(escalation, reason),
-                          status="failed", last_error="no clinical contact configured", next_attempt_at=now))
+                          status="failed", last_error="no clinical contact configured", next_attempt_at=now,
+                          created_at=now))
         return []
     alerts = [Alert(escalation=escalation, contact=contact, reason=reason, body=alert_body(escalation, reason),
                     next_attempt_at=now, created_at=now) for contact in contacts]
@@ -118,13 +141,18 @@ def queue_alerts(session: Session, escalation: Escalation, reason: str, now: dat
 
 
 def alert_body(escalation: Escalation, reason: str) -> str:
+    if reason == "flood":
+        return (f"[Perinatal peer support assistant] Alert limit reached: {config.settings().alerts_per_hour} "
+                "possible crises in the last hour, more than this service normally sees (it may be automated "
+                "messages). Every detection is still recorded and each person was given emergency numbers; "
+                "further alerts are held back for this hour. Review them: python -m bot.escalation report.")
     area = areas().get(escalation.board_code or "")
     lead = {"new": "Possible crisis", "more_serious": "Crisis became more serious",
             "callback": "Call-back requested"}[reason]
     callback = (f"Call-back agreed: {escalation.callback_number}." if escalation.callback_consent
                 else "No call-back consent yet.")
     return (f"[Perinatal peer support assistant] {lead}: {CATEGORY_NAMES[escalation.category]}. "
-            f"Ref {escalation.conversation_id[:12]}, via {escalation.channel or 'unknown channel'}, "
+            f"Ref {privacy.ref(escalation.conversation_id)}, via {escalation.channel or 'unknown channel'}, "
             f"{area.name if area else 'area unknown'}, "
             f"{escalation.detected_at:%d %b %H:%M} UTC. They were given emergency numbers. "
             f"Message: \"{escalation.message[:300]}\" {callback}")

@@ -18,11 +18,11 @@ from collections import Counter
 
 from sqlalchemy import select
 
-from bot import migrate
+from bot import config, migrate, privacy
 from bot.db import session_scope
 from bot.escalation import CATEGORY_NAMES, Detection, deliver_due, on_duty, record, utcnow
 from bot.escalation import journal
-from bot.escalation.notifiers import NOTIFIERS
+from bot.escalation.notifiers import NOTIFIERS, check_webhook_address
 from bot.models import Alert, ClinicalContact, Escalation
 from bot.vocabulary import areas
 
@@ -131,11 +131,23 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    privacy.install_log_redaction()  # this process handles alert bodies and call-back numbers too
     args = build_parser().parse_args(argv)
+    try:
+        config.enforce()
+    except config.ConfigError as error:
+        print(f"configuration: {error}", file=sys.stderr)
+        return 1
     if args.command == "contacts" and args.action == "add" and not all(
             (args.name, args.role, args.channel, args.address)):
         print("contacts add needs --name, --role, --channel and --address.", file=sys.stderr)
         return 2
+    if args.command == "contacts" and args.action == "add" and args.channel == "webhook":
+        try:
+            check_webhook_address(args.address)
+        except ValueError as error:
+            print(f"contacts add: {error}", file=sys.stderr)
+            return 2
     migrate.upgrade()
     return args.run(args)
 

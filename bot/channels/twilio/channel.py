@@ -12,12 +12,14 @@ from urllib.parse import parse_qs
 
 from rasa.core.channels.channel import InputChannel, OutputChannel, UserMessage
 from sanic import Blueprint, response
+from sanic.exceptions import PayloadTooLarge
 from sanic.request import Request, RequestParameters
 from sanic.response import HTTPResponse
 
-from bot import privacy
+from bot import config, privacy
 from bot.channels import sms
 from bot.channels.guard import domain_responses, fallback_replies, never_silent
+from bot.channels.limits import Limits, cap_request_bodies, prepare_process, read_capped, refusal
 from bot.channels.twilio.sender import DeliveryFailed, TwilioSender
 from bot.channels.twilio.settings import (CHANNEL, COUNTS, EMPTY_TWIML, FAILED_STATUSES, HELP_FOOTER,
                                           STOP_CONFIRMATION, UNSUBSCRIBED_CODES, WHATSAPP_WINDOW, ChannelSettings,
@@ -98,6 +100,13 @@ def is_crisis_reply(message: dict[str, Any]) -> bool:
             or (message.get("text") or "") in _crisis_texts())
 
 
+def operator_authorised(request: Request) -> bool:
+    """A request carrying Rasa's API token (Authorization: Bearer …), as an operator's tools send it."""
+    import hmac
+    presented = (request.headers.get("authorization") or "").removeprefix("Bearer ").strip()
+    return bool(presented) and hmac.compare_digest(presented, config.secret("rasa-auth-token"))
+
+
 def help_messages() -> list[dict[str, Any]]:
     """HELP/INFO: what this service is and where to get help now, from the domain's own words."""
     responses = domain_responses()
@@ -127,12 +136,13 @@ class TwilioChannel(InputChannel):
         self._lock_users: Counter = Counter()
         self._tasks: set[asyncio.Task] = set()
         self._guarded: Optional[OnNewMessage] = None
-        privacy.install_log_redaction()
+        self.process_settings = prepare_process()
+        self.limits = Limits.from_settings(self.process_settings)
         if not self.settings.twilio.configured:
             logger.warning("Twilio is not configured (TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN): the SMS/WhatsApp "
                            "webhook refuses every request (403)")
             return
-        privacy.secret()  # warns now, not on the first message, when CONVERSATION_ID_SECRET is unset
+        privacy.secret()  # fails now, not on the first message, if CONVERSATION_ID_SECRET is unusable
         if not self.settings.public_base_url:
             logger.warning("PUBLIC_BASE_URL is not set: signatures are checked against the URL as received "
                            "(wrong behind a proxy) and no delivery status callbacks are requested")
@@ -148,19 +158,33 @@ class TwilioChannel(InputChannel):
     def blueprint(self, on_new_message: OnNewMessage) -> Blueprint:
         self._guarded = never_silent(on_new_message)
         blueprint = Blueprint("twilio_sms_whatsapp", __name__)
+        cap_request_bodies(blueprint, self.process_settings)
+        cap = self.process_settings.max_message_body_bytes
 
         @blueprint.route("/", methods=["GET"])
-        async def health(_: Request) -> HTTPResponse:
-            return response.json(await self.health())
+        async def health(request: Request) -> HTTPResponse:
+            # Failure counts are for operators (Rasa's API token as a bearer token); anyone else: up or not.
+            if operator_authorised(request):
+                return response.json(await self.health())
+            return response.json({"status": "ok"})
 
-        @blueprint.route("/webhook", methods=["POST"])
+        @blueprint.route("/webhook", methods=["POST"], stream=True)
         async def webhook(request: Request) -> HTTPResponse:
+            try:
+                await read_capped(request, cap)  # before the body is parsed or the signature checked
+            except PayloadTooLarge:
+                COUNTS["too_large"] += 1
+                return response.text("Payload Too Large", status=413)
             status, body, content_type = await self.receive(self._public_url(request), _form(request),
                                                             request.headers.get("X-Twilio-Signature"))
             return response.text(body, status=status, content_type=content_type)
 
-        @blueprint.route("/status", methods=["POST"])
+        @blueprint.route("/status", methods=["POST"], stream=True)
         async def status_callback(request: Request) -> HTTPResponse:
+            try:
+                await read_capped(request, cap)
+            except PayloadTooLarge:
+                return response.text("Payload Too Large", status=413)
             status, body, content_type = await self.receive_status(
                 self._public_url(request), _form(request), request.headers.get("X-Twilio-Signature"))
             return response.text(body, status=status, content_type=content_type)
@@ -291,6 +315,13 @@ class TwilioChannel(InputChannel):
             return "answered" if ok else "failed"
 
         crisis = text != "/greet" and detect(text or "") is not None
+        if text != "/greet" and not self.limits.admit(conversation):
+            replies, crisis = await asyncio.to_thread(refusal, text, conversation, CHANNEL)
+            if opted_out and not (crisis and inbound.kind == "whatsapp"):
+                return "suppressed"
+            ok = await self.send_turn(conversation, inbound.kind, inbound.address, [{"text": t} for t in replies],
+                                      in_reply_to=inbound.message_sid, crisis=crisis, to=inbound.to)
+            return "answered" if ok else "failed"
         if text != "/greet" and not crisis:
             menu = await self._db(pending_menu, conversation, now, default=[], what="read the pending menu")
             option = sms.match_reply(text or "", menu)
@@ -309,7 +340,11 @@ class TwilioChannel(InputChannel):
             logger.error("The reply to conversation %s had nothing a phone can show; sending the fallback", ref)
             replies = [{"text": t} for t in fallback_replies(inbound.body)]
 
-        if opted_out:
+        if opted_out and crisis and inbound.kind == "whatsapp":
+            # Twilio blocks SMS after STOP but not WhatsApp replies inside the window: a crisis is answered.
+            logger.warning("Conversation %s has opted out, but wrote a crisis message on WhatsApp: answering it", ref)
+            replies = [m for m in replies if is_crisis_reply(m)] or replies
+        elif opted_out:
             (logger.warning if crisis else logger.info)(
                 "Conversation %s has opted out: %s repl%s not sent%s", ref, len(collector.messages),
                 "y" if len(collector.messages) == 1 else "ies",
