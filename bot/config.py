@@ -258,7 +258,7 @@ def main(argv: list[str] | None = None) -> int:
         import shlex
         current = settings()
         try:
-            values = {"ASSISTANT_BIND_HOST": current.bind_host, "WEBCHAT_ORIGINS": " ".join(current.webchat_origins),
+            values = {"ASSISTANT_BIND_HOST": current.bind_host, "WEBCHAT_ORIGINS": ",".join(current.webchat_origins),
                       "RASA_AUTH_TOKEN": secret("rasa-auth-token"),
                       "ACTION_SERVER_TOKEN": secret("action-server-token")}
         except ConfigError as error:

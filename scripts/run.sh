@@ -13,7 +13,7 @@ mkdir -p var
 # Production refuses to start with a missing secret, a public bind without TLS, CORS "*", …
 .venv/bin/python -m bot.config check
 eval "$(.venv/bin/python -m bot.config shell)"
-read -r -a origins <<< "$WEBCHAT_ORIGINS"
+IFS=, read -r -a origins <<< "$WEBCHAT_ORIGINS"  # comma-separated, as bot/config.py reads it
 
 .venv/bin/python -m bot.action_server --host "$ASSISTANT_BIND_HOST" --port "$ACTIONS_PORT" &
 actions_pid=$!

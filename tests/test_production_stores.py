@@ -11,7 +11,6 @@ import os
 import shutil
 import subprocess
 import tempfile
-import time
 from datetime import datetime
 from pathlib import Path
 
@@ -25,30 +24,15 @@ from bot.directory.store import load_records, save_records
 from bot.escalation import Detection, deliver_due, record
 from bot.matching import MatchRequest, find_matches
 from bot.models import Alert, ClinicalContact
-from tests.conftest import SAMPLE_DIRECTORY
+from tests.conftest import SAMPLE_DIRECTORY, missing_server, wait_until
 from tests.servers import free_port
-
-
-def _missing(what: str):
-    if os.environ.get("CI"):
-        pytest.fail(f"{what} is not installed: .ci/run must install it")
-    pytest.skip(f"{what} is not installed here (CI installs it)")
-
-
-def _wait(check, timeout: float = 30.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.2)
-    raise TimeoutError("server did not start")
 
 
 @pytest.fixture(scope="module")
 def postgres_url(tmp_path_factory):
     initdb = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
     if not initdb:
-        _missing("PostgreSQL")
+        missing_server("PostgreSQL")
     bin_dir = os.path.dirname(initdb[-1])
     # Its own folder under /tmp: PostgreSQL refuses to run as root, and the postgres user cannot
     # enter pytest's private temporary folder.
@@ -66,29 +50,6 @@ def postgres_url(tmp_path_factory):
     yield url
     subprocess.run(as_postgres + [f"{bin_dir}/pg_ctl", "-D", str(data), "-m", "fast", "stop"], capture_output=True)
     shutil.rmtree(data, ignore_errors=True)
-
-
-@pytest.fixture(scope="module")
-def redis_url(tmp_path_factory):
-    server = shutil.which("redis-server")
-    if not server:
-        _missing("Redis")
-    port = free_port()
-    process = subprocess.Popen([server, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                                "--appendonly", "no", "--dir", str(tmp_path_factory.mktemp("redis"))],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    import redis
-    client = redis.Redis(host="127.0.0.1", port=port)
-
-    def up():
-        try:
-            return client.ping()
-        except redis.ConnectionError:
-            return False
-    _wait(up)
-    yield f"redis://127.0.0.1:{port}/1"
-    process.terminate()
-    process.wait(timeout=10)
 
 
 def test_directory_migrates_imports_and_matches_on_postgresql(postgres_url, monkeypatch):

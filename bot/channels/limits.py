@@ -50,12 +50,15 @@ class MemoryCounters:
             self._remember(key, count)
             return count
 
-    def add_member(self, key: str, member: str) -> int:
+    def admit_member(self, key: str, member: str, limit: int) -> bool:
+        """True if `member` is in the set under `key` or the set has room for it (then it is added)."""
         with self._lock:
             members = self._counts.pop(key, None) or set()
-            members.add(member)
+            admitted = member in members or len(members) < limit
+            if admitted:
+                members.add(member)
             self._remember(key, members)
-            return len(members)
+            return admitted
 
     def _remember(self, key: str, value) -> None:
         self._counts[key] = value
@@ -76,12 +79,17 @@ class RedisCounters:
         pipe.expire(key, WINDOW_SECONDS * 2)
         return int(pipe.execute()[0])
 
-    def add_member(self, key: str, member: str) -> int:
-        pipe = self._redis.pipeline()
-        pipe.sadd(key, member)
-        pipe.scard(key)
-        pipe.expire(key, WINDOW_SECONDS * 2)
-        return int(pipe.execute()[1])
+    # Atomic, so two instances can't both take the last place.
+    _ADMIT_MEMBER = """
+    if redis.call('SISMEMBER', KEYS[1], ARGV[1]) == 1 then return 1 end
+    if redis.call('SCARD', KEYS[1]) >= tonumber(ARGV[2]) then return 0 end
+    redis.call('SADD', KEYS[1], ARGV[1])
+    redis.call('EXPIRE', KEYS[1], ARGV[3])
+    return 1
+    """
+
+    def admit_member(self, key: str, member: str, limit: int) -> bool:
+        return bool(self._redis.eval(self._ADMIT_MEMBER, 1, key, member, limit, WINDOW_SECONDS * 2))
 
 
 @lru_cache(maxsize=4)
@@ -108,7 +116,8 @@ class Limits:
         try:
             if self.counters.incr(f"rl:c:{conversation_id}:{window}") > self.per_conversation:
                 return False
-            if client and self.counters.add_member(f"rl:a:{client}:{window}", conversation_id) > self.per_client:
+            if client and not self.counters.admit_member(f"rl:a:{client}:{window}", conversation_id,
+                                                         self.per_client):
                 return False
         except Exception as error:
             logger.error("Rate-limit counters unavailable (%s); admitting the message", type(error).__name__)

@@ -12,13 +12,13 @@ from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
 
-from bot.config import VAR_DIR
+from bot import config
 
 logger = logging.getLogger(__name__)
 
 
 def journal_path() -> Path:
-    return Path(os.environ.get("ESCALATION_JOURNAL") or VAR_DIR / "escalation-journal.jsonl")
+    return Path(config.settings().escalation_journal)
 
 
 def append(detection, detected_at: datetime) -> None:
