@@ -208,14 +208,6 @@ def refusal(text: Optional[str], conversation_id: str, channel: str) -> tuple[li
 
 
 def record_detection(conversation_id: str, channel: str, category: str, text: str) -> None:
-    """Record a crisis the model never saw (a refused message): in the database, else the journal."""
-    from bot.db import session_scope
-    from bot.escalation import Detection, journal, record, utcnow
-    detection = Detection(conversation_id=conversation_id, channel=channel, category=category, message=text)
-    now = utcnow()
-    try:
-        with session_scope() as session:
-            record(session, detection, now)
-    except Exception:
-        logger.critical("Could not record a crisis detection in the database; journalling it", exc_info=True)
-        journal.append(detection, now)
+    """Record a crisis the model never saw (a refused message)."""
+    from bot.escalation import Detection, record_safely
+    record_safely(Detection(conversation_id=conversation_id, channel=channel, category=category, message=text))

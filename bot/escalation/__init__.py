@@ -105,6 +105,23 @@ def record(session: Session, detection: Detection, now: datetime | None = None) 
     return escalation
 
 
+def record_safely(detection: Detection, now: datetime | None = None) -> None:
+    """Record a detection in its own transaction; if the database can't take it, journal it to disk (the
+    delivery worker replays the journal). Never raises: every path that answers a crisis calls this."""
+    from bot.db import session_scope
+    from bot.escalation import journal
+    now = now or utcnow()
+    try:
+        with session_scope() as session:
+            record(session, detection, now)
+    except Exception:
+        logger.critical("Could not record a crisis detection in the database; journalling it", exc_info=True)
+        try:
+            journal.append(detection, now)
+        except Exception:
+            logger.critical("Could not journal a crisis detection either: it is lost", exc_info=True)
+
+
 FLOOD_WINDOW = timedelta(hours=1)
 
 

@@ -12,9 +12,7 @@ from typing import Any, Dict, Optional, Text
 
 from rasa.core.brokers.broker import EventBroker
 
-from bot.db import session_scope
-from bot.escalation import Detection, record, utcnow
-from bot.escalation import journal
+from bot.escalation import Detection, record_safely
 
 logger = logging.getLogger(__name__)
 CRISIS_PREFIX = "crisis_"
@@ -62,10 +60,4 @@ class EscalationEventBroker(EventBroker):
         detection = Detection(conversation_id=sender, channel=event.get("input_channel"), category=category,
                               message=event.get("text") or "", area_code=area.get("council_code"),
                               board_code=area.get("board_code"))
-        now = utcnow()
-        try:
-            with session_scope() as session:
-                record(session, detection, now)
-        except Exception:
-            logger.critical("Could not record a crisis detection in the database; journalling it", exc_info=True)
-            journal.append(detection, now)
+        record_safely(detection)
