@@ -1,9 +1,9 @@
 """Call-back consent after a crisis reply (the crisis reply itself never needs this server).
 
-Both actions act only for an SMS/WhatsApp conversation whose latest message the server itself received
-from Twilio (bot.conversations, read from the tracker store, not from the tracker in the request): an
-unrequested call can be dangerous where there is domestic abuse, and whether a number has used the
-service must not be discoverable.
+Both actions act only when this turn's message is one the Twilio channel itself received for this
+conversation (bot.conversations: a server-side record, not the tracker in the request): an unrequested
+call can be dangerous where there is domestic abuse, and whether a number has used the service must
+not be discoverable.
 """
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ class ActionOfferCallback(Action):
 
     def run(self, dispatcher, tracker, domain) -> List[EventType]:
         try:
-            if not arrived_by_twilio(tracker.sender_id):
+            if not arrived_by_twilio(tracker.sender_id, tracker.latest_message.get("message_id")):
                 return []
             with session_scope() as session:
                 reachable = session.get(ChannelContact, tracker.sender_id) is not None
@@ -48,7 +48,7 @@ class ActionCallbackConsent(Action):
     def run(self, dispatcher, tracker, domain) -> List[EventType]:
         try:
             granted = None
-            if arrived_by_twilio(tracker.sender_id):
+            if arrived_by_twilio(tracker.sender_id, tracker.latest_message.get("message_id")):
                 with session_scope() as session:
                     granted = grant_callback(session, tracker.sender_id)
         except Exception:

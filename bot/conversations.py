@@ -1,35 +1,33 @@
-"""Read-only look-ups in Rasa's tracker store, for code that must trust only what the server recorded.
+"""Server-side facts about a conversation, for code that must not trust the tracker it was sent.
 
 The action server is sent a copy of the tracker with each call; a forged call could claim anything in
 it. Decisions that could expose a person — whether we hold their number, their consent to a call-back —
-are made from the tracker store's own `events` table (Rasa's SQLTrackerStore schema) instead.
+need proof the server itself recorded: the message of this turn must be one the Twilio channel received
+(signature checked) for this same conversation, recently. Rasa's tracker store can't prove it: Rasa
+saves the turn's user message only after the turn's actions have run, so on a first message there is
+nothing there yet. The Twilio channel's `twilio_inbound` table is written before the turn starts.
 """
 from __future__ import annotations
 
-import json
+from datetime import datetime, timedelta
 from typing import Optional
 
-from sqlalchemy import text
+from sqlalchemy import select
 
-from bot import config
-from bot.db import engine_for
+from bot.db import session_scope
+from bot.models import TwilioInbound
+from bot.privacy import TWILIO_ID_PREFIX
 
-
-def last_user_channel(conversation_id: str, url: Optional[str] = None) -> Optional[str]:
-    """The input channel of the conversation's latest user message as the server stored it, or None."""
-    engine = engine_for(url or config.settings().tracker_store_url)
-    with engine.connect() as connection:
-        row = connection.execute(text("SELECT data FROM events WHERE sender_id = :sender AND type_name = 'user' "
-                                      "ORDER BY id DESC LIMIT 1"), {"sender": conversation_id}).first()
-    if row is None:
-        return None
-    try:
-        return json.loads(row[0]).get("input_channel")
-    except (TypeError, ValueError, AttributeError):
-        return None
+RECENT = timedelta(minutes=30)  # a call-back question is answered within minutes, not hours
 
 
-def arrived_by_twilio(conversation_id: str, url: Optional[str] = None) -> bool:
-    """True only for an SMS/WhatsApp conversation whose latest message the server received from Twilio."""
-    from bot.privacy import TWILIO_ID_PREFIX
-    return conversation_id.startswith(TWILIO_ID_PREFIX) and last_user_channel(conversation_id, url) == "twilio"
+def arrived_by_twilio(conversation_id: str, message_id: Optional[str], now: Optional[datetime] = None) -> bool:
+    """True only when `message_id` is a message the Twilio channel received for this conversation within
+    the last RECENT."""
+    if not conversation_id.startswith(TWILIO_ID_PREFIX) or not message_id:
+        return False
+    now = now or datetime.utcnow()
+    with session_scope() as session:
+        received = session.scalars(select(TwilioInbound.received_at).where(
+            TwilioInbound.message_sid == message_id, TwilioInbound.conversation_id == conversation_id)).first()
+    return received is not None and received > now - RECENT

@@ -139,75 +139,74 @@ def _crisis_conversation(url, sender: str, number: str | None) -> None:
         record(session, Detection(sender, "twilio" if number else "rest", "suicide_self_harm", "I want to die"))
 
 
-def sender_tracker(sender: str) -> Tracker:
+def sender_tracker(sender: str, message_id: str | None = None) -> Tracker:
     t = tracker()
     t.sender_id = sender
+    t.latest_message = {**t.latest_message, "message_id": message_id}
     return t
 
 
 SMS_USER = "twilio:" + "a1" * 32
+SID = "SM" + "0" * 32
 
 
-@pytest.fixture
-def tracker_store(tmp_path, monkeypatch):
-    """Rasa's own SQL tracker store, where the server records which channel each message came by."""
-    import asyncio
+def received_by_twilio(url, sender: str, sid: str = SID, minutes_ago: int = 0) -> None:
+    """What the Twilio channel writes when a signed webhook arrives, before the turn starts."""
+    from datetime import datetime, timedelta
 
-    from rasa.core.tracker_store import SQLTrackerStore
-    from rasa.shared.core.events import UserUttered
-    from rasa.shared.core.trackers import DialogueStateTracker
-    monkeypatch.setenv("TRACKER_STORE_URL", f"sqlite:///{tmp_path / 'tracker.db'}")
-    store = SQLTrackerStore(dialect="sqlite", db=str(tmp_path / "tracker.db"))
-
-    def said(sender: str, channel: str) -> None:
-        conversation = DialogueStateTracker(sender, slots=[])
-        conversation.update(UserUttered("I want to die", input_channel=channel))
-        asyncio.run(store.save(conversation))
-    return said
+    from bot.models import TwilioInbound
+    with session_scope(url) as session:
+        session.add(TwilioInbound(message_sid=sid, conversation_id=sender, kind="sms",
+                                  received_at=datetime.utcnow() - timedelta(minutes=minutes_ago)))
 
 
-def test_callback_is_offered_only_where_there_is_a_number(dispatcher, database_url, tracker_store):
+def test_callback_is_offered_only_where_there_is_a_number(dispatcher, database_url):
     from actions.escalation import ActionOfferCallback
     _crisis_conversation(database_url, SMS_USER, "+447700900123")
-    tracker_store(SMS_USER, "twilio")
-    ActionOfferCallback().run(dispatcher, sender_tracker(SMS_USER), DOMAIN)
+    received_by_twilio(database_url, SMS_USER)
+    ActionOfferCallback().run(dispatcher, sender_tracker(SMS_USER, SID), DOMAIN)
     assert responses(dispatcher) == ["utter_ask_callback"]
     web = CollectingDispatcher()
     ActionOfferCallback().run(web, sender_tracker("web-user"), DOMAIN)
     assert web.messages == []
 
 
-def test_a_forged_action_call_learns_nothing_and_grants_nothing(dispatcher, database_url, tracker_store):
-    """The latest message the server stored came by REST, whatever the request's tracker claims."""
+@pytest.mark.parametrize("how", ["no message id", "another conversation's message", "an old message",
+                                 "a message never received"])
+def test_a_forged_action_call_learns_nothing_and_grants_nothing(dispatcher, database_url, how):
+    """Only a message the Twilio channel itself received for this conversation, recently, counts."""
     from actions.escalation import ActionCallbackConsent, ActionOfferCallback
     from bot.models import Alert
     _crisis_conversation(database_url, SMS_USER, "+447700900123")
-    tracker_store(SMS_USER, "rest")
-    ActionOfferCallback().run(dispatcher, sender_tracker(SMS_USER), DOMAIN)
+    if how == "another conversation's message":
+        received_by_twilio(database_url, "twilio:" + "b2" * 32)
+    elif how == "an old message":
+        received_by_twilio(database_url, SMS_USER, minutes_ago=120)
+    forged = sender_tracker(SMS_USER, None if how == "no message id" else SID)
+    ActionOfferCallback().run(dispatcher, forged, DOMAIN)
     assert dispatcher.messages == []
-    ActionCallbackConsent().run(dispatcher, sender_tracker(SMS_USER), DOMAIN)
+    ActionCallbackConsent().run(dispatcher, forged, DOMAIN)
     assert responses(dispatcher) == ["utter_callback_unavailable"]
     with session_scope(database_url) as session:
         assert [a.reason for a in session.scalars(select(Alert))] == ["new"]  # no call-back alert queued
 
 
-def test_consent_shares_the_number_and_queues_a_callback_alert(dispatcher, database_url, tracker_store):
+def test_consent_shares_the_number_and_queues_a_callback_alert(dispatcher, database_url):
     from actions.escalation import ActionCallbackConsent
     from bot.models import Alert, Escalation
     _crisis_conversation(database_url, SMS_USER, "+447700900123")
-    tracker_store(SMS_USER, "twilio")
-    ActionCallbackConsent().run(dispatcher, sender_tracker(SMS_USER), DOMAIN)
+    received_by_twilio(database_url, SMS_USER)
+    ActionCallbackConsent().run(dispatcher, sender_tracker(SMS_USER, SID), DOMAIN)
     assert responses(dispatcher) == ["utter_callback_confirmed"]
     with session_scope(database_url) as session:
         assert session.scalars(select(Escalation.callback_number)).all() == ["+447700900123"]
         assert [a.reason for a in session.scalars(select(Alert).order_by(Alert.id))] == ["new", "callback"]
 
 
-def test_consent_without_a_number_says_so_kindly(dispatcher, database_url, tracker_store):
+def test_consent_without_a_number_says_so_kindly(dispatcher, database_url):
     from actions.escalation import ActionCallbackConsent
     _crisis_conversation(database_url, "web-user", None)
-    tracker_store("web-user", "socketio")
-    ActionCallbackConsent().run(dispatcher, sender_tracker("web-user"), DOMAIN)
+    ActionCallbackConsent().run(dispatcher, sender_tracker("web-user", "web-message-1"), DOMAIN)
     assert responses(dispatcher) == ["utter_callback_unavailable"]
 
 

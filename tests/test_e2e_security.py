@@ -241,6 +241,20 @@ def test_no_log_line_carries_a_message_or_a_number_even_when_the_database_fails(
         assert leaked not in log
 
 
+def test_with_the_model_unloaded_a_crisis_is_answered_and_recorded(assistant):
+    """Last in this module: it unloads the model. The silence guard answers and records the escalation."""
+    unloaded = requests.delete(f"{assistant.url}/model", params={"token": assistant.secret("rasa-auth-token")},
+                               timeout=60)
+    assert unloaded.status_code == 204
+    sender = new_sender()
+    answer = assistant.say(sender, "I've sorted out my goodbye letters and I'm going to kill myself tonight")
+    assert answer.ok and "999" in " ".join(m.get("text", "") for m in answer.json())
+    with sqlite3.connect(assistant.workdir / "directory.db") as db:
+        categories = [row[0] for row in db.execute("select category from escalation where conversation_id = ?",
+                                                   (sender,))]
+    assert categories == ["suicide_self_harm"]
+
+
 def test_production_refuses_to_start_without_its_secrets(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(ROOT), "MODEL": model_path(), "ASSISTANT_ENV": "production",
            "ASSISTANT_VAR_DIR": str(tmp_path), "RASA_PORT": str(free_port()), "ACTIONS_PORT": str(free_port())}

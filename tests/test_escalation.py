@@ -124,13 +124,16 @@ def test_outbox_retries_with_backoff_then_delivers(contacts):
 
     with session_scope(contacts) as session:
         record(session, detection(), WED_10AM)
-        assert deliver_due(session, {"webhook": flaky}, WED_10AM) == {"delivered": 0, "retrying": 1, "failed": 0}
+    assert deliver_due({"webhook": flaky}, WED_10AM) == {"delivered": 0, "retrying": 1, "failed": 0}
+    with session_scope(contacts) as session:
+        assert alerts_of(session)[0].next_attempt_at == WED_10AM + timedelta(seconds=15)
+    assert deliver_due({"webhook": flaky}, WED_10AM + timedelta(seconds=5))["retrying"] == 0  # not due
+    deliver_due({"webhook": flaky}, WED_10AM + timedelta(seconds=15))
+    with session_scope(contacts) as session:
+        assert alerts_of(session)[0].next_attempt_at == WED_10AM + timedelta(seconds=45)
+    assert deliver_due({"webhook": flaky}, WED_10AM + timedelta(seconds=45))["delivered"] == 1
+    with session_scope(contacts) as session:
         [alert] = alerts_of(session)
-        assert alert.next_attempt_at == WED_10AM + timedelta(seconds=15)
-        assert deliver_due(session, {"webhook": flaky}, WED_10AM + timedelta(seconds=5))["retrying"] == 0  # not due
-        deliver_due(session, {"webhook": flaky}, WED_10AM + timedelta(seconds=15))
-        assert alert.next_attempt_at == WED_10AM + timedelta(seconds=45)
-        assert deliver_due(session, {"webhook": flaky}, WED_10AM + timedelta(seconds=45))["delivered"] == 1
         assert (alert.status, alert.attempts, alert.last_error) == ("delivered", 3, None)
     assert "suicidal thoughts or self-harm" in calls[0] and "I want to end it" in calls[0]
 
@@ -143,14 +146,34 @@ def test_an_alert_that_never_gets_through_fails_visibly(contacts):
 
     with session_scope(contacts) as session:
         record(session, detection(), WED_10AM)
-        now = WED_10AM
-        for _ in range(MAX_ATTEMPTS):
-            deliver_due(session, {"webhook": down}, now, on_failed=failed.append)
-            now += timedelta(hours=1)
+    now = WED_10AM
+    for _ in range(MAX_ATTEMPTS):
+        deliver_due({"webhook": down}, now, on_failed=failed.append)
+        now += timedelta(hours=1)
+    with session_scope(contacts) as session:
         [alert] = alerts_of(session)
         assert (alert.status, alert.attempts) == ("failed", MAX_ATTEMPTS)
         assert "TimeoutError: no answer" in alert.last_error
     assert len(failed) == 1
+
+
+def test_no_transaction_is_open_while_an_alert_is_sent(contacts):
+    """A slow contact must not hold the database: the Rasa process records detections meanwhile."""
+    with session_scope(contacts) as session:
+        record(session, detection(conversation="first"), WED_10AM)
+    recorded_meanwhile = []
+
+    def slow(contact, body):
+        import sqlite3
+        path = contacts.removeprefix("sqlite:///")
+        with sqlite3.connect(path, timeout=0.5) as other_writer:  # fails with "database is locked" if held
+            other_writer.execute("insert into escalation (conversation_id, channel, category, detected_at, "
+                                 "message, alerted, callback_consent) values ('second', 'rest', "
+                                 "'suicide_self_harm', '2026-01-01', 'x', 0, 0)")
+        recorded_meanwhile.append(contact.name)
+
+    assert deliver_due({"webhook": slow}, WED_10AM)["delivered"] == 1
+    assert recorded_meanwhile
 
 
 def test_cli_refuses_bad_contacts(database_url):
@@ -183,6 +206,7 @@ def test_broker_records_a_crisis_with_the_area_the_conversation_gave(contacts):
     broker.publish(user_event("s1", "hello", "greet"))
     broker.publish(user_event("s1", "my husband hits me", "crisis_abuse_danger",
                               [{"entity": "crisis_category", "value": "abuse_danger"}]))
+    broker.flush()
     with session_scope(contacts) as session:
         [escalation] = session.scalars(select(Escalation)).all()
         assert (escalation.category, escalation.board_code, escalation.channel) == ("abuse_danger", FIFE, "rest")
@@ -192,6 +216,7 @@ def test_broker_records_a_crisis_with_the_area_the_conversation_gave(contacts):
 def test_broker_takes_the_lexicon_category_over_the_intent(database_url):
     broker = EscalationEventBroker()
     broker.publish(user_event("s2", "text", "find_support", [{"entity": "crisis_category", "value": "psychosis"}]))
+    broker.flush()
     with session_scope(database_url) as session:
         assert session.scalars(select(Escalation.category)).all() == ["psychosis"]
 
@@ -199,10 +224,58 @@ def test_broker_takes_the_lexicon_category_over_the_intent(database_url):
 def test_with_the_database_down_detections_are_journalled_and_replayed(database_url, tmp_path, monkeypatch):
     monkeypatch.setenv("ESCALATION_JOURNAL", str(tmp_path / "journal.jsonl"))
     monkeypatch.setenv("DATABASE_URL", "postgresql://nobody:x@127.0.0.1:9/none?connect_timeout=1")
-    EscalationEventBroker().publish(user_event("s3", "I want to die", "crisis_suicide_self_harm"))
+    broker = EscalationEventBroker()
+    broker.publish(user_event("s3", "I want to die", "crisis_suicide_self_harm"))
+    broker.flush()
     assert "s3" in (tmp_path / "journal.jsonl").read_text()
     monkeypatch.setenv("DATABASE_URL", database_url)
     cli(["deliver"])
     with session_scope(database_url) as session:
         assert session.scalars(select(Escalation.conversation_id)).all() == ["s3"]
     assert not (tmp_path / "journal.jsonl").exists() or not (tmp_path / "journal.jsonl").read_text().strip()
+
+
+def test_a_torn_journal_line_loses_no_other_detection(database_url, tmp_path, monkeypatch):
+    from bot.escalation import journal
+    path = tmp_path / "journal.jsonl"
+    monkeypatch.setenv("ESCALATION_JOURNAL", str(path))
+    journal.append(detection(conversation="before"), WED_10AM)
+    with path.open("a") as torn:
+        torn.write('{"conversation_id": "torn", "chan')  # a crash mid-write
+    journal.append(detection(conversation="after"), WED_10AM)
+    cli(["deliver"])
+    with session_scope(database_url) as session:
+        assert sorted(session.scalars(select(Escalation.conversation_id))) == ["after", "before"]
+    assert "torn" in path.with_suffix(".unreadable").read_text(), "kept for a person to look at"
+
+
+def test_a_replay_left_unfinished_is_finished_not_overwritten(database_url, tmp_path, monkeypatch):
+    from bot.escalation import journal
+    path = tmp_path / "journal.jsonl"
+    monkeypatch.setenv("ESCALATION_JOURNAL", str(path))
+    journal.append(detection(conversation="interrupted"), WED_10AM)
+    path.rename(path.with_suffix(".replaying"))  # a replay that crashed after claiming the journal
+    journal.append(detection(conversation="newer"), WED_10AM)
+    cli(["deliver"])
+    cli(["deliver"])
+    with session_scope(database_url) as session:
+        assert sorted(session.scalars(select(Escalation.conversation_id))) == ["interrupted", "newer"]
+
+
+def test_the_delivery_worker_outlives_a_database_fault(database_url, monkeypatch):
+    from bot.escalation import __main__ as worker
+    rounds = []
+
+    def flaky_round(notifiers):
+        rounds.append(len(rounds))
+        if len(rounds) == 1:
+            raise RuntimeError("database is down")
+        if len(rounds) == 3:
+            raise KeyboardInterrupt  # end the test's loop
+        return {"delivered": 0, "retrying": 0, "failed": 0}
+
+    monkeypatch.setattr(worker, "deliver_due", flaky_round)
+    monkeypatch.setattr(worker.time, "sleep", lambda seconds: None)
+    with pytest.raises(KeyboardInterrupt):
+        cli(["deliver", "--loop"])
+    assert rounds == [0, 1, 2], "a failed round was retried, not fatal"

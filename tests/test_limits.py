@@ -86,10 +86,12 @@ def test_a_body_within_the_cap_is_read_whole():
 
 def test_a_refused_crisis_gets_the_crisis_answer_and_is_recorded(monkeypatch):
     recorded = []
-    monkeypatch.setattr(limits, "record_detection", lambda *args: recorded.append(args))
+    import bot.escalation
+    monkeypatch.setattr(bot.escalation, "record_safely", recorded.append)
     replies, crisis = limits.refusal("I want to end my life", "conv-1", "rest")
     assert crisis and "999" in " ".join(replies)
-    assert recorded == [("conv-1", "rest", "suicide_self_harm", "I want to end my life")]
+    assert [(d.conversation_id, d.channel, d.category, d.message) for d in recorded] == [
+        ("conv-1", "rest", "suicide_self_harm", "I want to end my life")]
     replies, crisis = limits.refusal("hello", "conv-1", "rest")
     assert not crisis and replies == [limits.BUSY_TEXT] and len(recorded) == 1
 

@@ -74,7 +74,7 @@ def test_escalation_outbox_works_on_postgresql(postgres_url):
                                     address="http://127.0.0.1:9/hook", hours="24/7"))
         session.flush()
         record(session, Detection("pg-conv", "rest", "suicide_self_harm", "I want to die"), datetime.utcnow())
-        deliver_due(session, {"webhook": lambda contact, body: sent.append(body)})
+    deliver_due({"webhook": lambda contact, body: sent.append(body)}, url=postgres_url)
     with session_scope(postgres_url) as session:
         assert {a.status for a in session.scalars(select(Alert))} == {"delivered"}
     assert sent

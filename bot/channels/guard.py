@@ -3,10 +3,12 @@
 Rasa answers nothing when a custom action fails (action server down, database error) or the
 turn raises. This wrapper around a channel's `on_new_message` counts what the turn sent and,
 if it was nothing, sends a fallback. It checks the text with the crisis lexicon itself (no model,
-no action server), so a crisis message still gets its crisis answer if everything else failed.
+no action server), so a crisis message still gets its crisis answer if everything else failed — and
+records the escalation itself, since a turn that failed may never have reached the event broker.
 """
 from __future__ import annotations
 
+import asyncio
 import logging
 from functools import lru_cache
 from typing import Any, Awaitable, Callable, Dict, Text
@@ -29,18 +31,24 @@ def domain_responses() -> dict[str, str]:
             if variants and "text" in variants[0]}
 
 
-def fallback_replies(text: str | None) -> list[str]:
-    """What to send when the assistant produced nothing for this text."""
+def fallback_replies(text: str | None, conversation_id: str | None = None, channel: str | None = None) -> list[str]:
+    """What to send when the assistant produced (or may produce) nothing for this text: the crisis reply if
+    the lexicon sees a crisis — recorded as an escalation when the conversation is named — else an apology
+    with the 24/7 numbers. Blocking (it may write to the database): call it off the event loop."""
     from bot.crisis import detect
     try:
         signal = detect(text or "")
     except Exception:  # the detector must never stop the fallback itself
         logger.exception("Crisis lexicon failed inside the silence guard")
         signal = None
-    if signal:
-        responses = domain_responses()
-        return [responses[f"utter_crisis_{signal.category}"], responses["utter_crisis_followup"]]
-    return [FALLBACK_TEXT]
+    if not signal:
+        return [FALLBACK_TEXT]
+    if conversation_id:
+        from bot.escalation import Detection, record_safely
+        record_safely(Detection(conversation_id=conversation_id, channel=channel, category=signal.category,
+                                message=text or ""))
+    responses = domain_responses()
+    return [responses[f"utter_crisis_{signal.category}"], responses["utter_crisis_followup"]]
 
 
 class CountingOutputChannel(OutputChannel):
@@ -78,7 +86,9 @@ def never_silent(on_new_message: OnNewMessage) -> OnNewMessage:
             logger.exception("Handling a message failed; sending the fallback reply")
         if counter.sent == 0:
             logger.error("No reply was produced for a message; sending the fallback reply")
-            for reply in fallback_replies(message.text):
+            replies = await asyncio.to_thread(fallback_replies, message.text, message.sender_id,
+                                              message.input_channel)
+            for reply in replies:
                 await counter.inner.send_text_message(message.sender_id, reply)
 
     return guarded

@@ -191,23 +191,11 @@ async def read_capped(request, cap: int) -> bytes:
 
 def refusal(text: Optional[str], conversation_id: str, channel: str) -> tuple[list[str], bool]:
     """What to answer a message refused by a limit: the crisis answer (recorded as an escalation) if the
-    lexicon sees a crisis, else the busy text. Returns (replies, crisis)."""
-    from bot.channels.guard import fallback_replies
-    from bot.crisis import detect
-    try:
-        signal = detect(text or "")
-    except Exception:
-        logger.exception("Crisis lexicon failed on a refused message")
-        signal = None
-    if signal is None:
+    lexicon sees a crisis, else the busy text. Returns (replies, crisis). Blocking: call it off the loop."""
+    from bot.channels.guard import FALLBACK_TEXT, fallback_replies
+    replies = fallback_replies(text, conversation_id, channel)
+    if replies == [FALLBACK_TEXT]:
         return [BUSY_TEXT], False
-    record_detection(conversation_id, channel, signal.category, text or "")
-    logger.warning("A message over the rate limit in conversation %s was a crisis: answered and recorded",
+    logger.warning("A refused message in conversation %s was a crisis: answered and recorded",
                    privacy.ref(conversation_id))
-    return fallback_replies(text), True
-
-
-def record_detection(conversation_id: str, channel: str, category: str, text: str) -> None:
-    """Record a crisis the model never saw (a refused message)."""
-    from bot.escalation import Detection, record_safely
-    record_safely(Detection(conversation_id=conversation_id, channel=channel, category=category, message=text))
+    return replies, True

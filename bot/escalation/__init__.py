@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from bot import config, privacy
 from bot.crisis import CATEGORIES
+from bot.db import session_scope
 from bot.models import Alert, ChannelContact, ClinicalContact, Escalation
 from bot.vocabulary import areas
 
@@ -108,7 +109,6 @@ def record(session: Session, detection: Detection, now: datetime | None = None) 
 def record_safely(detection: Detection, now: datetime | None = None) -> None:
     """Record a detection in its own transaction; if the database can't take it, journal it to disk (the
     delivery worker replays the journal). Never raises: every path that answers a crisis calls this."""
-    from bot.db import session_scope
     from bot.escalation import journal
     now = now or utcnow()
     try:
@@ -194,34 +194,63 @@ class Notifier(Protocol):
     def __call__(self, contact: ClinicalContact, body: str) -> None: ...  # raises on failure
 
 
-def deliver_due(session: Session, notifiers: dict[str, Notifier], now: datetime | None = None,
-                on_failed: Callable[[Alert], None] | None = None) -> dict[str, int]:
-    """Try every pending alert that is due; back off on failure; fail visibly after MAX_ATTEMPTS."""
+CLAIM_LEASE = timedelta(minutes=2)  # an alert being sent is not due again until then (a crash mid-send retries)
+
+
+@dataclass(frozen=True)
+class _Delivery:
+    alert_id: int
+    attempts: int
+    contact: ClinicalContact  # a detached copy: the notifier runs outside any transaction
+    body: str
+
+
+def deliver_due(notifiers: dict[str, Notifier], now: datetime | None = None,
+                on_failed: Callable[[Alert], None] | None = None, url: str | None = None) -> dict[str, int]:
+    """Try every pending alert that is due; back off on failure; fail visibly after MAX_ATTEMPTS.
+
+    Three short transactions, never one held across a network call: claim what is due, send each alert
+    with no transaction open, then write the outcomes. A long write transaction would stall everything
+    else that writes (the Rasa process records detections) for as long as a slow contact takes."""
     now = now or utcnow()
     counts = {"delivered": 0, "retrying": 0, "failed": 0}
-    due = session.scalars(select(Alert).where(Alert.status == "pending", Alert.next_attempt_at <= now)
-                          .order_by(Alert.id)).all()
-    for alert in due:
-        alert.attempts += 1
+    with session_scope(url) as session:
+        due = session.scalars(select(Alert).where(Alert.status == "pending", Alert.next_attempt_at <= now)
+                              .order_by(Alert.id)).all()
+        deliveries = []
+        for alert in due:
+            alert.attempts += 1
+            alert.next_attempt_at = now + CLAIM_LEASE
+            contact = ClinicalContact(id=alert.contact.id, name=alert.contact.name, role=alert.contact.role,
+                                      channel=alert.contact.channel, address=alert.contact.address,
+                                      hours=alert.contact.hours, board_code=alert.contact.board_code)
+            deliveries.append(_Delivery(alert.id, alert.attempts, contact, alert.body))
+    outcomes: list[tuple[_Delivery, str | None]] = []
+    for delivery in deliveries:
         try:
-            notifiers[alert.contact.channel](alert.contact, alert.body)
+            notifiers[delivery.contact.channel](delivery.contact, delivery.body)
+            outcomes.append((delivery, None))
         except Exception as exc:  # any failure: network, 5xx, misconfiguration
-            alert.last_error = f"{type(exc).__name__}: {exc}"[:1000]
-            if alert.attempts >= MAX_ATTEMPTS:
-                alert.status = "failed"
+            outcomes.append((delivery, f"{type(exc).__name__}: {exc}"[:1000]))
+    failed: list[Alert] = []
+    with session_scope(url) as session:
+        for delivery, error in outcomes:
+            alert = session.get(Alert, delivery.alert_id)
+            if error is None:
+                alert.status, alert.delivered_at, alert.last_error = "delivered", now, None
+                counts["delivered"] += 1
+            elif delivery.attempts >= MAX_ATTEMPTS:
+                alert.status, alert.last_error = "failed", error
                 counts["failed"] += 1
                 logger.critical("Alert %s to contact %s FAILED after %s attempts: %s", alert.id,
-                                alert.contact_id, alert.attempts, alert.last_error)
-                if on_failed:
-                    on_failed(alert)
+                                alert.contact_id, delivery.attempts, error)
+                failed.append(alert)
             else:
-                alert.next_attempt_at = now + min(BACKOFF_BASE * 2 ** (alert.attempts - 1), BACKOFF_CAP)
+                alert.last_error = error
+                alert.next_attempt_at = now + min(BACKOFF_BASE * 2 ** (delivery.attempts - 1), BACKOFF_CAP)
                 counts["retrying"] += 1
-                logger.warning("Alert %s not delivered (attempt %s): %s", alert.id, alert.attempts, alert.last_error)
-        else:
-            alert.status = "delivered"
-            alert.delivered_at = now
-            alert.last_error = None
-            counts["delivered"] += 1
-    session.flush()
+                logger.warning("Alert %s not delivered (attempt %s): %s", alert.id, delivery.attempts, error)
+    for alert in failed:
+        if on_failed:
+            on_failed(alert)
     return counts

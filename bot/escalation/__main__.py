@@ -26,6 +26,8 @@ from bot.escalation.notifiers import NOTIFIERS, check_webhook_address
 from bot.models import Alert, ClinicalContact, Escalation
 from bot.vocabulary import areas
 
+MAX_RETRY_DELAY_SECONDS = 60
+
 
 def cmd_contacts(args) -> int:
     with session_scope() as session:
@@ -76,10 +78,22 @@ def replay_journal() -> int:
 
 
 def cmd_deliver(args) -> int:
+    """One round, or (--loop) rounds for ever. In a loop, a failed round (database down, a bug) is logged and
+    retried with back-off: the worker must outlive any fault, since alerts wait for it in the outbox."""
+    delay = args.interval
     while True:
-        replayed = replay_journal()
-        with session_scope() as session:
-            counts = deliver_due(session, NOTIFIERS)
+        try:
+            replayed = replay_journal()
+            counts = deliver_due(NOTIFIERS)
+        except Exception:
+            if not args.loop:
+                raise
+            logging.getLogger(__name__).critical("An alert delivery round failed; retrying in %.0f s", delay,
+                                                 exc_info=True)
+            time.sleep(delay)
+            delay = min(delay * 2, MAX_RETRY_DELAY_SECONDS)
+            continue
+        delay = args.interval
         if replayed or any(counts.values()):
             print(f"replayed {replayed}, delivered {counts['delivered']}, retrying {counts['retrying']}, "
                   f"failed {counts['failed']}", flush=True)

@@ -3,11 +3,14 @@
 Configured in endpoints.yml. Rasa publishes every event of every conversation here as it saves the
 tracker, so a crisis message is recorded — and its alert queued — even when the action server is
 down. Nothing here can break the conversation: every failure is caught, logged and journalled.
+`publish` runs on Rasa's event loop, so the database write is handed to one background thread (in
+order); the loop never waits on the database. Rasa closes the broker at shutdown, which waits for it.
 """
 from __future__ import annotations
 
 import logging
 from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Dict, Optional, Text
 
 from rasa.core.brokers.broker import EventBroker
@@ -32,6 +35,7 @@ class EscalationEventBroker(EventBroker):
     def __init__(self) -> None:
         # The area a conversation has given, from its slot events (for routing to the right board).
         self._areas: "OrderedDict[str, Dict[str, Optional[str]]]" = OrderedDict()
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="escalation-broker")
 
     @classmethod
     async def from_endpoint_config(cls, broker_config, event_loop=None) -> "EscalationEventBroker":
@@ -60,4 +64,11 @@ class EscalationEventBroker(EventBroker):
         detection = Detection(conversation_id=sender, channel=event.get("input_channel"), category=category,
                               message=event.get("text") or "", area_code=area.get("council_code"),
                               board_code=area.get("board_code"))
-        record_safely(detection)
+        self._writer.submit(record_safely, detection)
+
+    def flush(self) -> None:
+        """Wait until every detection published so far is recorded (tests, shutdown)."""
+        self._writer.submit(lambda: None).result()
+
+    async def close(self) -> None:
+        self._writer.shutdown(wait=True)
