@@ -9,7 +9,8 @@ STAMP := $(VENV)/.installed-$(shell sha256sum requirements.lock | cut -c1-12)
 # The model is named after a fingerprint of everything training reads, so it is retrained
 # only when one of these changes (not on every run, and not merely because a file was touched).
 TRAINING_DATA := data/nlu data/rules data/stories
-TRAINING_INPUTS := config.yml domain.yml $(shell find $(TRAINING_DATA) -name '*.yml' 2>/dev/null | sort)
+# data/crisis/corpus trains the crisis component's n-gram net (bot/nlu/crisis_net.py) inside the model.
+TRAINING_INPUTS := config.yml domain.yml $(shell find $(TRAINING_DATA) data/crisis/corpus -name '*.yml' 2>/dev/null | sort)
 FINGERPRINT := $(shell cat $(TRAINING_INPUTS) 2>/dev/null | sha256sum | cut -c1-16)
 MODEL := models/$(FINGERPRINT).tar.gz
 

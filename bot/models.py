@@ -230,6 +230,20 @@ class Alert(Base):
     contact = relationship("ClinicalContact")
 
 
+class RiskReview(Base):
+    """A possible-risk signal (tier 2) or an urgent-help request: not alerted, listed for the service's
+    clinical safety lead to review (`python -m bot.escalation review`). A "yes" to the question becomes an
+    escalation (tier 1) like any crisis."""
+    __tablename__ = "risk_review"
+    id = Column(Integer, primary_key=True, autoincrement=True)
+    conversation_id = Column(String(100), nullable=False, index=True)
+    channel = Column(String(30))
+    kind = Column(String(40), nullable=False)  # possible_suicide_self_harm | possible_harm_to_baby | urgent_help
+    detected_at = Column(DateTime, nullable=False, default=datetime.utcnow, index=True)
+    message = Column(Text, nullable=False)
+    answer = Column(String(20))  # after the question: yes | no | none (no answer, or another topic)
+
+
 class ChannelContact(Base):
     """The number behind a hashed conversation id: kept only to reply, and for a call-back with consent."""
     __tablename__ = "channel_contact"

@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Iterable
 
+from bot import helplines
 from bot.geography import Resolution, resolve
 from bot.matching import Match, MatchRequest, MatchResult
 from bot.vocabulary import AUDIENCES, FORMATS, NEEDS
@@ -83,7 +84,9 @@ def suggestions(result: MatchResult, area_label: str | None, more: bool = False)
     if not result.matches:
         text = ("I've shown you everything I have for that." if more else
                 "I couldn't find a service that fits all of that.") + \
-            " Breathing Space (0800 83 85 87) and Samaritans (116 123) are there for anyone in Scotland."
+            (f" {helplines.SAMARITANS.name} ({helplines.SAMARITANS.number}, any time) and "
+             f"{helplines.BREATHING_SPACE.name} ({helplines.BREATHING_SPACE.number}, evenings and weekends) are "
+             "there for anyone in Scotland.")
         return Suggestions(text, {"services": []}, (), False)
     if more:
         opening = "Here are some more:"

@@ -334,3 +334,75 @@ def test_project_config_sets_the_measured_threshold():
     [node] = [c for c in config["pipeline"] if c["name"].endswith("CrisisComponent")]
     assert node["threshold"] == 0.9
     assert config["pipeline"][-1] is node, "crisis detection runs last, after fallback"
+
+
+# --------------------------------------------------------------------------- tiers (the n-gram net's vote)
+
+class FixedNet:
+    def __init__(self, crisis_p, possible_p, category):
+        self.result = crisis_component.crisis_net.NetView(crisis_p, possible_p, category, 0.9)
+
+    def view(self, text):
+        return self.result
+
+
+@pytest.fixture
+def net_says(monkeypatch):
+    def install(crisis_p, possible_p, category="suicide_self_harm"):
+        monkeypatch.setattr(crisis_component.crisis_net, "net", lambda: FixedNet(crisis_p, possible_p, category))
+    return install
+
+
+def test_the_net_alone_makes_a_sure_message_a_crisis_with_its_vote_recorded(component, net_says):
+    net_says(0.92, 0.03)
+    msg = message("ive sorted out who gets my things", intent="goodbye", confidence=0.8)
+    component.process([msg])
+    assert msg.get("intent")["name"] == "crisis_suicide_self_harm"
+    [entity] = crisis_entities(msg)
+    assert entity["extractor"] == "CrisisNet" and entity["value"] == "suicide_self_harm"
+    details = msg.get("crisis")
+    assert (details["tier"], details["source"]) == ("crisis", "net")
+    assert details["votes"]["lexicon"] is None and details["votes"]["net"]["crisis"] == 0.92
+
+
+def test_in_between_the_person_is_asked_and_nothing_is_alerted(component, net_says):
+    net_says(0.35, 0.4)
+    msg = message("whats the point of any of it", intent="feeling_low", confidence=0.7)
+    component.process([msg])
+    assert msg.get("intent")["name"] == "possible_suicide_self_harm"
+    assert crisis_entities(msg) == [] and msg.get("crisis")["tier"] == "possible"
+
+
+@pytest.mark.parametrize("category", ["psychosis", "medical_emergency"])
+def test_an_emergency_is_never_demoted_to_a_question(component, net_says, category):
+    net_says(0.55, 0.2, category)
+    msg = message("something the lexicon does not know", intent="inform", confidence=0.6)
+    component.process([msg])
+    assert msg.get("intent")["name"] == f"crisis_{category}" and msg.get("crisis")["tier"] == "crisis"
+
+
+def test_the_lexicon_outranks_the_net_and_figurative_words_silence_it(component, net_says):
+    net_says(0.95, 0.0, "abuse_danger")
+    msg = message("I want to kill myself")
+    component.process([msg])
+    assert msg.get("crisis")["source"] == "lexicon" and msg.get("intent")["name"] == "crisis_suicide_self_harm"
+    msg = message("I'm dead tired", intent="feeling_low")
+    component.process([msg])
+    assert msg.get("intent")["name"] == "feeling_low" and msg.get("crisis") is None
+
+
+def test_a_possible_intent_the_nets_do_not_accept_is_demoted(component, net_says):
+    net_says(0.05, 0.05)
+    msg = message("is there a group in Fife", intent="possible_harm_to_baby", confidence=0.7,
+                  ranking=[{"name": "find_support", "confidence": 0.2}])
+    component.process([msg])
+    assert msg.get("intent")["name"] == "find_support"
+
+
+def test_a_failing_net_leaves_the_other_nets_deciding(component, monkeypatch):
+    def broken():
+        raise RuntimeError("corpus unreadable")
+    monkeypatch.setattr(crisis_component.crisis_net, "net", broken)
+    msg = message("I want to kill myself")
+    component.process([msg])
+    assert msg.get("intent")["name"] == "crisis_suicide_self_harm"

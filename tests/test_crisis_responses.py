@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from bot import helplines
 from bot.crisis import CATEGORIES
 
 DOMAIN = yaml.safe_load((Path(__file__).parent.parent / "domain.yml").read_text(encoding="utf-8"))
@@ -18,10 +19,10 @@ REQUIRED = {
     "harm_to_baby": ["999", "111", "GP, midwife, health visitor or perinatal mental health team", "116 123"],
     "psychosis": ["999", "111", "GP, midwife, health visitor or perinatal mental health team"],
     "abuse_danger": ["999", "55", "0800 027 1234"],
-    "sexual_violence": ["999", "111", "08088 01 03 02"],
+    "sexual_violence": ["999", "0800 148 88 88", "08088 01 03 02"],
     "medical_emergency": ["999", "111"],
 }
-KNOWN_NUMBERS = {"999", "111", "116 123", "0800 83 85 87", "85258", "0800 027 1234", "08088 01 03 02", "55"}
+KNOWN_NUMBERS = {line.number for line in helplines.ALL} | {helplines.SILENT_SOLUTION}
 METHOD_WORDS = re.compile(r"\b(overdose|pills?|tablets?|hang|rope|jump|bridge|knife|blade|cut|poison|gun)\b", re.I)
 JUDGEMENT = re.compile(r"\b(should have|why did you|you must not|calm down|selfish|attention)\b", re.I)
 

@@ -11,7 +11,7 @@ from bot.escalation import (EPISODE, MAX_ATTEMPTS, Detection, contacts_for, deli
                             record)
 from bot.escalation.__main__ import main as cli
 from bot.escalation.broker import EscalationEventBroker
-from bot.models import Alert, ChannelContact, ClinicalContact, Escalation
+from bot.models import Alert, ChannelContact, ClinicalContact, Escalation, RiskReview
 
 FIFE = "S08000029"
 WED_10AM = datetime(2026, 11, 25, 10, 0)  # UK winter time = UTC
@@ -279,3 +279,48 @@ def test_the_delivery_worker_outlives_a_database_fault(database_url, monkeypatch
     with pytest.raises(KeyboardInterrupt):
         cli(["deliver", "--loop"])
     assert rounds == [0, 1, 2], "a failed round was retried, not fatal"
+
+
+def bot_event(sender, utter_action):
+    return {"sender_id": sender, "event": "bot", "text": "…", "metadata": {"utter_action": utter_action}}
+
+
+def test_a_crisis_answer_without_a_category_on_the_message_is_still_recorded(contacts):
+    """A "yes" to the possible-risk question gets the crisis answer: that answer is an escalation."""
+    broker = EscalationEventBroker()
+    broker.publish(user_event("p1", "I just want to disappear", "possible_suicide_self_harm"))
+    broker.publish(bot_event("p1", "utter_possible_suicide_self_harm"))
+    broker.publish(user_event("p1", "yes", "affirm"))
+    broker.publish(bot_event("p1", "utter_crisis_suicide_self_harm"))
+    broker.publish(bot_event("p1", "utter_crisis_followup"))
+    broker.flush()
+    with session_scope(contacts) as session:
+        [escalation] = session.scalars(select(Escalation)).all()
+        assert (escalation.category, escalation.message, escalation.alerted) == ("suicide_self_harm", "yes", True)
+        [review] = session.scalars(select(RiskReview)).all()
+        assert (review.kind, review.message, review.answer) == ("possible_suicide_self_harm",
+                                                                "I just want to disappear", "yes")
+
+
+def test_a_crisis_answer_is_recorded_once_per_message(contacts):
+    broker = EscalationEventBroker()
+    broker.publish(user_event("p2", "I want to die", "crisis_suicide_self_harm",
+                              [{"entity": "crisis_category", "value": "suicide_self_harm"}]))
+    broker.publish(bot_event("p2", "utter_crisis_suicide_self_harm"))
+    broker.flush()
+    with session_scope(contacts) as session:
+        assert len(session.scalars(select(Escalation)).all()) == 1
+
+
+@pytest.mark.parametrize("reply,intent,answer", [("no", "deny", "no"), ("Fife", "inform", "none")])
+def test_a_possible_risk_is_kept_for_review_with_its_answer_and_never_alerted(contacts, reply, intent, answer):
+    broker = EscalationEventBroker()
+    broker.publish(user_event("p3", "whats the point of anything", "possible_suicide_self_harm"))
+    broker.publish(bot_event("p3", "utter_possible_suicide_self_harm"))
+    broker.publish(user_event("p3", reply, intent))
+    broker.flush()
+    with session_scope(contacts) as session:
+        assert session.scalars(select(Escalation)).all() == [] and session.scalars(select(Alert)).all() == []
+        [review] = session.scalars(select(RiskReview)).all()
+        assert review.answer == answer
+    assert cli(["review"]) == 0

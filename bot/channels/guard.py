@@ -16,12 +16,12 @@ from typing import Any, Awaitable, Callable, Dict, Text
 import yaml
 from rasa.core.channels.channel import OutputChannel, UserMessage
 
-from bot import PROJECT_ROOT
+from bot import PROJECT_ROOT, helplines
 
 logger = logging.getLogger(__name__)
 
 FALLBACK_TEXT = ("Sorry, something went wrong on our side and I couldn't answer. Please try again in a few "
-                 "minutes. If you need help now: NHS 24 on 111, Samaritans on 116 123, or 999 in an emergency.")
+                 "minutes. " + helplines.HELP_NOW)
 
 
 @lru_cache(maxsize=1)

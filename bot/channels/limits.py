@@ -24,16 +24,14 @@ from typing import Iterable, Optional
 
 from sanic.exceptions import PayloadTooLarge
 
-from bot import config, privacy
+from bot import config, helplines, privacy
 
 logger = logging.getLogger(__name__)
 
 WINDOW_SECONDS = 60
 BUSY_TEXT = ("You're sending messages faster than I can answer, so I've paused for a moment. Please wait a "
-             "minute and send it again. If you need help now: call 999 in an emergency, NHS 24 on 111, "
-             "or Samaritans on 116 123 (24/7).")
-TOO_LARGE_TEXT = ("That message is too long for me to read. Please send a shorter one. If you need help now: "
-                  "call 999 in an emergency, NHS 24 on 111, or Samaritans on 116 123 (24/7).")
+             "minute and send it again. " + helplines.HELP_NOW)
+TOO_LARGE_TEXT = "That message is too long for me to read. Please send a shorter one. " + helplines.HELP_NOW
 
 
 class MemoryCounters:

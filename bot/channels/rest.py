@@ -22,7 +22,7 @@ from sanic.exceptions import PayloadTooLarge
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from bot import privacy
+from bot import helplines, privacy
 from bot.channels.guard import never_silent
 from bot.channels.limits import (TOO_LARGE_TEXT, Limits, cap_request_bodies, client_address, prepare_process,
                                  read_capped, refusal)
@@ -30,7 +30,7 @@ from bot.channels.limits import (TOO_LARGE_TEXT, Limits, cap_request_bodies, cli
 logger = logging.getLogger(__name__)
 
 INVALID_SESSION_TEXT = ("This chat has expired or isn't valid any more. Please reload the page to start again. "
-                        "If you need help now: call 999 in an emergency, NHS 24 on 111, or Samaritans on 116 123.")
+                        + helplines.HELP_NOW)
 
 
 def _bot_messages(recipient: str, texts: list[str]) -> list[dict[str, str]]:

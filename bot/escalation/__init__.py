@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 from bot import config, privacy
 from bot.crisis import CATEGORIES
 from bot.db import session_scope
-from bot.models import Alert, ChannelContact, ClinicalContact, Escalation
+from bot.models import Alert, ChannelContact, ClinicalContact, Escalation, RiskReview, TwilioInbound
 from bot.vocabulary import areas
 
 logger = logging.getLogger(__name__)
@@ -122,6 +122,29 @@ def record_safely(detection: Detection, now: datetime | None = None) -> None:
             logger.critical("Could not journal a crisis detection either: it is lost", exc_info=True)
 
 
+def record_review(conversation_id: str, channel: str | None, kind: str, message: str,
+                  now: datetime | None = None) -> None:
+    """Keep a possible-risk signal (or an urgent-help request) for clinical review: no alert. Never raises."""
+    try:
+        with session_scope() as session:
+            session.add(RiskReview(conversation_id=conversation_id, channel=channel, kind=kind,
+                                   message=message[:4000], detected_at=now or utcnow()))
+    except Exception:
+        logger.error("Could not keep a possible-risk signal for review", exc_info=True)
+
+
+def record_review_answer(conversation_id: str, answer: str) -> None:
+    """The person's answer to the possible-risk question: yes, no, or none (no answer, another topic)."""
+    try:
+        with session_scope() as session:
+            review = session.scalars(select(RiskReview).where(RiskReview.conversation_id == conversation_id)
+                                     .order_by(RiskReview.id.desc())).first()
+            if review is not None and review.answer is None:
+                review.answer = answer
+    except Exception:
+        logger.error("Could not record the answer to a possible-risk question", exc_info=True)
+
+
 FLOOD_WINDOW = timedelta(hours=1)
 
 
@@ -151,13 +174,37 @@ def queue_alerts(session: Session, escalation: Escalation, reason: str, now: dat
                           status="failed", last_error="no clinical contact configured", next_attempt_at=now,
                           created_at=now))
         return []
+    # An SMS/WhatsApp alert waits a little, so its text can say whether the crisis reply reached the phone.
+    first_attempt = now + TWILIO_ALERT_DELAY if escalation.channel == "twilio" and reason != "callback" else now
     alerts = [Alert(escalation=escalation, contact=contact, reason=reason, body=alert_body(escalation, reason),
-                    next_attempt_at=now, created_at=now) for contact in contacts]
+                    next_attempt_at=first_attempt, created_at=now) for contact in contacts]
     session.add_all(alerts)
     return alerts
 
 
-def alert_body(escalation: Escalation, reason: str) -> str:
+TWILIO_ALERT_DELAY = timedelta(seconds=20)  # long enough to know whether the crisis reply reached the phone
+REPLY_OUTCOMES = {
+    "answered": "They were sent emergency numbers by text.",
+    "failed": "Our reply with emergency numbers could NOT be delivered to their phone.",
+    "suppressed": "They could NOT be answered: this number had opted out of texts (STOP).",
+}
+
+
+def reply_outcome(session: Session | None, escalation: Escalation) -> str:
+    """What the person was actually given, as far as the system knows when the alert goes."""
+    if escalation.channel in ("rest", "socketio"):
+        return "They were shown emergency numbers in the chat."
+    if escalation.channel == "twilio" and session is not None:
+        status = session.scalars(select(TwilioInbound.status).where(
+            TwilioInbound.conversation_id == escalation.conversation_id,
+            TwilioInbound.received_at <= escalation.detected_at + timedelta(seconds=5))
+            .order_by(TwilioInbound.received_at.desc())).first()
+        if status in REPLY_OUTCOMES:
+            return REPLY_OUTCOMES[status]
+    return "Whether our reply with emergency numbers reached them is not confirmed."
+
+
+def alert_body(escalation: Escalation, reason: str, session: Session | None = None) -> str:
     if reason == "flood":
         return (f"[Perinatal peer support assistant] Alert limit reached: {config.settings().alerts_per_hour} "
                 "possible crises in the last hour, more than this service normally sees (it may be automated "
@@ -171,7 +218,7 @@ def alert_body(escalation: Escalation, reason: str) -> str:
     return (f"[Perinatal peer support assistant] {lead}: {CATEGORY_NAMES[escalation.category]}. "
             f"Ref {privacy.ref(escalation.conversation_id)}, via {escalation.channel or 'unknown channel'}, "
             f"{area.name if area else 'area unknown'}, "
-            f"{escalation.detected_at:%d %b %H:%M} UTC. They were given emergency numbers. "
+            f"{escalation.detected_at:%d %b %H:%M} UTC. {reply_outcome(session, escalation)} "
             f"Message: \"{escalation.message[:300]}\" {callback}")
 
 
@@ -221,6 +268,7 @@ def deliver_due(notifiers: dict[str, Notifier], now: datetime | None = None,
         for alert in due:
             alert.attempts += 1
             alert.next_attempt_at = now + CLAIM_LEASE
+            alert.body = alert_body(alert.escalation, alert.reason, session)  # as things stand now
             contact = ClinicalContact(id=alert.contact.id, name=alert.contact.name, role=alert.contact.role,
                                       channel=alert.contact.channel, address=alert.contact.address,
                                       hours=alert.contact.hours, board_code=alert.contact.board_code)

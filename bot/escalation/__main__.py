@@ -5,6 +5,8 @@ Commands:
   alerts [--status failed]        every alert with its delivery status (failed ones need a person)
   deliver [--loop]                send due alerts from the outbox (and replay the local journal)
   report                          detections and alerts by category, board and status
+  review [--days N]               possible-risk signals and urgent-help requests (no alert was sent):
+                                  the clinical safety lead reads these weekly, with the person's answer
 
 The database is DATABASE_URL (default: SQLite at var/directory.db).
 """
@@ -15,6 +17,7 @@ import logging
 import sys
 import time
 from collections import Counter
+from datetime import timedelta
 
 from sqlalchemy import select
 
@@ -23,7 +26,7 @@ from bot.db import session_scope
 from bot.escalation import CATEGORY_NAMES, Detection, deliver_due, on_duty, record, utcnow
 from bot.escalation import journal
 from bot.escalation.notifiers import NOTIFIERS, check_webhook_address
-from bot.models import Alert, ClinicalContact, Escalation
+from bot.models import Alert, ClinicalContact, Escalation, RiskReview
 from bot.vocabulary import areas
 
 MAX_RETRY_DELAY_SECONDS = 60
@@ -118,6 +121,19 @@ def cmd_report(args) -> int:
     return 0
 
 
+def cmd_review(args) -> int:
+    since = utcnow() - timedelta(days=args.days)
+    with session_scope() as session:
+        reviews = session.scalars(select(RiskReview).where(RiskReview.detected_at >= since)
+                                  .order_by(RiskReview.detected_at)).all()
+        for r in reviews:
+            print(f"{r.detected_at:%Y-%m-%d %H:%M}\t{privacy.ref(r.conversation_id)}\t{r.channel or '?'}\t{r.kind}\t"
+                  f"answer: {r.answer or 'pending'}\t{privacy.redact(r.message)[:200]}")
+        print(f"{len(reviews)} signal(s) to review in the last {args.days} day(s); "
+              f"{sum(r.answer == 'yes' for r in reviews)} answered yes (each of those is also an escalation).")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bot.escalation", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -140,6 +156,9 @@ def build_parser() -> argparse.ArgumentParser:
     deliver.add_argument("--interval", type=float, default=2.0, help="seconds between rounds")
     deliver.set_defaults(run=cmd_deliver)
     sub.add_parser("report", help="counts for operators").set_defaults(run=cmd_report)
+    review = sub.add_parser("review", help="possible-risk signals kept for clinical review")
+    review.add_argument("--days", type=int, default=7, help="how far back (default 7)")
+    review.set_defaults(run=cmd_review)
     return parser
 
 

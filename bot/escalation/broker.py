@@ -3,22 +3,37 @@
 Configured in endpoints.yml. Rasa publishes every event of every conversation here as it saves the
 tracker, so a crisis message is recorded — and its alert queued — even when the action server is
 down. Nothing here can break the conversation: every failure is caught, logged and journalled.
-`publish` runs on Rasa's event loop, so the database write is handed to one background thread (in
+`publish` runs on Rasa's event loop, so database writes are handed to one background thread (in
 order); the loop never waits on the database. Rasa closes the broker at shutdown, which waits for it.
+
+What is recorded, from each turn's events (all published together by the instance that ran the turn):
+- a user message carrying a crisis category (the crisis component's entity, else a crisis intent):
+  an escalation, alerted as the episode rules say;
+- a crisis answer (`utter_crisis_<category>`) in a turn whose message carried no category — a "yes" to
+  the possible-risk question, or any other path to a crisis answer: an escalation too, so no crisis
+  answer is ever given without its record;
+- a possible-risk signal (`possible_*` intents) or an urgent-help request: kept for review, no alert,
+  with the person's answer to the question when it comes.
 """
 from __future__ import annotations
 
 import logging
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any, Dict, Optional, Text
 
 from rasa.core.brokers.broker import EventBroker
 
-from bot.escalation import Detection, record_safely
+from bot.crisis import CATEGORIES
+from bot.escalation import Detection, record_review, record_review_answer, record_safely
 
 logger = logging.getLogger(__name__)
 CRISIS_PREFIX = "crisis_"
+POSSIBLE_PREFIX = "possible_"
+CRISIS_ANSWER_PREFIX = "utter_crisis_"
+POSSIBLE_QUESTION_PREFIX = "utter_possible_"
+REVIEWED_INTENTS = ("urgent_help",)
 REMEMBERED_CONVERSATIONS = 10_000
 
 
@@ -28,13 +43,39 @@ def category_of(parse_data: Dict[Text, Any]) -> Optional[str]:
         if entity.get("entity") == "crisis_category" and entity.get("value"):
             return str(entity["value"])
     intent = (parse_data.get("intent") or {}).get("name") or ""
-    return intent[len(CRISIS_PREFIX):] if intent.startswith(CRISIS_PREFIX) else None
+    category = intent[len(CRISIS_PREFIX):] if intent.startswith(CRISIS_PREFIX) else None
+    return category if category in CATEGORIES else None
+
+
+def answer_to_question(intent: str) -> str:
+    if intent == "affirm" or intent.startswith((CRISIS_PREFIX, POSSIBLE_PREFIX)):
+        return "yes"
+    return "no" if intent == "deny" else "none"
+
+
+@dataclass
+class _Turn:
+    text: str
+    channel: Optional[str]
+    recorded: bool  # an escalation was recorded for this message
+
+
+class _Recent(OrderedDict):
+    """Per-conversation memory, bounded (the oldest conversations are forgotten first)."""
+
+    def remember(self, key: str, value: Any) -> None:
+        self[key] = value
+        self.move_to_end(key)
+        while len(self) > REMEMBERED_CONVERSATIONS:
+            self.popitem(last=False)
 
 
 class EscalationEventBroker(EventBroker):
     def __init__(self) -> None:
         # The area a conversation has given, from its slot events (for routing to the right board).
-        self._areas: "OrderedDict[str, Dict[str, Optional[str]]]" = OrderedDict()
+        self._areas = _Recent()
+        self._turns = _Recent()  # each conversation's latest user message
+        self._asked = _Recent()  # conversations whose last bot message was the possible-risk question
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="escalation-broker")
 
     @classmethod
@@ -49,25 +90,44 @@ class EscalationEventBroker(EventBroker):
 
     def _handle(self, event: Dict[Text, Any]) -> None:
         sender = event.get("sender_id") or "unknown"
-        if event.get("event") == "slot" and event.get("name") in ("council_code", "board_code"):
-            self._areas.setdefault(sender, {})[event["name"]] = event.get("value")
-            self._areas.move_to_end(sender)
-            while len(self._areas) > REMEMBERED_CONVERSATIONS:
-                self._areas.popitem(last=False)
-            return
-        if event.get("event") != "user":
-            return
-        category = category_of(event.get("parse_data") or {})
-        if not category:
-            return
+        kind = event.get("event")
+        if kind == "slot" and event.get("name") in ("council_code", "board_code"):
+            self._areas.remember(sender, {**self._areas.get(sender, {}), event["name"]: event.get("value")})
+        elif kind == "user":
+            self._user(sender, event)
+        elif kind == "bot":
+            self._bot(sender, (event.get("metadata") or {}).get("utter_action") or "")
+
+    def _user(self, sender: str, event: Dict[Text, Any]) -> None:
+        parse_data = event.get("parse_data") or {}
+        intent = (parse_data.get("intent") or {}).get("name") or ""
+        text, channel = event.get("text") or "", event.get("input_channel")
+        if self._asked.pop(sender, None):
+            self._writer.submit(record_review_answer, sender, answer_to_question(intent))
+        category = category_of(parse_data)
+        self._turns.remember(sender, _Turn(text, channel, recorded=bool(category)))
+        if category:
+            self._record(sender, category, text, channel)
+        elif intent.startswith(POSSIBLE_PREFIX) or intent in REVIEWED_INTENTS:
+            self._writer.submit(record_review, sender, channel, intent, text)
+
+    def _bot(self, sender: str, utter_action: str) -> None:
+        if utter_action.startswith(POSSIBLE_QUESTION_PREFIX):
+            self._asked.remember(sender, True)
+        category = utter_action.removeprefix(CRISIS_ANSWER_PREFIX)
+        turn = self._turns.get(sender)
+        if utter_action.startswith(CRISIS_ANSWER_PREFIX) and category in CATEGORIES and turn and not turn.recorded:
+            turn.recorded = True
+            self._record(sender, category, turn.text, turn.channel)
+
+    def _record(self, sender: str, category: str, text: str, channel: Optional[str]) -> None:
         area = self._areas.get(sender, {})
-        detection = Detection(conversation_id=sender, channel=event.get("input_channel"), category=category,
-                              message=event.get("text") or "", area_code=area.get("council_code"),
-                              board_code=area.get("board_code"))
-        self._writer.submit(record_safely, detection)
+        self._writer.submit(record_safely, Detection(conversation_id=sender, channel=channel, category=category,
+                                                     message=text, area_code=area.get("council_code"),
+                                                     board_code=area.get("board_code")))
 
     def flush(self) -> None:
-        """Wait until every detection published so far is recorded (tests, shutdown)."""
+        """Wait until every event published so far is written (tests, shutdown)."""
         self._writer.submit(lambda: None).result()
 
     async def close(self) -> None:

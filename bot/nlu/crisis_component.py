@@ -7,21 +7,25 @@ config.yml:
       - name: DIETClassifier
       - name: FallbackClassifier
       - name: bot.nlu.crisis_component.CrisisComponent
-        threshold: 0.5          # optional: DIET confidence needed for the classifier net
+        threshold: 0.9          # DIET confidence needed for its crisis intents to count
 
-Two nets, for every message:
-1. Lexicon net (bot.crisis.detect — reviewable rules, data/crisis/lexicon.yml). A signal sets the
-   intent to `crisis_<category>` with confidence 1.0, first in intent_ranking, whatever DIET or
-   the FallbackClassifier said, and adds an entity
-   {"entity": "crisis_category", "value": <category>, "start", "end", "extractor": "CrisisLexicon",
-    "confidence_entity": 1.0} spanning the words that matched.
-2. Classifier net. Otherwise, if DIET's top intent was `crisis_<category>` with confidence >=
-   threshold — also when the FallbackClassifier replaced it with nlu_fallback, e.g. for ambiguity —
-   that intent is kept (or restored, first in the ranking) and the same entity is added with
-   extractor "CrisisClassifier", spanning the whole message, confidence_entity = DIET's confidence.
+Three nets vote on every message (bot.nlu.crisis_net.decide turns the votes into a tier):
+1. Lexicon (bot.crisis.detect — reviewable rules, data/crisis/lexicon.yml): tier 1.
+2. DIET's own crisis intent at or above `threshold`, unless the lexicon read the words as figurative: tier 1.
+3. The n-gram net (bot.nlu.crisis_net, trained on data/crisis/corpus): tier 1 when sure or for an
+   emergency category, tier 2 ("possible") in between.
 
-Either way the message also carries `crisis` (in the parse data): {"category", "source" ("lexicon" |
-"classifier"), "rule", "phrase", "third_party", "confidence"} — for actions and audit.
+Tier 1 (crisis): intent `crisis_<category>` (confidence 1.0 for the lexicon, else the net's), first in
+the ranking, whatever DIET or the FallbackClassifier said, plus an entity
+{"entity": "crisis_category", "value": <category>, "extractor": "CrisisLexicon" | "CrisisClassifier" |
+"CrisisNet", ...} — the crisis rules answer it and the event broker records the escalation.
+Tier 2 (possible): intent `possible_suicide_self_harm` or `possible_harm_to_baby`, which the rules answer
+with a direct, kind question and the 24/7 numbers. No entity: nothing is alerted.
+Neither: a crisis_* or possible_* intent DIET predicted on its own is demoted to the next best intent.
+
+The message also carries `crisis` in its parse data: {"tier", "category", "source", "rule", "phrase",
+"third_party", "confidence", "votes": {"lexicon", "classifier", "net": {"crisis", "possible",
+"category"}, "figurative"}} — so a reviewer can see why.
 
 `process` never raises: a failure on one message is logged and that message keeps DIET's output.
 """
@@ -53,6 +57,7 @@ from rasa.shared.nlu.constants import (
 from rasa.shared.nlu.training_data.message import Message
 
 from bot import crisis
+from bot.nlu import crisis_net
 
 logger = logging.getLogger(__name__)
 
@@ -60,10 +65,14 @@ THRESHOLD_KEY = "threshold"
 DEFAULT_THRESHOLD = 0.5
 INTENT_PREFIX = "crisis_"
 CRISIS_INTENTS: Dict[Text, Text] = {f"{INTENT_PREFIX}{code}": code for code in crisis.CATEGORIES}
+POSSIBLE_PREFIX = "possible_"
+POSSIBLE_INTENTS: Dict[Text, Text] = {f"{POSSIBLE_PREFIX}{code}": code for code in crisis_net.POSSIBLE_CATEGORIES}
+RISK_INTENTS = {**CRISIS_INTENTS, **POSSIBLE_INTENTS}
 ENTITY_NAME = "crisis_category"
 ENTITY_CONFIDENCE_KEY = "confidence_entity"
 LEXICON_EXTRACTOR = "CrisisLexicon"
 CLASSIFIER_EXTRACTOR = "CrisisClassifier"
+NET_EXTRACTOR = "CrisisNet"
 CRISIS_KEY = "crisis"  # extra parse-data key with the detection details
 
 
@@ -105,6 +114,7 @@ class CrisisComponent(GraphComponent, IntentClassifier):
         (at training and at start-up) and the first message is not slowed by loading."""
         component = cls(config)
         crisis.detect("warm up")
+        crisis_net.net()  # trains the n-gram net now (a couple of seconds), not on the first message
         return component
 
     def process(self, messages: List[Message]) -> List[Message]:
@@ -123,32 +133,46 @@ class CrisisComponent(GraphComponent, IntentClassifier):
         if not isinstance(text, str) or not text.strip():
             return
         signal = crisis.detect(text)
-        if signal is not None:
-            self._mark(
-                message,
-                intent={INTENT_NAME_KEY: f"{INTENT_PREFIX}{signal.category}", PREDICTED_CONFIDENCE_KEY: 1.0},
-                entity=_entity(signal.category, signal.start, signal.end, LEXICON_EXTRACTOR, 1.0),
-                details={"category": signal.category, "source": "lexicon", "rule": signal.rule,
-                         "phrase": signal.phrase, "third_party": signal.third_party, "confidence": 1.0},
-            )
+        figurative = signal is None and crisis.recognised_as_figurative(text)
+        predicted = None if signal is not None or figurative else self._model_crisis_intent(message)
+        try:
+            view = crisis_net.net().view(text)
+        except Exception:  # the other nets still decide
+            logger.exception("The crisis n-gram net failed on a message")
+            view = None
+        decision = crisis_net.decide(signal.category if signal else None,
+                                     CRISIS_INTENTS[predicted[INTENT_NAME_KEY]] if predicted else None,
+                                     figurative, view)
+        votes = {"lexicon": signal.category if signal else None,
+                 "classifier": CRISIS_INTENTS[predicted[INTENT_NAME_KEY]] if predicted else None,
+                 "net": None if view is None else {"crisis": round(view.crisis, 3), "possible": round(view.possible, 3),
+                                                   "category": view.category},
+                 "figurative": figurative}
+        details = {"tier": decision.tier, "category": decision.category, "source": decision.source, "rule": None,
+                   "phrase": None, "third_party": None, "confidence": None, "votes": votes}
+        if decision.tier == "none":
+            self._demote_unaccepted_risk_intent(message)
             return
-        predicted = self._model_crisis_intent(message)
-        # The classifier net fires unless the lexicon positively read the risk words as figurative.
-        if predicted is not None and crisis.recognised_as_figurative(text):
-            predicted = None
-        if predicted is None:
-            self._demote_unaccepted_crisis_intent(message)
+        if decision.tier == "possible":
+            confidence = round(view.risk, 3) if view else 1.0
+            self._mark(message, intent={INTENT_NAME_KEY: f"{POSSIBLE_PREFIX}{decision.category}",
+                                        PREDICTED_CONFIDENCE_KEY: confidence},
+                       entity=None, details={**details, "confidence": confidence})
             return
-        if predicted is not None:
-            name = predicted[INTENT_NAME_KEY]
+        if decision.source == "lexicon":
+            confidence, start, end, extractor = 1.0, signal.start, signal.end, LEXICON_EXTRACTOR
+            details.update(rule=signal.rule, phrase=signal.phrase, third_party=signal.third_party)
+            intent = {INTENT_NAME_KEY: f"{INTENT_PREFIX}{decision.category}", PREDICTED_CONFIDENCE_KEY: 1.0}
+        elif decision.source == "classifier":
             confidence = float(predicted.get(PREDICTED_CONFIDENCE_KEY) or 0.0)
-            self._mark(
-                message,
-                intent=dict(predicted),
-                entity=_entity(CRISIS_INTENTS[name], 0, len(text), CLASSIFIER_EXTRACTOR, confidence),
-                details={"category": CRISIS_INTENTS[name], "source": "classifier", "rule": None,
-                         "phrase": None, "third_party": None, "confidence": confidence},
-            )
+            start, end, extractor, intent = 0, len(text), CLASSIFIER_EXTRACTOR, dict(predicted)
+        else:
+            confidence = round(view.crisis, 3)
+            start, end, extractor = 0, len(text), NET_EXTRACTOR
+            intent = {INTENT_NAME_KEY: f"{INTENT_PREFIX}{decision.category}", PREDICTED_CONFIDENCE_KEY: confidence}
+        self._mark(message, intent=intent,
+                   entity=_entity(decision.category, start, end, extractor, confidence),
+                   details={**details, "confidence": confidence})
 
     def _model_crisis_intent(self, message: Message) -> Optional[Dict[Text, Any]]:
         """DIET's top intent, looking past an nlu_fallback — if it is a crisis intent over threshold."""
@@ -166,14 +190,14 @@ class CrisisComponent(GraphComponent, IntentClassifier):
         return top
 
     @staticmethod
-    def _demote_unaccepted_crisis_intent(message: Message) -> None:
-        """A crisis intent that neither net accepted must not reach the crisis rules on its own: the
-        next best non-crisis intent takes its place (or nlu_fallback, which asks the person)."""
+    def _demote_unaccepted_risk_intent(message: Message) -> None:
+        """A crisis or possible-risk intent that the nets did not accept must not reach those rules on its
+        own: the next best other intent takes its place (or nlu_fallback, which asks the person)."""
         intent = message.get(INTENT) or {}
-        if intent.get(INTENT_NAME_KEY) not in CRISIS_INTENTS:
+        if intent.get(INTENT_NAME_KEY) not in RISK_INTENTS:
             return
         ranking = [r for r in (message.get(INTENT_RANKING_KEY) or []) if isinstance(r, dict)]
-        replacement = next((dict(r) for r in ranking if r.get(INTENT_NAME_KEY) not in CRISIS_INTENTS),
+        replacement = next((dict(r) for r in ranking if r.get(INTENT_NAME_KEY) not in RISK_INTENTS),
                            {INTENT_NAME_KEY: DEFAULT_NLU_FALLBACK_INTENT_NAME,
                             PREDICTED_CONFIDENCE_KEY: intent.get(PREDICTED_CONFIDENCE_KEY) or 0.0})
         message.set(INTENT, replacement, add_to_output=True)
@@ -181,7 +205,8 @@ class CrisisComponent(GraphComponent, IntentClassifier):
                                                          != replacement[INTENT_NAME_KEY]], add_to_output=True)
 
     @staticmethod
-    def _mark(message: Message, intent: Dict[Text, Any], entity: Dict[Text, Any], details: Dict[Text, Any]) -> None:
+    def _mark(message: Message, intent: Dict[Text, Any], entity: Optional[Dict[Text, Any]],
+              details: Dict[Text, Any]) -> None:
         name = intent[INTENT_NAME_KEY]
         ranking = [r for r in (message.get(INTENT_RANKING_KEY) or [])
                    if isinstance(r, dict) and r.get(INTENT_NAME_KEY) not in (name, DEFAULT_NLU_FALLBACK_INTENT_NAME)]
@@ -189,7 +214,7 @@ class CrisisComponent(GraphComponent, IntentClassifier):
         message.set(INTENT_RANKING_KEY, [copy.copy(intent)] + ranking, add_to_output=True)
         entities = [e for e in (message.get(ENTITIES) or [])
                     if not (isinstance(e, dict) and e.get(ENTITY_ATTRIBUTE_TYPE) == ENTITY_NAME)]
-        message.set(ENTITIES, entities + [entity], add_to_output=True)
+        message.set(ENTITIES, entities + ([entity] if entity else []), add_to_output=True)
         message.set(CRISIS_KEY, details, add_to_output=True)
 
 

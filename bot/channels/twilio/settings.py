@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Optional
 
-from bot import config, privacy
+from bot import config, helplines, privacy
 from bot.config import TwilioSettings
 
 CHANNEL = "twilio"
@@ -24,7 +24,8 @@ UNSUBSCRIBED_CODES = {21610}
 _STATUS_RANK = {"sending": 0, "accepted": 1, "scheduled": 1, "queued": 1, "sent": 2, "delivered": 3,
                 "undelivered": 3, "failed": 3, "not_sent": 3, "read": 4}
 HELP_FOOTER = "Reply STOP to stop these texts."
-STOP_CONFIRMATION = "You won't get any more messages from this service. Reply START to start again. In an emergency call 999."
+STOP_CONFIRMATION = ("You won't get any more messages from this service. Reply START to start again. "
+                     f"In an emergency call {helplines.EMERGENCY.number}.")
 
 # Since this process started (the database has the totals: failure_counts()).
 COUNTS: Counter = Counter()
