@@ -1,16 +1,23 @@
-"""Crisis recall and false-positive rate of the whole trained NLU pipeline (both nets) on the labelled set.
+"""The crisis tiers of the whole trained NLU pipeline (lexicon + DIET + n-gram net), as the assistant runs.
 
-`python -m bot.crisis evaluate` scores the lexicon alone; this scores what the assistant actually does:
-the trained model's parse of each message (DIET's crisis intents + the lexicon component).
+`python -m bot.crisis evaluate` scores the lexicon alone; `scripts/crisis_tiers_eval.py` scores the
+lexicon and net by leave-one-batch-out (honest figures for unseen wording). This parses every message
+with the trained model and gates `make test`:
 
-    python scripts/crisis_pipeline_eval.py MODEL [tests/data/crisis_labelled.yml]
-Exit 1 if recall < 1.00 or the false-positive rate > 3%.
+- development set (tests/data/crisis_labelled.yml + data/crisis/corpus/*.yml — what the nets were built
+  from, so this guards against regressions): tiers 1+2 recall 1.00 for suicide/self-harm, harm to the
+  baby, psychosis and medical emergency, and >= 0.98 over all crisis messages;
+- ordinary traffic (tests/data/crisis/ordinary_conversations.yml, never trained on): tier-1 false alarms
+  <= 3% of messages, tiers 1+2 <= 8%, and at most 5 of 100 conversations asked the question.
+
+    python scripts/crisis_pipeline_eval.py MODEL [--blind] [--report FILE]
+--blind also reports the frozen blind batch (never a gate, never tuned on). Exit 1 if a gate fails.
 """
 from __future__ import annotations
 
 import asyncio
 import sys
-from collections import Counter
+from collections import Counter, defaultdict
 from pathlib import Path
 
 import yaml
@@ -18,49 +25,125 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+CONVERSATIONS = ROOT / "tests" / "data" / "crisis" / "ordinary_conversations.yml"
+BLIND = ROOT / "tests" / "data" / "crisis" / "blind" / "crisis_blind.yml"
+MUST_CATCH = ("suicide_self_harm", "harm_to_baby", "psychosis", "medical_emergency")
+MIN_OVERALL_RECALL = 0.98
+MAX_TIER1_ALARMS = 0.03
+MAX_TIER12_ALARMS = 0.08
+MAX_CONVERSATIONS_ASKED = 5
 
-async def main(model: str, labelled: Path) -> int:
-    from rasa.core.agent import Agent
+
+def tier_of(parsed: dict) -> tuple[str, str | None]:
     from bot.escalation.broker import category_of
-    agent = Agent.load(model)
-    cases = yaml.safe_load(labelled.read_text(encoding="utf-8"))
-    cases = cases["messages"] if isinstance(cases, dict) else cases
-    hits, totals, false_alarms, wrong_category, misses = Counter(), Counter(), [], [], []
-    negatives = 0
-    by_net = Counter()
-    for case in cases:
-        parsed = await agent.parse_message(case["text"])
-        predicted = category_of(parsed)
-        gold = case.get("category")
-        if gold:
-            totals[gold] += 1
-            if predicted:
-                hits[gold] += 1
-                by_net[next((e.get("extractor") for e in parsed.get("entities", [])
-                             if e.get("entity") == "crisis_category"), "intent")] += 1
-                if predicted != gold:
-                    wrong_category.append((case["text"], gold, predicted))
-            else:
-                misses.append((case["text"], gold))
-        else:
-            negatives += 1
-            if predicted:
-                false_alarms.append((case["text"], predicted))
-    recall = sum(hits.values()) / max(1, sum(totals.values()))
-    fpr = len(false_alarms) / max(1, negatives)
-    print(f"Whole pipeline on {labelled.name}: {sum(totals.values())} crisis, {negatives} not crisis")
-    for category in sorted(totals):
-        print(f"  {category:20s} recall {hits[category] / totals[category]:.3f} ({hits[category]}/{totals[category]})")
-    print(f"recall (detected as any crisis): {recall:.3f}")
-    print(f"false-positive rate: {fpr:.3f} ({len(false_alarms)}/{negatives})")
-    print(f"detected by: {dict(by_net)}; wrong category (still escalated): {len(wrong_category)}")
-    for text, gold in misses:
-        print(f"  MISSED [{gold}] {text}")
-    for text, predicted in false_alarms:
-        print(f"  FALSE ALARM [{predicted}] {text}")
-    return 0 if recall >= 1.0 and fpr <= 0.03 else 1
+    intent = (parsed.get("intent") or {}).get("name") or ""
+    category = category_of(parsed)
+    if category:
+        return "crisis", category
+    if intent.startswith("possible_"):
+        return "possible", intent.removeprefix("possible_")
+    return "none", None
+
+
+class Table:
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.by_tier: dict[str, Counter] = defaultdict(Counter)
+        self.by_category: dict[str, Counter] = defaultdict(Counter)
+        self.misses: list[tuple[str, str]] = []
+
+    def add(self, text: str, gold_tier: str, gold_category: str | None, decided: str) -> None:
+        self.by_tier[gold_tier][decided] += 1
+        if gold_tier == "crisis":
+            self.by_category[gold_category][decided] += 1
+            if decided == "none":
+                self.misses.append((gold_category, text))
+
+    def recall(self, categories=None) -> float:
+        rows = [row for category, row in self.by_category.items() if categories is None or category in categories]
+        caught = sum(row["crisis"] + row["possible"] for row in rows)
+        return caught / max(1, sum(sum(row.values()) for row in rows))
+
+    def markdown(self, show_misses: bool = False) -> str:
+        lines = [f"#### {self.name}", "", "| labelled \\ decided | tier 1 (crisis) | tier 2 (asked) | none | "
+                 "tier 1 rate | tiers 1+2 rate |", "|---|---|---|---|---|---|"]
+        for tier in ("crisis", "possible", "none"):
+            row = self.by_tier[tier]
+            total = sum(row.values())
+            if total:
+                lines.append(f"| {tier} ({total}) | {row['crisis']} | {row['possible']} | {row['none']} | "
+                             f"{row['crisis'] / total:.3f} | {(row['crisis'] + row['possible']) / total:.3f} |")
+        lines += ["", "| crisis category | n | tier 1 | tiers 1+2 |", "|---|---|---|---|"]
+        for category, row in sorted(self.by_category.items()):
+            total = sum(row.values())
+            lines.append(f"| {category} | {total} | {row['crisis'] / total:.3f} | "
+                         f"{(row['crisis'] + row['possible']) / total:.3f} |")
+        if show_misses and self.misses:
+            lines += ["", f"Missed ({len(self.misses)}):"] + [f"- [{c}] {t}" for c, t in self.misses]
+        return "\n".join(lines) + "\n"
+
+
+async def main(argv: list[str]) -> int:
+    from rasa.core.agent import Agent
+    from bot.nlu.crisis_net import read_corpus
+    agent = Agent.load(argv[0])
+
+    async def decide(text: str) -> str:
+        return tier_of(await agent.parse_message(text))[0]
+
+    development = Table("Development set (the lexicon's set and the net's corpus: regressions)")
+    original = yaml.safe_load((ROOT / "tests" / "data" / "crisis_labelled.yml").read_text(encoding="utf-8"))
+    items = [(e["text"], "crisis" if e.get("category") else "none", e.get("category")) for e in original]
+    items += [(i.text, i.tier, i.category) for i in read_corpus()]
+    for text, tier, category in items:
+        development.add(text, tier, category, await decide(text))
+
+    conversations = yaml.safe_load(CONVERSATIONS.read_text(encoding="utf-8"))
+    turns, tier1, tier12, asked = 0, 0, 0, 0
+    for conversation in conversations:
+        decided = [await decide(turn) for turn in conversation["turns"]]
+        turns += len(decided)
+        tier1 += decided.count("crisis")
+        tier12 += decided.count("crisis") + decided.count("possible")
+        asked += "possible" in decided
+
+    report = [development.markdown(),
+              f"#### Ordinary traffic ({len(conversations)} conversations, {turns} messages, never trained on)\n",
+              f"- tier-1 false alarms: {tier1}/{turns} = {tier1 / turns:.3f} (gate <= {MAX_TIER1_ALARMS})",
+              f"- tiers 1+2: {tier12}/{turns} = {tier12 / turns:.3f} (gate <= {MAX_TIER12_ALARMS})",
+              f"- conversations asked the possible-risk question: {asked} of {len(conversations)} "
+              f"(gate <= {MAX_CONVERSATIONS_ASKED})", ""]
+    if "--blind" in argv:
+        blind = Table(f"BLIND batch ({BLIND.name}: frozen before any tuning, report only)")
+        for item in read_corpus([BLIND]):
+            blind.add(item.text, item.tier, item.category, await decide(item.text))
+        report.append(blind.markdown(show_misses=True))
+    text = "\n".join(report)
+    print(text)
+    if "--report" in argv:
+        Path(argv[argv.index("--report") + 1]).write_text(text, encoding="utf-8")
+
+    failures = []
+    for category in MUST_CATCH:
+        if development.recall([category]) < 1.0:
+            failures.append(f"development recall for {category} is {development.recall([category]):.3f} < 1.00")
+    if development.recall() < MIN_OVERALL_RECALL:
+        failures.append(f"development recall {development.recall():.3f} < {MIN_OVERALL_RECALL}")
+    if tier1 / turns > MAX_TIER1_ALARMS:
+        failures.append(f"tier-1 false alarms on ordinary traffic {tier1 / turns:.3f} > {MAX_TIER1_ALARMS}")
+    if tier12 / turns > MAX_TIER12_ALARMS:
+        failures.append(f"tiers 1+2 on ordinary traffic {tier12 / turns:.3f} > {MAX_TIER12_ALARMS}")
+    if asked > MAX_CONVERSATIONS_ASKED:
+        failures.append(f"{asked} ordinary conversations asked the question > {MAX_CONVERSATIONS_ASKED}")
+    for failure in failures:
+        print(f"GATE FAILED: {failure}")
+    for category, text in development.misses:
+        print(f"  missed [{category}] {text}")
+    return 1 if failures else 0
 
 
 if __name__ == "__main__":
-    labelled_path = Path(sys.argv[2]) if len(sys.argv) > 2 else ROOT / "tests" / "data" / "crisis_labelled.yml"
-    sys.exit(asyncio.run(main(sys.argv[1], labelled_path)))
+    if len(sys.argv) < 2:
+        print(__doc__, file=sys.stderr)
+        sys.exit(2)
+    sys.exit(asyncio.run(main(sys.argv[1:])))

@@ -249,7 +249,7 @@ def test_an_internal_failure_is_contained(component, monkeypatch, caplog):
     def boom(text):
         raise RuntimeError("lexicon exploded")
 
-    monkeypatch.setattr(crisis_component.crisis, "detect", boom)
+    monkeypatch.setattr(crisis_component.crisis, "analyse", boom)
     ok = message("Is there a group?", intent="ask_group")
     component.process([ok, message("I want to die", intent="greet")])
     assert ok.get("intent")["name"] == "ask_group"

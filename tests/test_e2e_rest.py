@@ -98,6 +98,49 @@ def test_crisis_mid_form_is_answered_first_and_recorded(servers):
         servers.tracker(sender)["active_loop"].get("name") is None
 
 
+POSSIBLE = "honestly whats the point of any of it anymore"
+
+
+def escalations(servers, sender: str) -> list[str]:
+    """The conversation's recorded escalation categories, polled briefly (the broker writes in the background)."""
+    import sqlite3
+    import time
+    deadline = time.monotonic() + 10
+    while True:
+        with sqlite3.connect(servers.workdir / "directory.db") as db:
+            rows = [r[0] for r in db.execute("select category from escalation where conversation_id = ?", (sender,))]
+        if rows or time.monotonic() > deadline:
+            return rows
+        time.sleep(0.2)
+
+
+def test_a_possible_risk_is_asked_about_kindly_and_yes_becomes_a_recorded_crisis(servers):
+    sender = new_sender()
+    replies = servers.say(sender, POSSIBLE)
+    question = texts(replies)
+    assert "thoughts of ending their life" in question and "116 123" in question and "999" in question
+    assert len(replies) == 1, "a question, not a menu"
+    assert servers.slot(sender, "crisis_tier") == "possible" and servers.slot(sender, "crisis_category") is None
+    replies = servers.say(sender, "yes")
+    assert "999" in replies[0]["text"] and "116 123" in replies[0]["text"]
+    assert escalations(servers, sender) == ["suicide_self_harm"], "a crisis answer always has its escalation"
+
+
+def test_no_to_the_question_goes_back_to_the_form_and_is_not_asked_again(servers):
+    sender = new_sender()
+    servers.say(sender, "I'd like to find some support")
+    replies = servers.say(sender, POSSIBLE)
+    assert "Is that happening for you?" in texts(replies)
+    replies = servers.say(sender, "no")
+    text = texts(replies)
+    assert "Thank you for letting me know" in text and "?" in text.split("Thank you for letting me know")[1]
+    assert servers.tracker(sender)["active_loop"].get("name") == "support_form"
+    replies = servers.say(sender, "I'm a mum")
+    assert "Is that happening for you?" not in texts(replies)
+    assert servers.slot(sender, "crisis_tier") is False, "the tier applies to its own turn only"
+    assert escalations(servers, sender) == []
+
+
 @pytest.mark.parametrize("message,status", [
     ("", 200), (" ", 200), ("\x00\x01\x02 binary", 200), ("x" * 20_000, 200), ("😀" * 300, 200),
 ])
@@ -133,6 +176,14 @@ def test_with_the_action_server_down_a_crisis_is_still_answered(servers):
     sender = new_sender()
     replies = servers.say(sender, "my partner hits me and I'm scared to go home")
     assert "999" in replies[0]["text"] and "0800 027 1234" in replies[0]["text"]
+
+
+def test_with_the_action_server_down_the_possible_risk_question_and_yes_still_work(servers):
+    sender = new_sender()
+    assert "Is that happening for you?" in texts(servers.say(sender, POSSIBLE))
+    replies = servers.say(sender, "yes")
+    assert "999" in replies[0]["text"]
+    assert escalations(servers, sender) == ["suicide_self_harm"]
 
 
 def test_with_the_action_server_down_a_search_gets_a_helpful_reply_not_silence(servers):

@@ -324,3 +324,31 @@ def test_a_possible_risk_is_kept_for_review_with_its_answer_and_never_alerted(co
         [review] = session.scalars(select(RiskReview)).all()
         assert review.answer == answer
     assert cli(["review"]) == 0
+
+
+@pytest.mark.parametrize("status,expected", [
+    ("answered", "They were sent emergency numbers by text."),
+    ("suppressed", "They could NOT be answered: this number had opted out of texts (STOP)."),
+    ("failed", "could NOT be delivered"),
+    ("received", "is not confirmed"),
+])
+def test_an_sms_alert_says_what_the_person_was_actually_given(contacts, status, expected):
+    from bot.models import TwilioInbound
+    sent = []
+    with session_scope(contacts) as session:
+        session.add(TwilioInbound(message_sid="SM1", conversation_id="twilio:abc", kind="sms",
+                                  received_at=WED_10AM, status=status))
+        record(session, Detection("twilio:abc", "twilio", "suicide_self_harm", "I want to end it", board_code=FIFE),
+               WED_10AM)
+        assert alerts_of(session)[0].next_attempt_at == WED_10AM + timedelta(seconds=20), "waits for the outcome"
+    assert deliver_due({"webhook": lambda contact, body: sent.append(body)}, WED_10AM)["delivered"] == 0
+    deliver_due({"webhook": lambda contact, body: sent.append(body)}, WED_10AM + timedelta(seconds=20))
+    assert sent and expected in sent[0] and "They were given" not in sent[0]
+
+
+def test_a_web_alert_says_the_numbers_were_shown_in_the_chat(contacts):
+    sent = []
+    with session_scope(contacts) as session:
+        record(session, detection(), WED_10AM)
+    deliver_due({"webhook": lambda contact, body: sent.append(body)}, WED_10AM)
+    assert "They were shown emergency numbers in the chat." in sent[0]

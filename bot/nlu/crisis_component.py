@@ -132,8 +132,9 @@ class CrisisComponent(GraphComponent, IntentClassifier):
         text = message.get(TEXT)
         if not isinstance(text, str) or not text.strip():
             return
-        signal = crisis.detect(text)
-        figurative = signal is None and crisis.recognised_as_figurative(text)
+        analysis = crisis.analyse(text)
+        signal = analysis.signals[0] if analysis.signals else None
+        figurative = signal is None and analysis.figurative
         predicted = None if signal is not None or figurative else self._model_crisis_intent(message)
         try:
             view = crisis_net.net().view(text)

@@ -29,6 +29,7 @@ CORPUS_DIR = PROJECT_ROOT / "data" / "crisis" / "corpus"
 NLU_DIR = PROJECT_ROOT / "data" / "nlu"
 TIERS = ("crisis", "possible", "none")
 RANDOM_STATE = 42
+REGULARISATION_C = 4.0  # inverse regularisation strength of the linear models
 _ANNOTATION = re.compile(r"\[([^\]]*)\](?:\([^)]*\)|\{[^}]*\})")
 
 
@@ -94,7 +95,7 @@ def _features():
 def _classifier():
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
-    return make_pipeline(_features(), LogisticRegression(C=4.0, max_iter=3000,
+    return make_pipeline(_features(), LogisticRegression(C=REGULARISATION_C, max_iter=3000,
                                                          random_state=RANDOM_STATE))
 
 
@@ -128,6 +129,10 @@ POSSIBLE_THRESHOLD = 0.5  # P(crisis) + P(possible) for tier 2
 # Emergencies are never demoted to a question: from this P(crisis) they are tier 1.
 EMERGENCY_THRESHOLD = 0.5
 EMERGENCIES = frozenset({"medical_emergency", "psychosis", "abuse_danger", "sexual_violence"})
+# Where the lexicon's guards read words as figurative, the net counts only from this P(crisis): a guard
+# somewhere in a message ("dead tired") must not hide the risk beside it ("dead would be better honestly").
+# Leave-one-batch-out: 0.9 → tiers 1+2 recall 0.881, 0.5 → 0.908, for one point more false alarms.
+FIGURATIVE_OVERRIDE = 0.5
 # What a possible-risk question can be about.
 POSSIBLE_CATEGORIES = ("suicide_self_harm", "harm_to_baby")
 
@@ -143,13 +148,15 @@ def decide(lexicon_category: str | None, classifier_category: str | None, figura
            view: NetView | None) -> Decision:
     """The tier of one message from each net's vote. The lexicon and DIET's confident crisis intent are
     tier 1 as before; the net adds tier 1 when sure (or for an emergency), and tier 2 in between. Words
-    the lexicon's guards read as figurative ("this teething is killing me", "a bad dream that...") silence
-    the statistical nets: those guards were written and reviewed one by one."""
+    the lexicon's guards read as figurative ("this teething is killing me", "a bad dream that...") keep the
+    net from asking, and from alarming unless it is fairly sure (FIGURATIVE_OVERRIDE)."""
     if lexicon_category:
         return Decision("crisis", lexicon_category, "lexicon")
     if classifier_category:
         return Decision("crisis", classifier_category, "classifier")
-    if figurative or view is None or view.risk < POSSIBLE_THRESHOLD:
+    if view is None or view.risk < POSSIBLE_THRESHOLD:
+        return Decision("none", None, None)
+    if figurative and view.crisis < FIGURATIVE_OVERRIDE:
         return Decision("none", None, None)
     if view.crisis >= CRISIS_THRESHOLD or (view.crisis >= EMERGENCY_THRESHOLD and view.category in EMERGENCIES):
         return Decision("crisis", view.category, "net")
