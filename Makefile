@@ -55,7 +55,7 @@ test-unit: db
 test-e2e: model
 	MODEL=$(MODEL) $(PY) -m pytest -q -m e2e
 
-# Crisis gates: the lexicon alone on tests/data/crisis_labelled.yml (recall 1.00, <= 3% false alarms), then
+# Crisis gates: the lexicon alone on data/crisis/corpus/lexicon_set.yml (recall 1.00, <= 3% false alarms), then
 # the whole trained pipeline's tiers (scripts/crisis_pipeline_eval.py says which gates).
 crisis-eval: setup
 	$(PY) -m bot.crisis evaluate

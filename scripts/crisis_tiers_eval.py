@@ -1,8 +1,8 @@
 """Tiers on labelled messages the crisis net never trained on (lexicon + net; DIET is measured with the
 trained model by scripts/crisis_pipeline_eval.py).
 
-    python scripts/crisis_tiers_eval.py             leave-one-batch-out on data/crisis/corpus, the lexicon's
-                                                    own set, and 100 ordinary conversations
+    python scripts/crisis_tiers_eval.py             leave-one-batch-out on data/crisis/corpus (the lexicon's
+                                                    own set is one batch) and 100 ordinary conversations
     python scripts/crisis_tiers_eval.py --blind     also the frozen blind batch (report only; never tune on it)
 """
 from __future__ import annotations
@@ -68,11 +68,6 @@ def main(argv: list[str]) -> int:
         summarise(f"corpus batch '{held}', net trained without it", test,
                   decisions(crisis_net.CrisisNet(train), [i.text for i in test]))
     full = crisis_net.CrisisNet(corpus + nlu)
-    original = crisis.load_labelled()
-    items = [crisis_net.Labelled(e["text"], "crisis" if e.get("category") else "none", e.get("category"), "lexicon")
-             for e in original]
-    summarise("the lexicon's own labelled set (the net never saw it)", items,
-              decisions(full, [i.text for i in items]))
     conversations = yaml.safe_load(CONVERSATIONS.read_text(encoding="utf-8"))
     asked, alarmed, turns = 0, 0, 0
     for conversation in conversations:

@@ -381,14 +381,22 @@ def test_an_emergency_is_never_demoted_to_a_question(component, net_says, catego
     assert msg.get("intent")["name"] == f"crisis_{category}" and msg.get("crisis")["tier"] == "crisis"
 
 
-def test_the_lexicon_outranks_the_net_and_figurative_words_silence_it(component, net_says):
+def test_the_lexicon_outranks_the_net(component, net_says):
     net_says(0.95, 0.0, "abuse_danger")
     msg = message("I want to kill myself")
     component.process([msg])
     assert msg.get("crisis")["source"] == "lexicon" and msg.get("intent")["name"] == "crisis_suicide_self_harm"
+
+
+def test_figurative_words_keep_an_unsure_net_quiet_but_not_a_sure_one(component, net_says):
+    net_says(0.45, 0.3)
     msg = message("I'm dead tired", intent="feeling_low")
     component.process([msg])
     assert msg.get("intent")["name"] == "feeling_low" and msg.get("crisis") is None
+    net_says(0.93, 0.02)
+    msg = message("dead tired. dead would be better honestly", intent="feeling_low")
+    component.process([msg])
+    assert msg.get("crisis")["tier"] == "crisis" and msg.get("crisis")["votes"]["figurative"] is True
 
 
 def test_a_possible_intent_the_nets_do_not_accept_is_demoted(component, net_says):

@@ -457,6 +457,18 @@ async def test_stop_on_whatsapp_is_confirmed_once_since_twilio_does_not(channel,
     assert assistant.texts == ["hello"]
 
 
+async def test_a_crisis_on_whatsapp_after_stop_is_still_answered(channel, emulator, assistant):
+    """Twilio blocks SMS after STOP, not WhatsApp replies in the window: a crisis there is answered."""
+    await say(channel, "Stop", sender=PARENT_WA)
+    await say(channel, "hello", sender=PARENT_WA)
+    await say(channel, "I want to kill myself", sender=PARENT_WA)
+    texts = bodies(emulator, PARENT_WA)
+    assert len(texts) == 2 and "999" in texts[1], "the STOP confirmation, then the crisis answer only"
+    with session_scope() as session:
+        statuses = session.scalars(select(TwilioInbound.status).order_by(TwilioInbound.received_at)).all()
+    assert statuses[-1] == "answered"
+
+
 async def test_start_opts_back_in_and_greets(channel, emulator, assistant):
     await say(channel, "stop")
     await say(channel, "Start")

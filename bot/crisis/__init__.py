@@ -3,7 +3,7 @@
 A rule-based detector, driven by the clinician-reviewable lexicon in data/crisis/lexicon.yml
 (categories, rules with plain-English descriptions and examples, text normalisation, and guards
 against figurative language). No Rasa import: the NLU component in bot/nlu/crisis_component.py
-adapts it, and `python -m bot.crisis evaluate` measures it on tests/data/crisis_labelled.yml.
+adapts it, and `python -m bot.crisis evaluate` measures it on data/crisis/corpus/lexicon_set.yml.
 
 How a message is read:
 1. Normalise the text (data/crisis/lexicon.yml `normalisation`): apostrophe variants, case,

@@ -8,12 +8,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bot import PROJECT_ROOT
+from bot import DATA_DIR
 from bot.crisis.loading import _yaml
 from bot.crisis.signals import CATEGORIES, CrisisSignal, _RANK
 
 
-LABELLED_FILE = PROJECT_ROOT / "tests" / "data" / "crisis_labelled.yml"
+LABELLED_FILE = DATA_DIR / "crisis" / "corpus" / "lexicon_set.yml"
 
 # Evaluation gates (`python -m bot.crisis evaluate`).
 MIN_RECALL = 1.0
