@@ -155,3 +155,29 @@ def test_email_over_smtps_verifies_the_certificate(tmp_path, monkeypatch):
     monkeypatch.setenv("SMTP_URL", f"smtps://alerts:pw@127.0.0.1:{port}")
     with pytest.raises(ssl.SSLCertVerificationError):
         send_email(contact("duty@example.org", "email"), "hello")
+
+
+def test_an_sms_alert_to_a_twilio_api_that_never_answers_times_out(monkeypatch):
+    """A hung API must fail the attempt (the outbox retries), never hold the worker for ever."""
+    import socket
+    import threading
+
+    from bot import twilio_rest
+    from bot.escalation.notifiers import send_sms
+    from bot.models import ClinicalContact
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(5)
+    held = []
+    threading.Thread(target=lambda: held.append(listener.accept()), daemon=True).start()  # accept, never answer
+    monkeypatch.setenv("TWILIO_ACCOUNT_SID", "AC" + "0" * 32)
+    monkeypatch.setenv("TWILIO_AUTH_TOKEN", "token")
+    monkeypatch.setenv("TWILIO_SMS_NUMBER", "+447700900000")
+    monkeypatch.setenv("TWILIO_API_BASE_URL", f"http://127.0.0.1:{listener.getsockname()[1]}")
+    monkeypatch.setattr(twilio_rest, "HTTP_TIMEOUT_SECONDS", 1.0)
+    started = time.monotonic()
+    with pytest.raises(Exception):
+        send_sms(ClinicalContact(name="On call", role="r", channel="sms", address="+447700900111", hours="24/7"), "x")
+    assert time.monotonic() - started < 10
+    listener.close()
