@@ -227,3 +227,27 @@ def test_nothing_to_send_is_no_texts():
 ])
 def test_twilio_keywords_are_whole_messages(text, expected):
     assert keyword(text) == expected
+
+
+@pytest.mark.parametrize("text", [
+    "اگر آپ خطرے میں ہیں تو ابھی 999 پر کال کریں۔",  # Urdu
+    "如果你有危险，请立即拨打999。",  # Chinese
+    "Якщо ви в небезпеці, телефонуйте 999.",  # Ukrainian
+    "ਜੇ ਤੁਸੀਂ ਖ਼ਤਰੇ ਵਿੱਚ ਹੋ, ਤਾਂ 999 'ਤੇ ਕਾਲ ਕਰੋ।",  # Punjabi (Gurmukhi)
+    "Jeśli jesteś w niebezpieczeństwie, zadzwoń pod 999. Człowiek.",  # Polish: ł has no GSM-7 form
+])
+def test_a_reply_in_another_script_goes_as_written_in_ucs2_not_empty(text):
+    turn = compose([{"text": text}])
+    assert turn.texts == [text]
+    assert segments(turn.texts[0]).encoding == "UCS-2"
+
+
+def test_english_with_an_emoji_stays_gsm7():
+    [text] = compose([{"text": "You're not alone 💛 – call 116 123."}]).texts
+    assert text == "You're not alone - call 116 123." and segments(text).encoding == "GSM-7"
+
+
+def test_ucs2_segments_are_70_alone_and_67_concatenated():
+    assert segments("я" * 70).count == 1
+    assert segments("я" * 71).count == 2
+    assert segments("я" * 134).count == 2 and segments("я" * 135).count == 3

@@ -5,8 +5,9 @@
 - A turn's bot messages are combined, in order, into as few texts as fit (never more than three);
   long text is split at sentence boundaries; Twilio takes at most 1,600 characters per message.
 - SMS text is kept in the GSM-7 alphabet (curly quotes, dashes and emoji replaced or dropped), so
-  one segment holds 160 characters (153 when concatenated), not UCS-2's 70 (67). WhatsApp keeps
-  the text as written.
+  one segment holds 160 characters (153 when concatenated), not UCS-2's 70 (67) — unless that would
+  lose letters (Urdu, Chinese, Ukrainian, Polish "ł"…): then the text goes as written, in UCS-2.
+  WhatsApp keeps the text as written.
 - Twilio's keywords: STOP and the other opt-out words, START/UNSTOP/YES to opt back in, HELP/INFO.
 """
 from __future__ import annotations
@@ -63,6 +64,16 @@ def to_gsm7(text: str) -> str:
     cleaned = re.sub(r"[ ]{2,}", " ", cleaned)  # where an emoji sat between two spaces
     cleaned = re.sub(r"[ ]+\n", "\n", cleaned)
     return cleaned.strip()
+
+
+def for_sms(text: str) -> str:
+    """The text to send by SMS: GSM-7 where nothing but punctuation, accents and symbols would change;
+    as written (UCS-2) where GSM-7 would drop letters — a reply in Urdu must not arrive empty."""
+    plain = to_gsm7(text)
+    letters = lambda value: sum(1 for ch in value if unicodedata.category(ch).startswith("L"))  # noqa: E731
+    if letters(plain) < letters(text):
+        return text.strip()  # joiners matter in Arabic-script text: keep it exactly as written
+    return plain
 
 
 @dataclass(frozen=True)
@@ -207,7 +218,7 @@ def compose(messages: Iterable[dict[str, Any]], whatsapp: bool = False, limit: i
         if mine:
             text = f"{text}\n{menu_line(mine)}".strip()
         if not whatsapp:
-            text = to_gsm7(text)
+            text = for_sms(text)
         if text:
             parts.append(text)
     texts, truncated = pack(parts, limit, max_texts)
