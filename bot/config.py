@@ -103,28 +103,26 @@ def _csv(name: str, default: tuple[str, ...] = ()) -> tuple[str, ...]:
     return tuple(part.strip() for part in raw.split(",") if part.strip())
 
 
-def _int(name: str, default: int) -> int:
+def _parsed(name: str, default, parse, what: str):
     raw = os.environ.get(name)
     if not raw:
         return default
     try:
-        return int(raw)
+        return parse(raw)
     except ValueError:
-        raise ConfigError(f"{name} is {raw!r}: it must be a whole number") from None
+        raise ConfigError(f"{name} is {raw!r}: it must be {what}") from None
+
+
+def _int(name: str, default: int) -> int:
+    return _parsed(name, default, int, "a whole number")
+
+
+def number(name: str, default: float) -> float:
+    return _parsed(name, default, float, "a number")
 
 
 def text(name: str, default: str = "") -> str:
     return os.environ.get(name) or default
-
-
-def number(name: str, default: float) -> float:
-    raw = os.environ.get(name)
-    if not raw:
-        return default
-    try:
-        return float(raw)
-    except ValueError:
-        raise ConfigError(f"{name} is {raw!r}: it must be a number") from None
 
 
 def is_loopback(host: str) -> bool:
