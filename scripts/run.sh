@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Start the action server and Rasa (either dying stops both) and supervise the alert delivery worker
-# (restarted with back-off if it dies: undelivered alerts wait in the outbox meanwhile).
+# Start Rasa, and supervise the action server and the alert delivery worker: either is restarted with
+# back-off if it dies, and neither takes Rasa down with it (crisis answers need neither; undelivered
+# alerts wait in the outbox). Rasa stopping stops everything.
 # Closed by default: everything listens on loopback (ASSISTANT_BIND_HOST), Rasa's HTTP API needs
 # RASA_AUTH_TOKEN and the action server ACTION_SERVER_TOKEN (generated under var/ in development).
 set -euo pipefail
@@ -15,27 +16,29 @@ mkdir -p var
 eval "$(.venv/bin/python -m bot.config shell)"
 IFS=, read -r -a origins <<< "$WEBCHAT_ORIGINS"  # comma-separated, as bot/config.py reads it
 
-.venv/bin/python -m bot.action_server --host "$ASSISTANT_BIND_HOST" --port "$ACTIONS_PORT" &
+# Runs a helper process for ever: restarted with back-off (1 s doubling to 60 s) whenever it stops.
+supervise() {
+  local name=$1 delay=1 child=
+  shift
+  trap 'kill $child 2>/dev/null; exit 0' TERM
+  while true; do
+    "$@" &
+    child=$!
+    wait "$child" && delay=1
+    echo "$name stopped; restarting in ${delay}s" >&2
+    sleep "$delay" & wait $!  # waiting on a child lets a TERM (Ctrl-C) through at once
+    delay=$(( delay < 60 ? delay * 2 : 60 ))
+  done
+}
+
+supervise "The action server" .venv/bin/python -m bot.action_server --host "$ASSISTANT_BIND_HOST" --port "$ACTIONS_PORT" &
 actions_pid=$!
 .venv/bin/rasa run --model "$MODEL" --interface "$ASSISTANT_BIND_HOST" --port "$RASA_PORT" \
   --enable-api --auth-token "$RASA_AUTH_TOKEN" --cors "${origins[@]}" \
   --endpoints endpoints.yml --credentials credentials.yml &
 rasa_pid=$!
-
 # Delivers crisis alerts from the outbox to clinical contacts (python -m bot.escalation --help).
-supervise_alerts() {
-  local delay=1 worker=
-  trap 'kill $worker 2>/dev/null; exit 0' TERM
-  while true; do
-    .venv/bin/python -m bot.escalation deliver --loop &
-    worker=$!
-    wait "$worker" && delay=1
-    echo "Alert delivery worker stopped; restarting in ${delay}s (alerts wait in the outbox)" >&2
-    sleep "$delay"
-    delay=$(( delay < 60 ? delay * 2 : 60 ))
-  done
-}
-supervise_alerts &
+supervise "The alert delivery worker (alerts wait in the outbox)" .venv/bin/python -m bot.escalation deliver --loop &
 alerts_pid=$!
 
 stop() {
@@ -58,4 +61,4 @@ for _ in $(seq 1 240); do
   kill -0 "$rasa_pid" 2>/dev/null || { echo "Rasa failed to start" >&2; exit 1; }
   sleep 1
 done
-wait -n "$actions_pid" "$rasa_pid"
+wait "$rasa_pid"

@@ -241,6 +241,31 @@ def test_no_log_line_carries_a_message_or_a_number_even_when_the_database_fails(
         assert leaked not in log
 
 
+def test_a_dead_action_server_is_restarted_and_never_takes_rasa_down(assistant):
+    def action_servers() -> list[int]:
+        return [pid for pid in process_tree(assistant.process.pid)
+                if b"bot.action_server" in Path(f"/proc/{pid}/cmdline").read_bytes()]
+
+    [first] = [pid for pid in action_servers() if pid != assistant.process.pid][:1] or [None]
+    assert first, "the action server runs under scripts/run.sh"
+    os.kill(first, signal.SIGKILL)
+    crisis = assistant.say(new_sender(), "I want to end my life")
+    assert crisis.ok and "999" in crisis.json()[0]["text"], "Rasa answers while the action server is down"
+    health = f"http://127.0.0.1:{assistant.actions_port}/health"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            if requests.get(health, timeout=5).ok:
+                break
+        except requests.ConnectionError:
+            pass
+        time.sleep(1)
+    else:
+        raise AssertionError("the action server was not restarted")
+    assert first not in action_servers()
+    assert "The action server stopped; restarting" in assistant.log.read_text(errors="replace")
+
+
 def test_with_the_model_unloaded_a_crisis_is_answered_and_recorded(assistant):
     """Last in this module: it unloads the model. The silence guard answers and records the escalation."""
     unloaded = requests.delete(f"{assistant.url}/model", params={"token": assistant.secret("rasa-auth-token")},
