@@ -22,10 +22,11 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait_for(url: str, process: subprocess.Popen, timeout: float, log: Path) -> None:
+def wait_for(url: str, process: subprocess.Popen | None, timeout: float, log: Path) -> None:
+    """Until `url` answers 2xx; fails early if `process` (when given) exits."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if process.poll() is not None:
+        if process is not None and process.poll() is not None:
             raise RuntimeError(f"{url} exited early:\n{log.read_text()[-3000:]}")
         try:
             if requests.get(url, timeout=2).ok:

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.servers import ROOT, free_port, model_path
+from tests.servers import ROOT, free_port, model_path, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -251,17 +251,7 @@ def test_a_dead_action_server_is_restarted_and_never_takes_rasa_down(assistant):
     os.kill(first, signal.SIGKILL)
     crisis = assistant.say(new_sender(), "I want to end my life")
     assert crisis.ok and "999" in crisis.json()[0]["text"], "Rasa answers while the action server is down"
-    health = f"http://127.0.0.1:{assistant.actions_port}/health"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            if requests.get(health, timeout=5).ok:
-                break
-        except requests.ConnectionError:
-            pass
-        time.sleep(1)
-    else:
-        raise AssertionError("the action server was not restarted")
+    wait_for(f"http://127.0.0.1:{assistant.actions_port}/health", None, 120, assistant.log)  # restarted
     assert first not in action_servers()
     assert "The action server stopped; restarting" in assistant.log.read_text(errors="replace")
 
