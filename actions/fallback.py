@@ -22,7 +22,7 @@ MEANINGS = {
     "goodbye": "leave the chat",
     "thanks": "say thanks",
 }
-SKIPPED = {"nlu_fallback", "out_of_scope", "inform", "affirm", "deny"}
+SKIPPED = {"nlu_fallback", "out_of_scope", "affirm", "deny"}
 
 
 class ActionDefaultAskAffirmation(Action):

@@ -1,4 +1,4 @@
-"""Signposting actions: thin adapters from Rasa slots to bot.signposting and bot.matching."""
+"""Signposting actions: thin adapters from Rasa slots to bot.signposting."""
 from __future__ import annotations
 
 import logging
@@ -10,9 +10,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from bot.db import session_scope
-from bot.geography import resolve
-from bot.matching import find_matches, signpost
-from bot.signposting import OUTSIDE_SCOTLAND, build_request, suggestions
+from bot.signposting import build_request, details, read_location, read_slot_answer, signpost, suggestions
 
 logger = logging.getLogger(__name__)
 
@@ -20,11 +18,12 @@ logger = logging.getLogger(__name__)
 def _suggest(dispatcher: CollectingDispatcher, tracker: Tracker, more: bool) -> List[EventType]:
     shown = list(tracker.get_slot("shown_service_ids") or []) if more else []
     request = build_request(tracker.get_slot("role"), tracker.get_slot("stage"), tracker.get_slot("format"),
-                            tracker.get_slot("needs"), tracker.get_slot("location"), exclude_ids=shown)
+                            tracker.get_slot("needs"), tracker.get_slot("location"), exclude_ids=shown,
+                            avoid_formats=tracker.get_slot("avoid_formats"))
     try:
         with session_scope() as session:
             # "more" pages through what was already judged; only a first search records an unmet need.
-            result = (find_matches if more else signpost)(session, request)
+            result = signpost(session, request, first_search=not more)
     except Exception:  # the database or directory failed: say so kindly, never go silent
         logger.exception("Directory lookup failed")
         dispatcher.utter_message(response="utter_service_unavailable")
@@ -52,14 +51,41 @@ class ActionMoreOptions(Action):
         return _suggest(dispatcher, tracker, more=bool(tracker.get_slot("shown_service_ids")))
 
 
+class ActionServiceDetails(Action):
+    """The full entry for one suggested service: SMS shows suggestions compactly, "reply 1" asks for this."""
+
+    def name(self) -> Text:
+        return "action_service_details"
+
+    def run(self, dispatcher, tracker, domain) -> List[EventType]:
+        service_id = next((e.get("value") for e in tracker.latest_message.get("entities") or []
+                           if e.get("entity") == "service_id"), None)
+        try:
+            with session_scope() as session:
+                text = details(session, str(service_id or ""))
+        except Exception:
+            logger.exception("Directory lookup failed")
+            dispatcher.utter_message(response="utter_service_unavailable")
+            return []
+        dispatcher.utter_message(text=text or "Sorry, I can't find that service any more.")
+        dispatcher.utter_message(response="utter_after_suggestions")
+        return []
+
+
+def _named_now(tracker: Tracker, entity: str) -> bool:
+    """Did the latest message itself name a value for this entity ("online instead", "try Perth")?"""
+    return any(e.get("entity") == entity for e in tracker.latest_message.get("entities") or [])
+
+
 class ActionChangeFormat(Action):
-    """Forget the format so the form asks again, then suggests afresh."""
+    """Forget the format so the form asks again (unless this message named the new one), then suggest afresh."""
 
     def name(self) -> Text:
         return "action_change_format"
 
     def run(self, dispatcher, tracker, domain) -> List[EventType]:
-        return [SlotSet("format", None), SlotSet("shown_service_ids", None)]
+        events = [SlotSet("shown_service_ids", None)]
+        return events if _named_now(tracker, "format") else events + [SlotSet("format", None)]
 
 
 class ActionChangeArea(Action):
@@ -67,8 +93,10 @@ class ActionChangeArea(Action):
         return "action_change_area"
 
     def run(self, dispatcher, tracker, domain) -> List[EventType]:
-        return [SlotSet(slot, None) for slot in ("location", "council_code", "board_code", "area_label",
-                                                 "shown_service_ids")]
+        events = [SlotSet("shown_service_ids", None)]
+        if _named_now(tracker, "location"):
+            return events
+        return events + [SlotSet(slot, None) for slot in ("location", "council_code", "board_code", "area_label")]
 
 
 class ActionRestartSupport(Action):
@@ -79,26 +107,34 @@ class ActionRestartSupport(Action):
 
     def run(self, dispatcher, tracker, domain) -> List[EventType]:
         return [SlotSet(slot, None) for slot in ("role", "support_for", "stage", "location", "council_code",
-                                                 "board_code", "area_label", "format", "needs",
-                                                 "shown_service_ids")]
+                                                 "board_code", "area_label", "format", "avoid_formats", "needs",
+                                                 "shown_service_ids", "reask", "unclear_answers")]
 
 
 class ValidateSupportForm(FormValidationAction):
+    """Typed answers are read with the slot table; an unreadable one is asked about once more, then skipped."""
+
     def name(self) -> Text:
         return "validate_support_form"
 
-    def validate_location(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
-                          domain: DomainDict) -> Dict[Text, Any]:
-        text = str(value or "")[:200]
-        if text == OUTSIDE_SCOTLAND:
-            return {"location": text}
-        place = resolve(text)
-        if place.status == "resolved":
-            return {"location": text, "council_code": place.council_code, "board_code": place.board_code,
-                    "area_label": place.label}
-        dispatcher.utter_message(text=place.message)
-        if place.status == "outside_scotland":
-            # Carry on with services that cover the whole UK rather than asking forever.
-            return {"location": OUTSIDE_SCOTLAND, "council_code": None, "board_code": None,
-                    "area_label": "outside Scotland"}
-        return {"location": None}
+    def _answer(self, slot: str, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker) -> Dict[Text, Any]:
+        updates, say = read_slot_answer(slot, value, tracker.get_slot("requested_slot"),
+                                        tracker.get_slot("unclear_answers"))
+        for response in say:
+            dispatcher.utter_message(**response)
+        return updates
+
+    def validate_role(self, value, dispatcher, tracker, domain) -> Dict[Text, Any]:
+        return self._answer("role", value, dispatcher, tracker)
+
+    def validate_stage(self, value, dispatcher, tracker, domain) -> Dict[Text, Any]:
+        return self._answer("stage", value, dispatcher, tracker)
+
+    def validate_format(self, value, dispatcher, tracker, domain) -> Dict[Text, Any]:
+        return self._answer("format", value, dispatcher, tracker)
+
+    def validate_location(self, value, dispatcher, tracker, domain) -> Dict[Text, Any]:
+        updates, say = read_location(value, tracker.get_slot("requested_slot"), tracker.get_slot("unclear_answers"))
+        for response in say:
+            dispatcher.utter_message(**response)
+        return updates

@@ -1,17 +1,26 @@
-"""Matching a person's request to services in the directory.
+"""Matching a person's request to services in the directory: which services, in which order.
 
-Hard filters: the service is active, covers the person's council or health board (or is
-national), and is for their audience and stage. Ranking, best first:
-  1. local services in the requested format (a real local fit),
-  2. other services in the requested format (national ones, so "nothing local" still helps),
-  3. local before national,
-  4. more of the person's specific needs met (a baby-loss stage counts as asking for baby-loss support),
-  5. nearest in-person location when we know where the person is,
-  6. fewer specialisms the person did not ask about (general support before, say, a domestic abuse
-     or substance-use service, for someone who mentioned neither),
-  7. peer support before general helplines, then name.
-Steps 1–2 only differ from plain "local first" when a format was asked for and nothing local
-offers it.
+Turning the result into words is bot/signposting.py's job; this module only ranks.
+
+Hard filters (a service failing one is never suggested):
+  - active, and covering the person's council or health board, or national;
+  - for their audience and stage (when known; a skipped answer filters nothing);
+  - not offered only in formats the person refused ("no groups", "I hate phones");
+  - not a specialist service unless the person stated a need it is for (baby loss, domestic abuse,
+    substance use, neonatal care, birth trauma, ethnic minority, young or lone parents, LGBTQ+): offered
+    to someone who never mentioned it, such a service is worse than a shorter list, and can read as a
+    judgement;
+  - when a format was asked for: offering it, unless the service meets a need the person stated
+    (then signposting says plainly that it does not offer that format) or nothing at all offers it.
+
+Ranking, best first, and why:
+  1. more of the person's stated needs met: someone who said "traumatic birth" or "in recovery" is
+     helped most by the service for that, wherever it is based (a baby-loss stage counts as stating it);
+  2. offers the requested format: what the person asked for, before where it is;
+  3. local before national (local groups are what peer support is mostly about);
+  4. nearest in-person location, when we know where the person is;
+  5. fewer needs the service focuses on that the person did not state (general support first);
+  6. peer support before general helplines, then name.
 
 Search runs on an in-memory index of the taxonomy masks (numpy arrays, one row per service),
 rebuilt from the database whenever the directory's revision number changes; the database stays
@@ -28,8 +37,8 @@ from sqlalchemy.orm import Session
 
 from bot.directory.records import ServiceRecord
 from bot.directory.store import current_revision, load_cached_records
-from bot.models import Location, Service, ServiceArea, ServiceAtLocation, UnmetNeed
-from bot.vocabulary import AUDIENCES, FORMATS, NATIONAL_AREAS, NEEDS, STAGES, areas, bit, mask
+from bot.models import Location, Service, ServiceArea, ServiceAtLocation
+from bot.vocabulary import AUDIENCES, FORMATS, NATIONAL_AREAS, NEEDS, SPECIALIST_NEEDS, STAGES, bit, mask
 
 IN_PERSON = bit("group", FORMATS) | bit("one_to_one", FORMATS)
 
@@ -41,6 +50,7 @@ class MatchRequest:
     audience: str | None = None
     stage: str | None = None
     format: str | None = None  # None: "don't mind"
+    avoid_formats: tuple[str, ...] = ()  # formats the person refused
     needs: tuple[str, ...] = ()
     easting: int | None = None
     northing: int | None = None
@@ -62,10 +72,9 @@ class MatchRequest:
 class Match:
     service: ServiceRecord
     local: bool
-    format_match: bool
+    format_match: bool  # offers the requested format (True when none was asked for)
     needs_met: tuple[str, ...]
     distance_km: float | None
-    reason: str
 
 
 @dataclass(frozen=True)
@@ -122,23 +131,30 @@ class SearchIndex:
             keep &= (self.audiences[candidates] & bit(request.audience, AUDIENCES)) != 0
         if request.stage:
             keep &= (self.stages[candidates] & bit(request.stage, STAGES)) != 0
+        if request.avoid_formats:
+            keep &= (self.formats[candidates] & ~mask(request.avoid_formats, FORMATS)) != 0
+        asked = request.asked_needs
+        # A specialist service is offered only to someone who stated at least one of the needs it is for.
+        specialist = (self.needs[candidates] & mask(SPECIALIST_NEEDS, NEEDS)) != 0
+        keep &= ~specialist | ((self.needs[candidates] & mask(asked, NEEDS)) != 0)
         if request.exclude_ids:
             excluded = [self.row_of[i] for i in request.exclude_ids if i in self.row_of]
             keep &= ~np.isin(candidates, excluded)
         rows = candidates[keep]
+        needs_met = sum(((self.needs[rows] & bit(n, NEEDS)) != 0).astype(np.int64) for n in asked) \
+            if asked else np.zeros(len(rows), dtype=np.int64)
+        format_ok = ((self.formats[rows] & bit(request.format, FORMATS)) != 0 if request.format
+                     else np.ones(len(rows), dtype=bool))
+        if format_ok.any():  # the format asked for, unless the service is there for a need they stated
+            rows, needs_met, format_ok = (a[format_ok | (needs_met > 0)] for a in (rows, needs_met, format_ok))
         if len(rows) == 0:
             return []
         local = np.isin(rows, local_rows)
-        format_ok = ((self.formats[rows] & bit(request.format, FORMATS)) != 0 if request.format
-                     else np.ones(len(rows), dtype=bool))
-        asked = request.asked_needs
-        needs_met = sum(((self.needs[rows] & bit(n, NEEDS)) != 0).astype(np.int64) for n in asked) \
-            if asked else np.zeros(len(rows), dtype=np.int64)
         unasked = mask(set(NEEDS) - set(asked), NEEDS)
         specialisms = sum(((self.needs[rows] & bit(n, NEEDS) & unasked) != 0).astype(np.int64) for n in NEEDS)
         distance2 = self._distance2(rows, request)
-        order = np.lexsort((rows, self.helpline[rows], specialisms, distance2, -needs_met, ~local, ~format_ok,
-                            ~(local & format_ok)))[:request.limit]
+        order = np.lexsort((rows, self.helpline[rows], specialisms, distance2, ~local, ~format_ok,
+                            -needs_met))[:request.limit]
         return [(self.ids[rows[i]], bool(local[i]), bool(format_ok[i]), int(needs_met[i]),
                  None if np.isinf(distance2[i]) else float(distance2[i])) for i in order]
 
@@ -181,45 +197,5 @@ def find_matches(session: Session, request: MatchRequest) -> MatchResult:
         service = records[sid]
         met = tuple(n for n in request.asked_needs if n in service.needs)
         distance_km = round(distance2 ** 0.5 / 1000, 1) if distance2 is not None else None
-        matches.append(Match(service, local, format_ok, met, distance_km,
-                             explain(service, request, local, met, distance_km)))
+        matches.append(Match(service, local, format_ok, met, distance_km))
     return MatchResult(request, matches)
-
-
-def explain(service: ServiceRecord, request: MatchRequest, local: bool, needs_met: tuple[str, ...],
-            distance_km: float | None) -> str:
-    """One plain-English line on why this service was suggested."""
-    area_index = areas()
-    if local:
-        place = next(area_index[c].name for c in service.areas if c in request.local_codes)
-        parts = [f"runs in {place.removeprefix('NHS ')}"]
-    else:
-        parts = ["available wherever you are in Scotland"]
-    if request.format and request.format in service.formats:
-        parts.append(f"offers {FORMATS[request.format]}, as you asked")
-    else:
-        parts.append("offers " + " and ".join(FORMATS[f] for f in service.formats[:2]))
-    if request.audience == "fathers_partners" and "fathers_partners" in service.audiences \
-            and "mothers" not in service.audiences:
-        parts.append("just for dads and partners")
-    if needs_met:
-        parts.append("helps with " + " and ".join(NEEDS[n] for n in needs_met))
-    if distance_km is not None:
-        parts.append(f"about {distance_km:g} km away")
-    text = ", ".join(parts)
-    return text[0].upper() + text[1:] + "."
-
-
-def record_unmet_need(session: Session, request: MatchRequest) -> None:
-    """Aggregate facts only (area, format, audience, stage, needs): never who asked."""
-    session.add(UnmetNeed(area_code=request.council_code or request.board_code, board_code=request.board_code,
-                          format=request.format, audience=request.audience, stage=request.stage,
-                          needs=",".join(request.needs) or None))
-
-
-def signpost(session: Session, request: MatchRequest) -> MatchResult:
-    """Find matches; when nothing local fits, record the unmet need so services can be planned."""
-    result = find_matches(session, request)
-    if request.local_codes and not result.local_fit:
-        record_unmet_need(session, request)
-    return result

@@ -277,7 +277,7 @@ class TwilioMenu(Base):
     """The numbered options last sent to a conversation, so "2" or "one" maps back to a button."""
     __tablename__ = "twilio_menu"
     conversation_id = Column(String(100), primary_key=True)
-    options_json = Column(Text, nullable=False)  # [{"number": 1, "title": "A group", "payload": "/inform{...}"}]
+    options_json = Column(Text, nullable=False)  # [{"number": 1, "title": "A group", "payload": "/find_support{...}"}]
     sent_at = Column(DateTime, nullable=False, default=datetime.utcnow)
 
 

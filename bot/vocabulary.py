@@ -42,6 +42,10 @@ NEEDS: dict[str, str] = {
     "lgbtq": "LGBTQ+ parents",
     "rural": "rural and island communities",
 }
+# A service tagged with one of these is FOR people with that need: suggested only to someone who stated
+# it (bot/matching.py). The others (rural, disability) describe who a general service also reaches.
+SPECIALIST_NEEDS: frozenset[str] = frozenset({"baby_loss", "ethnic_minority", "young_parents", "domestic_abuse",
+                                              "substance_use", "neonatal", "birth_trauma", "low_income", "lgbtq"})
 REFERRAL_ROUTES: dict[str, str] = {
     "self": "you can contact them yourself",
     "professional": "a professional (midwife, health visitor, GP) refers you",

@@ -60,25 +60,26 @@ def test_a_dad_is_offered_dads_support(dispatcher, sample_directory):
 
 def test_nothing_local_says_so_offers_national_and_records_the_need(dispatcher, sample_directory):
     ActionSuggestServices().run(dispatcher, tracker(role="mum", stage="postnatal", location="Paisley",
-                                                    format="group", area_label="Paisley (Renfrewshire)"), DOMAIN)
+                                                    format="text", area_label="Paisley (Renfrewshire)"), DOMAIN)
     text = dispatcher.messages[0]["text"]
-    assert text.startswith("I couldn't find a peer support group based in Paisley (Renfrewshire), sorry.")
-    assert "National Online Group" in text
+    assert text.startswith("I couldn't find text or chat support based in Paisley (Renfrewshire), sorry.")
+    assert [s["id"] for s in dispatcher.messages[0]["custom"]["services"]] == ["national-text"]
     with session_scope(sample_directory) as session:
         [need] = session.scalars(select(UnmetNeed)).all()
-    assert (need.area_code, need.format, need.audience) == ("S12000038", "group", "mothers")
+    assert (need.area_code, need.format, need.audience) == ("S12000038", "text", "mothers")
 
 
 def test_more_shows_only_new_services_then_says_when_there_are_none(dispatcher, sample_directory):
     slots = dict(role="mum", stage="postnatal", location="Fife")
     [shown] = ActionSuggestServices().run(dispatcher, tracker(**slots), DOMAIN)
+    first_seen = shown["value"][:1]  # as if only the first had been shown
     more_dispatcher = CollectingDispatcher()
-    [more] = ActionMoreOptions().run(more_dispatcher, tracker(**slots, shown_service_ids=shown["value"]), DOMAIN)
+    [more] = ActionMoreOptions().run(more_dispatcher, tracker(**slots, shown_service_ids=first_seen), DOMAIN)
     new_ids = [s["id"] for s in more_dispatcher.messages[0]["custom"]["services"]]
-    assert new_ids and not set(new_ids) & set(shown["value"])
+    assert new_ids and not set(new_ids) & set(first_seen)
     assert more_dispatcher.messages[0]["text"].startswith("Here are some more:")
     last = CollectingDispatcher()
-    ActionMoreOptions().run(last, tracker(**slots, shown_service_ids=more["value"] + ["national-baby-loss"]), DOMAIN)
+    ActionMoreOptions().run(last, tracker(**slots, shown_service_ids=more["value"]), DOMAIN)
     assert last.messages[0]["text"].startswith("I've shown you everything I have for that.")
 
 
@@ -90,10 +91,20 @@ def test_database_down_gives_a_kind_reply_not_silence(dispatcher, monkeypatch):
 
 
 def test_changing_format_or_area_clears_only_that(dispatcher):
-    assert ActionChangeFormat().run(dispatcher, tracker(format="group"), DOMAIN) == [
-        SlotSet("format", None), SlotSet("shown_service_ids", None)]
+    cleared = {e["name"] for e in ActionChangeFormat().run(dispatcher, tracker(format="group"), DOMAIN)}
+    assert cleared == {"format", "shown_service_ids"}
     cleared = {e["name"] for e in ActionChangeArea().run(dispatcher, tracker(location="Fife"), DOMAIN)}
     assert cleared == {"location", "council_code", "board_code", "area_label", "shown_service_ids"}
+
+
+def test_a_change_that_names_the_new_value_keeps_it(dispatcher):
+    """ "Could I do online instead?" as change_format: the format just named is kept, not asked again."""
+    named = tracker(format="online")
+    named.latest_message["entities"] = [{"entity": "format", "value": "online"}]
+    assert {e["name"] for e in ActionChangeFormat().run(dispatcher, named, DOMAIN)} == {"shown_service_ids"}
+    moved = tracker(location="Perth")
+    moved.latest_message["entities"] = [{"entity": "location", "value": "Perth"}]
+    assert {e["name"] for e in ActionChangeArea().run(dispatcher, moved, DOMAIN)} == {"shown_service_ids"}
 
 
 def test_restart_keeps_the_crisis_record(dispatcher):
@@ -114,9 +125,19 @@ def test_a_place_in_scotland_is_resolved_to_codes(dispatcher, typed, expected):
 
 
 def test_an_unknown_place_gets_a_kind_answer_and_is_asked_again(dispatcher):
-    result = ValidateSupportForm().validate_location("Narnia", dispatcher, tracker(), DOMAIN)
-    assert result == {"location": None}
+    asked = tracker(requested_slot="location")
+    result = ValidateSupportForm().validate_location("Narnia", dispatcher, asked, DOMAIN)
+    assert result == {"location": None, "unclear_answers": {"location": 1}, "reask": "location"}
     assert dispatcher.messages[0]["text"]
+    again = ValidateSupportForm().validate_location("Narnia", CollectingDispatcher(),
+                                                    tracker(requested_slot="location",
+                                                            unclear_answers={"location": 1}), DOMAIN)
+    assert again["location"] == "unknown"  # carry on with services for all of Scotland; never a third time
+
+
+def test_a_stray_unreadable_value_for_a_question_not_asked_is_ignored_quietly(dispatcher):
+    result = ValidateSupportForm().validate_stage("Glasgow", dispatcher, tracker(requested_slot="location"), DOMAIN)
+    assert result == {"stage": None} and dispatcher.messages == []
 
 
 def test_a_place_outside_scotland_carries_on_with_uk_wide_services(dispatcher):

@@ -129,7 +129,7 @@ def test_works_without_any_classifier_output(component):
 def test_other_entities_are_kept_and_a_stale_crisis_entity_replaced(component):
     place = {"entity": "location", "value": "S12000047", "start": 0, "end": 4, "extractor": "X"}
     stale = {"entity": "crisis_category", "value": "psychosis", "start": 0, "end": 1, "extractor": "DIET"}
-    msg = message("Fife: I can't go on", intent="inform", entities=[place, stale])
+    msg = message("Fife: I can't go on", intent="find_support", entities=[place, stale])
     component.process([msg])
     entities = msg.get("entities")
     assert place in entities
@@ -376,7 +376,7 @@ def test_in_between_the_person_is_asked_and_nothing_is_alerted(component, net_sa
 @pytest.mark.parametrize("category", ["psychosis", "medical_emergency"])
 def test_an_emergency_is_never_demoted_to_a_question(component, net_says, category):
     net_says(0.55, 0.2, category)
-    msg = message("something the lexicon does not know", intent="inform", confidence=0.6)
+    msg = message("something the lexicon does not know", intent="find_support", confidence=0.6)
     component.process([msg])
     assert msg.get("intent")["name"] == f"crisis_{category}" and msg.get("crisis")["tier"] == "crisis"
 

@@ -106,7 +106,7 @@ def check_sms(texts: list[str]) -> None:
     assert len(texts) <= 3
     for body in texts:
         assert len(body) <= 1600 and is_gsm7(body), body
-        assert "/inform" not in body and "{" not in body and '"services"' not in body
+        assert "/find_support" not in body and "{" not in body and '"services"' not in body
 
 
 # --- a whole conversation by SMS ------------------------------------------------------------------

@@ -312,7 +312,7 @@ def test_a_crisis_answer_is_recorded_once_per_message(contacts):
         assert len(session.scalars(select(Escalation)).all()) == 1
 
 
-@pytest.mark.parametrize("reply,intent,answer", [("no", "deny", "no"), ("Fife", "inform", "none")])
+@pytest.mark.parametrize("reply,intent,answer", [("no", "deny", "no"), ("Fife", "find_support", "none")])
 def test_a_possible_risk_is_kept_for_review_with_its_answer_and_never_alerted(contacts, reply, intent, answer):
     broker = EscalationEventBroker()
     broker.publish(user_event("p3", "whats the point of anything", "possible_suicide_self_harm"))

@@ -1,10 +1,14 @@
-"""Matching: hard filters, ranking, reasons, and the honest no-match (on fictional sample services)."""
+"""Matching: hard filters, ranking, reasons, and the honest no-match (on fictional sample services).
+
+In the sample, national-online-group is for birth trauma and glasgow-befriending for ethnic minority and
+low-income families: specialist services, offered only to someone who states that need."""
 from __future__ import annotations
 
 from sqlalchemy import select
 
 from bot.db import session_scope
-from bot.matching import MatchRequest, find_matches, signpost
+from bot.matching import MatchRequest, find_matches
+from bot.signposting import explain, signpost
 from bot.models import UnmetNeed
 
 FIFE = dict(council_code="S12000047", board_code="S08000029")
@@ -20,18 +24,22 @@ def match(url, **request):
         return find_matches(session, MatchRequest(**request))
 
 
+def reason(result, i=0):
+    return explain(result.matches[i], result.request)
+
+
 def test_local_service_in_the_requested_format_comes_first(sample_directory):
     result = match(sample_directory, **FIFE, audience="mothers", stage="postnatal", format="group")
     assert ids(result)[0] == "fife-mums-group"
     assert result.local_fit
-    assert result.matches[0].reason == "Runs in Fife, offers a peer support group, as you asked."
+    assert reason(result) == "Runs in Fife, offers a peer support group, as you asked."
 
 
 def test_board_wide_service_counts_as_local(sample_directory):
     result = match(sample_directory, **FIFE, audience="fathers_partners", stage="pregnancy")
     assert ids(result)[0] == "fife-dads-group"
     assert result.matches[0].local
-    assert "just for dads and partners" in result.matches[0].reason
+    assert "just for dads and partners" in reason(result)
 
 
 def test_audience_and_stage_are_hard_filters(sample_directory):
@@ -47,17 +55,38 @@ def test_other_areas_services_never_appear(sample_directory):
 
 
 def test_no_local_fit_offers_national_options_in_that_format_and_records_the_need(sample_directory):
-    request = MatchRequest(**GLASGOW, audience="mothers", stage="postnatal", format="group", needs=("low_income",))
+    request = MatchRequest(**GLASGOW, audience="mothers", stage="postnatal", format="text", needs=("low_income",))
     with session_scope(sample_directory) as session:
         result = signpost(session, request)
     assert not result.local_fit
-    assert ids(result)[0] == "national-online-group"
-    assert result.matches[0].reason.startswith("Available wherever you are in Scotland, offers a peer support group")
-    assert ids(result)[1] == "glasgow-befriending"  # local, other format, still worth knowing
+    assert ids(result)[0] == "glasgow-befriending"  # the stated need first, honest that it has no text
+    assert reason(result).startswith("Runs in Glasgow City, for money worries, does not offer text or chat support")
+    assert ids(result)[1] == "national-text"
+    assert reason(result, 1).startswith("Available wherever you are in Scotland, offers text or chat support")
+    assert "national-phone-line" not in ids(result)  # neither the format nor the need: left out
     with session_scope(sample_directory) as session:
         [need] = session.scalars(select(UnmetNeed)).all()
     assert (need.area_code, need.board_code, need.format, need.audience, need.stage, need.needs) == \
-        ("S12000049", "S08000031", "group", "mothers", "postnatal", "low_income")
+        ("S12000049", "S08000031", "text", "mothers", "postnatal", "low_income")
+
+
+def test_when_a_format_is_asked_for_only_services_offering_it_are_listed(sample_directory):
+    result = match(sample_directory, **GLASGOW, audience="mothers", stage="postnatal", format="text", limit=10)
+    assert ids(result) == ["national-text"]
+    assert all(m.format_match for m in result.matches)
+
+
+def test_when_nothing_offers_the_format_the_closest_are_shown_and_say_so(sample_directory):
+    result = match(sample_directory, **GLASGOW, audience="mothers", stage="postnatal", format="online", limit=10)
+    assert ids(result) and not any(m.format_match for m in result.matches)
+    assert all("does not offer online support" in reason(result, i) for i in range(len(result.matches)))
+
+
+def test_refused_formats_are_never_the_only_thing_a_suggestion_offers(sample_directory):
+    result = match(sample_directory, **FIFE, audience="mothers", stage="postnatal", avoid_formats=("group", "phone"),
+                   limit=10)
+    assert "fife-mums-group" not in ids(result) and "national-phone-line" not in ids(result)
+    assert ids(result) == ["national-text"]
 
 
 def test_a_local_fit_records_no_unmet_need(sample_directory):
@@ -66,10 +95,16 @@ def test_a_local_fit_records_no_unmet_need(sample_directory):
         assert session.scalars(select(UnmetNeed)).all() == []
 
 
-def test_needs_rank_services_that_meet_them_higher(sample_directory):
+def test_a_stated_need_outranks_locality(sample_directory):
     result = match(sample_directory, **FIFE, audience="fathers_partners", stage="postnatal", needs=("birth_trauma",))
-    assert ids(result)[:2] == ["fife-dads-group", "national-online-group"]
-    assert "helps with a difficult or traumatic birth" in result.matches[1].reason
+    assert ids(result)[:2] == ["national-online-group", "fife-dads-group"]
+    assert "for a difficult or traumatic birth" in reason(result)
+
+
+def test_specialist_services_are_not_offered_for_needs_nobody_stated(sample_directory):
+    result = match(sample_directory, **GLASGOW, audience="mothers", stage="postnatal", limit=10)
+    assert "national-online-group" not in ids(result)  # birth trauma
+    assert "glasgow-befriending" not in ids(result)  # ethnic minority and low income
 
 
 def test_local_needs_match_and_languages(sample_directory):
@@ -82,19 +117,19 @@ def test_local_needs_match_and_languages(sample_directory):
 def test_distance_is_reported_for_in_person_services_when_a_point_is_known(sample_directory):
     result = match(sample_directory, **FIFE, audience="mothers", stage="postnatal", easting=330000, northing=696000)
     assert result.matches[0].distance_km == 5.0
-    assert "about 5 km away" in result.matches[0].reason
+    assert "about 5 km away" in reason(result)
     assert all(m.distance_km is None for m in result.matches[1:])
 
 
 def test_more_excludes_what_was_already_shown(sample_directory):
-    first = match(sample_directory, **FIFE, audience="mothers", stage="postnatal")
+    first = match(sample_directory, **FIFE, audience="mothers", stage="postnatal", limit=2)
     more = match(sample_directory, **FIFE, audience="mothers", stage="postnatal", exclude_ids=tuple(ids(first)))
     assert ids(more) and not set(ids(more)) & set(ids(first))
 
 
 def test_without_an_area_only_national_services_match(sample_directory):
     result = match(sample_directory, audience="mothers", stage="postnatal", limit=10)
-    assert set(ids(result)) == {"national-online-group", "national-phone-line", "national-text"}
+    assert set(ids(result)) == {"national-phone-line", "national-text"}
     assert not result.local_fit
 
 
@@ -104,7 +139,7 @@ def test_peer_support_ranks_above_a_general_helpline_when_otherwise_equal(sample
 
 
 def test_at_most_the_limit_is_returned(sample_directory):
-    assert len(match(sample_directory, **GLASGOW, audience="mothers", stage="postnatal").matches) == 3
+    assert len(match(sample_directory, **FIFE, audience="mothers", stage="postnatal", limit=2).matches) == 2
 
 
 def test_a_directory_change_is_seen_by_the_next_search(sample_directory, tmp_path):
@@ -133,7 +168,7 @@ def test_inactive_services_are_never_offered(sample_directory):
     assert "fife-mums-group" not in ids(result)
 
 
-def test_a_general_service_ranks_above_a_specialist_one_the_person_did_not_ask_for(sample_directory, tmp_path):
+def test_a_service_for_a_need_is_offered_only_to_someone_who_stated_it(sample_directory, tmp_path):
     from bot.directory.files import read_records
     from bot.directory.store import save_records
     extra = tmp_path / "extra.yml"
@@ -142,11 +177,13 @@ def test_a_general_service_ranks_above_a_specialist_one_the_person_did_not_ask_f
         f" formats: [group], audiences: [mothers], stages: [postnatal], needs: {needs}, areas: [S12000049],"
         f" source: 'https://x.example.org', last_verified: '2026-11-01'}}\n"
         for sid, name, needs in (("aa-recovery-mums", "AA Recovery Mums", "[substance_use]"),
-                                 ("zz-mums-group", "ZZ Mums Group", "[]"))), encoding="utf-8")
+                                 ("zz-mums-group", "ZZ Mums Group", "[]"),
+                                 ("mm-rural-mums", "MM Rural Mums", "[rural]"))), encoding="utf-8")
     with session_scope(sample_directory) as session:
         save_records(session, read_records(extra))
-    general = match(sample_directory, **GLASGOW, audience="mothers", stage="postnatal", format="group", limit=2)
-    assert ids(general) == ["zz-mums-group", "aa-recovery-mums"]
+    general = match(sample_directory, **GLASGOW, audience="mothers", stage="postnatal", format="group", limit=5)
+    assert ids(general)[:2] == ["zz-mums-group", "mm-rural-mums"]  # rural describes reach, it isn't a specialism
+    assert "aa-recovery-mums" not in ids(general)
     asked = match(sample_directory, **GLASGOW, audience="mothers", stage="postnatal", format="group",
                   needs=("substance_use",), limit=2)
     assert ids(asked) == ["aa-recovery-mums", "zz-mums-group"]

@@ -10,7 +10,7 @@ from bot.channels.sms import (BODY_LIMIT, MAX_TEXTS_PER_TURN, Option, compose, i
                               menu_line, pack, segments, split_sentences, to_gsm7)
 
 DOMAIN = yaml.safe_load((Path(__file__).parent.parent / "domain.yml").read_text(encoding="utf-8"))
-RESPONSES = {name: variants[0] for name, variants in DOMAIN["responses"].items()}
+RESPONSES = {name: variants[0] for name, variants in DOMAIN["responses"].items()}  # the unconditional wording
 
 
 def options_of(response: str) -> list[Option]:
@@ -23,7 +23,7 @@ def test_buttons_become_one_numbered_line_in_the_same_text():
     turn = compose([RESPONSES["utter_ask_format"]])
     assert turn.texts == ["What kind of support would suit you?\nReply 1 for a group, 2 for one-to-one, "
                           "3 for phone, 4 for online, 5 for text, 6 for don't mind."]
-    assert [o.payload for o in turn.options] == [f'/inform{{"format":"{code}"}}' for code in
+    assert [o.payload for o in turn.options] == [f'/find_support{{"format":"{code}"}}' for code in
                                                  ("group", "one_to_one", "phone", "online", "text", "any")]
 
 
@@ -39,11 +39,11 @@ def test_no_payload_ever_reaches_a_phone():
     for whatsapp in (False, True):
         turn = compose(every_response, whatsapp=whatsapp, max_texts=100)
         text = "\n".join(turn.texts)
-        assert "/inform" not in text and "{" not in text and "/find_support" not in text and "/faq" not in text
+        assert "/find_support" not in text and "{" not in text and "/find_support" not in text and "/faq" not in text
 
 
 def test_a_payload_shaped_line_in_text_is_dropped():
-    assert compose([{"text": "Hello\n/inform{\"role\":\"mum\"}"}]).texts == ["Hello"]
+    assert compose([{"text": "Hello\n/find_support{\"role\":\"mum\"}"}]).texts == ["Hello"]
 
 
 def test_custom_json_is_not_sent_the_text_already_carries_it():
@@ -86,16 +86,16 @@ def test_words_pick_an_option_only_when_they_pick_exactly_one():
     assert match_reply("no", callback).payload == "/deny"
     assert match_reply("no thanks", callback).payload == "/deny"
     role = options_of("utter_ask_role")
-    assert match_reply("dad", role).payload == '/inform{"role":"dad_partner"}'
-    assert match_reply("I'm a mum", role).payload == '/inform{"role":"mum"}'
+    assert match_reply("dad", role).payload == '/find_support{"role":"dad_partner"}'
+    assert match_reply("I'm a mum", role).payload == '/find_support{"role":"mum"}'
 
 
-@pytest.mark.parametrize("payload", ['/inform{"role":"mum"}', '/inform{{"role":"mum"}}'])
+@pytest.mark.parametrize("payload", ['/find_support{"role":"mum"}', '/find_support{{"role":"mum"}}'])
 def test_payloads_come_back_as_rasa_parses_them_whether_or_not_the_domain_escaped_their_braces(payload):
     from rasa.core.nlg.interpolator import interpolate
     rendered = interpolate({"text": "Who?", "buttons": [{"title": "Mum", "payload": payload}]}, {"role": None})
     for message in (rendered, {"text": "Who?", "buttons": [{"title": "Mum", "payload": payload}]}):
-        assert match_reply("1", compose([message]).options).payload == '/inform{"role":"mum"}'
+        assert match_reply("1", compose([message]).options).payload == '/find_support{"role":"mum"}'
 
 
 def test_no_menu_no_mapping():
@@ -103,7 +103,7 @@ def test_no_menu_no_mapping():
 
 
 def test_options_round_trip_through_storage():
-    option = Option(2, "One-to-one", '/inform{"format":"one_to_one"}')
+    option = Option(2, "One-to-one", '/find_support{"format":"one_to_one"}')
     assert Option.from_dict(option.as_dict()) == option
 
 
@@ -251,3 +251,25 @@ def test_ucs2_segments_are_70_alone_and_67_concatenated():
     assert segments("я" * 70).count == 1
     assert segments("я" * 71).count == 2
     assert segments("я" * 134).count == 2 and segments("я" * 135).count == 3
+
+
+def test_suggestions_are_compact_on_a_phone_and_numbered_for_more(sample_directory):
+    """Three services, each with how to get in touch and why, within about four SMS segments; "reply 1, 2 or 3"
+    asks for one in full, and the after-suggestions menu numbers on from there (a number means one thing)."""
+    from bot.db import session_scope
+    from bot.signposting import build_request, signpost, suggestions
+    with session_scope(sample_directory) as session:
+        found = suggestions(signpost(session, build_request("mum", "postnatal", None, (), "Kirkcaldy")), "Fife")
+    turn = compose([{"text": found.text, "custom": found.payload}, RESPONSES["utter_after_suggestions"]])
+    services = found.payload["services"]
+    assert len(services) == 3
+    total = sum(segments(t).count for t in turn.texts)
+    assert total <= 4, turn.texts
+    body = "\n".join(turn.texts)
+    for number, service in enumerate(services, 1):
+        assert f"{number}. {service['name']}" in body and service["reason"] in body
+    assert "Reply 1, 2 or 3 for more about one of them." in body
+    assert [o.payload for o in turn.options[:3]] == ['/service_details{"service_id":"%s"}' % s["id"] for s in services]
+    assert [o.number for o in turn.options] == list(range(1, len(turn.options) + 1))
+    assert "Reply 4 for more options" in body
+    assert match_reply("2", turn.options).payload == turn.options[1].payload

@@ -68,7 +68,7 @@ class ScriptedAssistant:
         if text.startswith("/find_support"):
             await out.send_response(sender, response("utter_ask_role"))
             return
-        if text.startswith("/inform"):
+        if text.startswith("/find_support"):
             await out.send_response(sender, response("utter_ask_location"))
             return
         if text == "long":
@@ -347,7 +347,7 @@ async def test_numbered_replies_map_back_to_the_buttons_of_that_conversation(cha
     assert assistant.texts[-1] == '/find_support{"support_for":"self"}'
     assert "Reply 1 for I'm a mum or mum-to-be" in bodies(emulator)[-1]
     await say(channel, "two")
-    assert assistant.texts[-1] == '/inform{"role":"dad_partner"}'
+    assert assistant.texts[-1] == '/find_support{"role":"dad_partner"}'
     # the last reply had no buttons, so a number is just text now
     await say(channel, "1")
     assert assistant.texts[-1] == "1"

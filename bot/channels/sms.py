@@ -211,6 +211,12 @@ def compose(messages: Iterable[dict[str, Any]], whatsapp: bool = False, limit: i
                    if b.get("title") and b.get("payload")]
         mine = [Option(len(options) + i, str(b["title"]), _payload(str(b["payload"])))
                 for i, b in enumerate(buttons, 1)]
+        services = _suggested_services(message)
+        if services and not mine:  # suggestions: the compact form, numbered, "reply 1 for more"
+            text, mine = compact_suggestions(message["custom"], services, first_number=len(options) + 1)
+            options.extend(mine)
+            parts.append(text if whatsapp else for_sms(text))
+            continue
         options.extend(mine)
         for link in (message.get("image"), message.get("attachment")):
             if isinstance(link, str) and link.startswith(("http://", "https://")):
@@ -225,8 +231,33 @@ def compose(messages: Iterable[dict[str, Any]], whatsapp: bool = False, limit: i
     return Turn(texts, options, truncated)
 
 
+def _suggested_services(message: dict[str, Any]) -> list[dict[str, Any]]:
+    custom = message.get("custom")
+    services = custom.get("services") if isinstance(custom, dict) else None
+    return [s for s in services if isinstance(s, dict) and s.get("id") and s.get("name")] \
+        if isinstance(services, list) else []
+
+
+def compact_suggestions(custom: dict[str, Any], services: list[dict[str, Any]],
+                        first_number: int = 1) -> tuple[str, list[Option]]:
+    """Suggestions for a phone screen: per service its name, one way to get in touch and a few words on why
+    (the card's `compact` part), then "reply 1, 2 or 3 for more". The web widget shows the full cards."""
+    options = [Option(first_number + i, str(s["name"]), '/service_details{"service_id":"%s"}' % s["id"])
+               for i, s in enumerate(services)]
+    blocks = [str(custom.get("opening") or "").strip()]
+    for option, service in zip(options, services):
+        short = service.get("compact") if isinstance(service.get("compact"), dict) else {}
+        blocks.append("\n".join(line for line in (f"{option.number}. {service['name']}",
+                                                   str(short.get("contact") or "").strip(),
+                                                   str(short.get("why") or "").strip()) if line))
+    numbers = [str(o.number) for o in options]
+    which = numbers[0] if len(numbers) == 1 else ", ".join(numbers[:-1]) + " or " + numbers[-1]
+    blocks.append(f"Reply {which} for more about {'it' if len(numbers) == 1 else 'one of them'}.")
+    return "\n".join(b for b in blocks if b), options
+
+
 def _payload(payload: str) -> str:
-    """A button payload as Rasa parses it. The domain escapes its braces (`/inform{{"role":"mum"}}`) so
+    """A button payload as Rasa parses it. The domain escapes its braces (`/find_support{{"role":"mum"}}`) so
     Rasa's response templating leaves them alone; Rasa unescapes them when it fills a response, and so
     do we, in case a response reaches us unfilled."""
     if "{{" in payload and "}}" in payload:

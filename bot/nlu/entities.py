@@ -3,11 +3,18 @@
 Why rules and not DIET for these: the codes are a small closed vocabulary, people name places
 the model has never seen, and every match must be explainable. The lexicon lives in
 data/entities/lexicon.yml; places come from bot.geography.
+
+Beyond the phrase table:
+- negation: a format the person refuses ("no groups", "I hate phones", "rather text than call",
+  "groups aren't for me") is an `avoid_format` entity, never a `format`;
+- ages: "he's four months", "my wee girl is ten weeks", "36 wks pregnant", "due in 6 weeks" give a stage.
 """
 from __future__ import annotations
 
 from functools import lru_cache
 from typing import Any, Dict, List, Text
+
+import re
 
 import spacy
 import yaml
@@ -22,18 +29,32 @@ EXTRACTOR = "DirectoryEntityExtractor"
 # a loss outranks a pregnancy ("pregnant again after a miscarriage"), and a format beats "any".
 PRECEDENCE = {"stage": ("baby_loss", "pregnancy", "postnatal"),
               "format": ("group", "one_to_one", "phone", "online", "text", "any")}
-MULTI_VALUED = {"need"}
+MULTI_VALUED = {"need", "avoid_format"}
+ENTITY_SECTIONS = ("format", "role", "stage", "need", "support_for")
+NEGATION_WINDOW = 4  # tokens between a "no"/"hate"/"than" and the format it refuses
+CLAUSE_BREAK = frozenset({",", ".", "!", "?", ";", ":", "but", "so", "though", "although", "instead", "-"})
+
+
+@lru_cache(maxsize=1)
+def lexicon() -> dict[str, Any]:
+    return yaml.safe_load(LEXICON_FILE.read_text(encoding="utf-8"))
 
 
 @lru_cache(maxsize=1)
 def _matcher() -> tuple[Any, PhraseMatcher]:
     nlp = spacy.blank("en")
     matcher = PhraseMatcher(nlp.vocab, attr="LOWER")
-    lexicon = yaml.safe_load(LEXICON_FILE.read_text(encoding="utf-8"))
-    for entity, values in lexicon.items():
-        for code, phrases in values.items():
+    for entity in ENTITY_SECTIONS:
+        for code, phrases in lexicon()[entity].items():
             matcher.add(f"{entity}|{code}", list(nlp.tokenizer.pipe(str(p) for p in phrases)))
+    for side, phrases in lexicon()["negation"].items():
+        matcher.add(f"negation|{side}", list(nlp.tokenizer.pipe(str(p) for p in phrases)))
     return nlp, matcher
+
+
+def tokenize(text: str):
+    nlp, _ = _matcher()
+    return nlp(text.replace("’", "'"))
 
 
 def extract(text: str) -> list[dict[str, Any]]:
@@ -41,22 +62,85 @@ def extract(text: str) -> list[dict[str, Any]]:
     if not text or not text.strip():
         return []
     nlp, matcher = _matcher()
-    doc = nlp(text.replace("’", "'"))
+    doc = tokenize(text)
     labels: dict[tuple[int, int], list[str]] = {}  # one phrase can name a stage and a need
+    cues: list[tuple[str, int, int]] = []  # negation cues: (side, start token, end token)
     for match_id, start, end in matcher(doc):
-        labels.setdefault((start, end), []).append(nlp.vocab.strings[match_id])
+        label = nlp.vocab.strings[match_id]
+        if label.startswith("negation|"):
+            cues.append((label.split("|")[1], start, end))
+        else:
+            labels.setdefault((start, end), []).append(label)
     found: list[dict[str, Any]] = []
     for span in filter_spans([doc[start:end] for start, end in labels]):
         for label in labels[(span.start, span.end)]:
             entity, code = label.split("|")
+            if entity == "format" and code != "any" and _refused(doc, span, cues):
+                entity = "avoid_format"
             found.append({"entity": entity, "value": code, "start": span.start_char, "end": span.end_char})
             if entity == "stage" and code == "baby_loss":  # a loss is also a need, however it was put
                 found.append({"entity": "need", "value": code, "start": span.start_char, "end": span.end_char})
+    found += stages_from_ages(text)
     found = _apply_precedence(found)
     place = _location(text)
     if place:
         found.append(place)
     return [{**f, "extractor": EXTRACTOR, "confidence_entity": 1.0} for f in found]
+
+
+def _refused(doc, span, cues) -> bool:
+    """Is this format refused by a negation cue in the same clause (before it, or just after it)?"""
+    for side, start, end in cues:
+        if side == "before" and span.start - NEGATION_WINDOW <= end <= span.start:
+            between = [t.lower_ for t in doc[end:span.start]]
+            if not CLAUSE_BREAK.intersection(between) and not _polite_request(doc, start):
+                return True
+        if side == "after" and span.end <= start <= span.end + 2:
+            if not CLAUSE_BREAK.intersection(t.lower_ for t in doc[span.end:start]):
+                return True
+    return False
+
+
+def _polite_request(doc, cue_start: int) -> bool:
+    """ "can I not just text?" asks for text: a "not" after "can I"/"could we" is not a refusal."""
+    before = [t.lower_ for t in doc[max(0, cue_start - 2):cue_start]]
+    return doc[cue_start].lower_ == "not" and len(before) == 2 and before[0] in {"can", "could", "would", "will"} \
+        and before[1] in {"i", "we", "you"}
+
+
+_NUMBER = (r"\d{1,2}|an?|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen|fifteen"
+           r"|sixteen|seventeen|eighteen|nineteen|twenty(?:[- ]?(?:one|two|three|four|five|six|seven|eight|nine))?"
+           r"|thirty(?:[- ]?(?:one|two|three|four|five|six|seven|eight|nine))?|forty(?:[- ]?(?:one|two))?"
+           r"|few|couple(?: of)?|coupla")
+_AGE = re.compile(rf"\b(?P<n>{_NUMBER})\s*-?\s*(?P<unit>days?|wks?|weeks?|w|months?|mths?|mnths?|mnth|mo|years?|yrs?|y/?o)"
+                  r"\b(?:\s+(?P<after>old|pregnant|preg|pg|gone|along|ago|now))?", re.IGNORECASE)
+_PREGNANT_BEFORE = re.compile(r"\b(?:i'?m|i am|am|im|due in|due|at|currently|nearly|almost|about)\s*$", re.IGNORECASE)
+_BABY_BEFORE = re.compile(r"\b(?:he|she|hes|shes|he's|she's|baby|babys|baby's|bairn|wean|wee one|son|daughter|girl|boy|"
+                          r"twins|they're|theyre|they are|little one|lo|him|her|it's|its)\b[^.!?]{0,25}$", re.IGNORECASE)
+
+
+def stages_from_ages(text: str, default_weeks: str | None = None) -> list[dict[str, Any]]:
+    """Stages said as an age or a number of weeks. A bare "10 weeks" says nothing on its own, unless the
+    caller knows the stage question was asked (`default_weeks`)."""
+    found = []
+    for m in _AGE.finditer(text.replace("’", "'")):
+        unit, after = m["unit"].lower(), (m["after"] or "").lower()
+        before = text[max(0, m.start() - 40):m.start()]
+        if after in {"pregnant", "preg", "pg", "gone", "along"}:
+            stage = "pregnancy"
+        elif after in {"old", "ago"} or unit.startswith("y") or _BABY_BEFORE.search(before):
+            stage = "postnatal"
+        elif _PREGNANT_BEFORE.search(before):
+            stage = "pregnancy" if not before.lower().rstrip().endswith("at") else None  # "lost at 22 weeks"
+        elif unit.startswith("m"):
+            stage = "postnatal"
+        elif unit.startswith("d"):
+            stage = "postnatal"
+        else:
+            stage = default_weeks
+        if stage:
+            found.append({"entity": "stage", "value": stage, "start": m.start(), "end": m.end()})
+    return found
 
 
 def _apply_precedence(found: list[dict[str, Any]]) -> list[dict[str, Any]]:

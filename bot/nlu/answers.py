@@ -1,0 +1,133 @@
+"""Reading a typed answer to one of the support form's questions.
+
+On SMS and WhatsApp people type rather than tap, so every menu must accept what they type: a button's
+title, a synonym, "either", an age in words, or "skip". The words come from the one slot-vocabulary
+table, data/entities/lexicon.yml (its entity sections, then the `answers` section, which holds phrases
+that only mean something as the answer to that question). Places are read by bot.geography.
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any, Dict, List, Text
+
+from spacy.matcher import PhraseMatcher
+
+from bot.nlu.entities import _matcher, extract, lexicon, stages_from_ages, tokenize
+
+SKIP = "skip"
+# What a slot holds when the person skipped it (or twice gave an answer that could not be read):
+# each means "no filter" to the matching engine, so the search carries on without it.
+NOT_GIVEN = {"role": "unknown", "stage": "unknown", "format": "any", "location": "unknown"}
+ANSWERED_BY = {"role": "role", "stage": "stage", "format": "format"}  # slot → entity
+
+
+@lru_cache(maxsize=1)
+def _answer_matcher() -> PhraseMatcher:
+    nlp, _ = _matcher()
+    matcher = PhraseMatcher(nlp.vocab, attr="LOWER")
+    for slot, values in lexicon()["answers"].items():
+        if slot == SKIP:
+            matcher.add(SKIP, list(nlp.tokenizer.pipe(values)))
+            continue
+        for code, phrases in values.items():
+            matcher.add(f"{slot}|{code}", list(nlp.tokenizer.pipe(phrases)))
+    return matcher
+
+
+def valid_codes(slot: str) -> set[str]:
+    return set(lexicon()[ANSWERED_BY[slot]]) | {NOT_GIVEN[slot]}
+
+
+def is_skip(text: Any) -> bool:
+    """ "skip", "rather not say", "dunno": carry on without this answer."""
+    doc = tokenize(str(text or "")[:500])
+    return any(doc.vocab.strings[match_id] == SKIP for match_id, _, _ in _answer_matcher()(doc))
+
+
+def read_answer(slot: str, text: Any) -> str | None:
+    """The code this answer gives `slot`, SKIP, or None when it can't be read as an answer to it."""
+    text = str(text or "").strip()[:500]
+    if not text:
+        return None
+    if text in valid_codes(slot):  # a button's payload, already a code
+        return text
+    entities = extract(text)
+    entity = ANSWERED_BY[slot]
+    for found in entities:
+        if found["entity"] == entity:
+            return found["value"]
+    if slot == "stage":
+        ages = stages_from_ages(text, default_weeks="pregnancy")  # asked the stage, "20 weeks" is a pregnancy
+        if ages:
+            return ages[0]["value"]
+    if slot == "format" and any(e["entity"] == "avoid_format" for e in entities):
+        return "any"  # "no groups": any format but that one (avoid_formats carries the refusal)
+    if slot == "role":
+        support_for = next((e["value"] for e in entities if e["entity"] == "support_for"), None)
+        if support_for == "professional":
+            return NOT_GIVEN["role"]  # a professional asking for someone else: no audience filter
+    doc = tokenize(text)
+    labels = {doc.vocab.strings[match_id] for match_id, _, _ in _answer_matcher()(doc)}
+    for label in sorted(labels):
+        if label.startswith(f"{slot}|"):
+            return label.split("|")[1]
+    if SKIP in labels:
+        return SKIP
+    return None
+
+
+# Words that carry no intent of their own in a short answer ("I'm in Fife please").
+_FILLER = frozenset("i im i'm am a an the in at near on its it's it is please pls plz thanks thank you ta we were we're "
+                    "'re 's 'm live stay from just outside my me for to and or um erm oh well ok okay so yes no aye "
+                    "naw sorry actually meant mean m ve ll d s re".split())
+ANSWER_SHARE = 0.6  # of a message's content words that must be entities for it to count as an answer
+ANSWER_INTENT = "find_support"
+
+
+def is_mostly_answer(text: str, entities: list[dict[str, Any]]) -> bool:
+    """Is this message an answer (a place, an age, a format, a role), whatever else DIET thought it was?
+    "Tain", "KY1", "he's four months", "no groups please", "I'm the dad" are answers; a sentence that
+    merely mentions a place is not."""
+    spans = [(e["start"], e["end"]) for e in entities if e.get("entity") in
+             {"location", "stage", "format", "avoid_format", "role", "need"}]
+    if not spans or text.lstrip().startswith("/"):
+        return False
+    content = [t for t in tokenize(text) if not t.is_punct and not t.is_space and t.lower_ not in _FILLER]
+    if not content:
+        return False
+    covered = [t for t in content if any(start <= t.idx < end for start, end in spans)]
+    return len(covered) / len(content) >= ANSWER_SHARE
+
+
+try:  # The Rasa adapter; the functions above are usable without Rasa.
+    from rasa.engine.graph import ExecutionContext, GraphComponent
+    from rasa.engine.recipes.default_recipe import DefaultV1Recipe
+    from rasa.engine.storage.resource import Resource
+    from rasa.engine.storage.storage import ModelStorage
+    from rasa.shared.nlu.constants import ENTITIES, INTENT, INTENT_RANKING_KEY, TEXT
+    from rasa.shared.nlu.training_data.message import Message
+
+    @DefaultV1Recipe.register([DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER], is_trainable=False)
+    class TypedAnswerClassifier(GraphComponent):
+        """A message that is mostly a slot answer is `find_support` (an answer), whatever DIET said: DIET
+        can't know an unseen village or a typed "he's 4 months" from chit-chat. Runs after the entity
+        extractor and before the fallback and crisis components, which still override it."""
+
+        @classmethod
+        def create(cls, config: Dict[Text, Any], model_storage: ModelStorage, resource: Resource,
+                   execution_context: ExecutionContext) -> "TypedAnswerClassifier":
+            return cls()
+
+        def process(self, messages: List[Message]) -> List[Message]:
+            for message in messages:
+                text = message.get(TEXT) or ""
+                intent = message.get(INTENT) or {}
+                if intent.get("name") == ANSWER_INTENT or not is_mostly_answer(text, message.get(ENTITIES) or []):
+                    continue
+                ranking = [r for r in message.get(INTENT_RANKING_KEY) or [] if r.get("name") != ANSWER_INTENT]
+                chosen = {"name": ANSWER_INTENT, "confidence": 1.0}
+                message.set(INTENT, chosen, add_to_output=True)
+                message.set(INTENT_RANKING_KEY, [chosen] + ranking, add_to_output=True)
+            return messages
+except ImportError:  # pragma: no cover - bot/ is usable without Rasa installed
+    pass

@@ -1,0 +1,106 @@
+"""Typed answers to the form's questions: each works exactly like the button it stands for.
+
+The words come from data/entities/lexicon.yml (the one slot table); these cases are the patterns it must
+support: typed button titles, "don't mind" words, ages and stages in words and numbers, negation and
+contrast for formats, and skip.
+"""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from bot.nlu.answers import NOT_GIVEN, SKIP, is_mostly_answer, is_skip, read_answer
+from bot.nlu.entities import extract
+from bot.signposting import MAX_UNREADABLE, read_slot_answer
+
+DOMAIN = yaml.safe_load((Path(__file__).parent.parent / "domain.yml").read_text(encoding="utf-8"))
+PAYLOAD = re.compile(r"^/\w+(\{.*\})$")
+
+
+def form_buttons():
+    for slot in ("role", "stage", "format", "location"):
+        for variant in DOMAIN["responses"][f"utter_ask_{slot}"]:
+            for button in variant.get("buttons", []):
+                entities = json.loads(PAYLOAD.match(button["payload"]).group(1).replace("{{", "{").replace("}}", "}"))
+                yield slot, button["title"], entities[slot]
+
+
+@pytest.mark.parametrize("slot,title,value", sorted(set(form_buttons())))
+def test_typing_a_buttons_title_gives_the_buttons_value(slot, title, value):
+    if slot == "location":  # its only button is Skip
+        assert value == NOT_GIVEN["location"] and is_skip(title)
+        return
+    expected = SKIP if value == NOT_GIVEN[slot] and value != "any" else value  # "Don't mind" is an answer
+    assert read_answer(slot, title) == expected
+
+
+@pytest.mark.parametrize("slot,typed,expected", [
+    # "don't mind" in its many forms
+    ("format", "doesn't matter", "any"), ("format", "either", "any"), ("format", "no preference", "any"),
+    ("format", "whatever's going", "any"), ("format", "dinnae mind", "any"), ("format", "not fussed tbh", "any"),
+    ("format", "anything really", "any"), ("format", "up to you", "any"),
+    # negation and contrast: the refused format is never the answer
+    ("format", "I hate phones, can I message instead?", "text"), ("format", "no groups please", "any"),
+    ("format", "rather text than call", "text"), ("format", "anything but zoom", "any"),
+    ("format", "groups aren't for me, one to one maybe", "one_to_one"), ("format", "can't do phone calls", "any"),
+    ("format", "not a group, online", "online"), ("format", "can I not just text?", "text"),
+    # roles, including for someone else
+    ("role", "Support for me as a partner", "dad_partner"), ("role", "I'm her gran", "other"),
+    ("role", "it's for my wife", "mum"), ("role", "im his mum", "mum"), ("role", "the dad", "dad_partner"),
+    ("role", "my husband", "dad_partner"), ("role", "I'm a health visitor", NOT_GIVEN["role"]),
+    # stages in words and numbers
+    ("stage", "he's four months", "postnatal"), ("stage", "my wee girl is ten weeks", "postnatal"),
+    ("stage", "36 wks", "pregnancy"), ("stage", "20 weeks", "pregnancy"), ("stage", "due in march", "pregnancy"),
+    ("stage", "baby's here", "postnatal"), ("stage", "she was born in august", "postnatal"),
+    ("stage", "toddler now", "postnatal"), ("stage", "2 year old", "postnatal"),
+    ("stage", "we lost our son at 22 weeks", "baby_loss"), ("stage", "our daughter was born sleeping", "baby_loss"),
+    ("stage", "just had a baby", "postnatal"), ("stage", "since the baby came", "postnatal"),
+    # skip, in any slot
+    ("stage", "skip", SKIP), ("role", "rather not say", SKIP), ("format", "skip", SKIP), ("stage", "dunno", SKIP),
+])
+def test_typed_answers(slot, typed, expected):
+    assert read_answer(slot, typed) == expected
+
+
+@pytest.mark.parametrize("slot,typed", [("stage", "Glasgow"), ("format", "yes"), ("role", "hello"),
+                                        ("stage", ""), ("format", "\x00\xff"), ("role", "x" * 10_000)])
+def test_what_cannot_be_read_is_none(slot, typed):
+    assert read_answer(slot, typed) is None
+
+
+@pytest.mark.parametrize("text,refused,chosen", [
+    ("I hate phones, can I message instead?", {"phone"}, {"text"}),
+    ("no groups please", {"group"}, set()),
+    ("rather text than call", {"phone"}, {"text"}),
+    ("groups arent for me", {"group"}, set()),
+    ("I dont want a group or phone, online maybe", {"group", "phone"}, {"online"}),
+    ("I don't mind a group", set(), {"group"}),
+    ("not keen on zoom", {"online"}, set()),
+    ("instead of a group could I have someone visit me", {"group"}, {"one_to_one"}),
+])
+def test_negation_and_contrast_in_the_entity_component(text, refused, chosen):
+    found = extract(text)
+    assert {e["value"] for e in found if e["entity"] == "avoid_format"} == refused
+    assert {e["value"] for e in found if e["entity"] == "format"} == chosen
+
+
+def test_an_answer_that_cannot_be_read_is_asked_once_more_then_skipped():
+    updates, say = read_slot_answer("stage", "Glasgow", "stage", None)
+    assert updates == {"stage": None, "unclear_answers": {"stage": 1}, "reask": "stage"} and say == []
+    for _ in range(MAX_UNREADABLE - 1):
+        updates, say = read_slot_answer("stage", "Glasgow", "stage", updates["unclear_answers"])
+    assert updates["stage"] == NOT_GIVEN["stage"] and updates["reask"] is None
+    assert say == [{"response": "utter_carry_on_without"}]
+
+
+@pytest.mark.parametrize("text,answer", [("Tain", True), ("KY1", True), ("he's four months", True),
+                                         ("no groups please", True), ("I'm the dad", True), ("im in fife", True),
+                                         ("what is peer support", False), ("hi", False),
+                                         ("is there a group near Tain for dads who are struggling", False),
+                                         ("/find_support{\"role\":\"mum\"}", False)])
+def test_a_message_that_is_mostly_an_answer_is_recognised(text, answer):
+    assert is_mostly_answer(text, extract(text)) is answer
