@@ -23,7 +23,7 @@ export RASA_TELEMETRY_ENABLED := false
 export ACTIONS_PORT ?= 5055
 ACTION_TOKEN = ACTION_SERVER_TOKEN="$${ACTION_SERVER_TOKEN:-$$($(PY) -m bot.config secret action-server-token)}"
 
-.PHONY: setup db model run test test-unit test-e2e test-stories validate crisis-eval crisis-eval-pipeline crisis-report cross-validate bench clean
+.PHONY: setup db model run test test-unit test-e2e test-stories validate crisis-eval crisis-eval-pipeline crisis-report cross-validate nlu-heldout nlu-report conversation-report bench clean
 
 setup: $(STAMP)
 
@@ -74,9 +74,20 @@ test-stories: model
 
 test: validate test-unit crisis-eval test-stories crisis-eval-pipeline test-e2e
 
+# NLU quality (not in `make test`: 5-fold cross-validation trains five models). docs/nlu-evaluation.md.
+NLU_FOLDS := 5
 cross-validate: setup
-	$(RASA) test nlu --cross-validation --folds 3 --config config.yml --nlu data/nlu --out results/nlu-cv
-	$(PY) scripts/nlu_report.py results/nlu-cv docs/nlu-evaluation.md
+	$(RASA) test nlu --cross-validation --folds $(NLU_FOLDS) --config config.yml --nlu data/nlu --out results/nlu-cv
+
+nlu-heldout: model
+	$(RASA) test nlu --model $(MODEL) --nlu tests/data/nlu_heldout.yml --out results/nlu-heldout
+
+# Whole conversations nobody in the project wrote (tests/data/conversations_unseen.yml): report only.
+conversation-report: model db
+	MODEL=$(MODEL) $(PY) scripts/conversation_eval.py
+
+nlu-report: cross-validate nlu-heldout
+	$(PY) scripts/nlu_report.py results/nlu-cv results/nlu-heldout docs/nlu-evaluation.md $(NLU_FOLDS)
 
 bench: db
 	$(PY) -m bench.directory_search

@@ -10,7 +10,8 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from bot.db import session_scope
-from bot.signposting import build_request, details, read_location, read_slot_answer, signpost, suggestions
+from bot.signposting import (build_request, details, read_digression, read_location, read_slot_answer,
+                             returning_from_digression, signpost, suggestions)
 
 logger = logging.getLogger(__name__)
 
@@ -112,10 +113,22 @@ class ActionRestartSupport(Action):
 
 
 class ValidateSupportForm(FormValidationAction):
-    """Typed answers are read with the slot table; an unreadable one is asked about once more, then skipped."""
+    """Typed answers are read with the slot table; an unreadable one is asked about once more, then skipped.
+    A question answered with a digression (a FAQ, "are you a bot?") counts the same way, so whatever
+    happens no question is asked more than twice."""
 
     def name(self) -> Text:
         return "validate_support_form"
+
+    async def run(self, dispatcher, tracker, domain) -> List[EventType]:
+        events = await super().run(dispatcher, tracker, domain)
+        requested = tracker.get_slot("requested_slot")
+        if requested and returning_from_digression(tracker.events):
+            updates, say = read_digression(requested, tracker.get_slot("unclear_answers"))
+            for response in say:
+                dispatcher.utter_message(**response)
+            events += [SlotSet(name, value) for name, value in updates.items()]
+        return events
 
     def _answer(self, slot: str, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker) -> Dict[Text, Any]:
         updates, say = read_slot_answer(slot, value, tracker.get_slot("requested_slot"),

@@ -223,31 +223,54 @@ def read_slot_answer(slot: str, value: Any, requested_slot: str | None,
     to say first. An answer that can't be read is asked about once more, then skipped."""
     code = read_answer(slot, value)
     if code == SKIP:
-        return {slot: NOT_GIVEN[slot], "reask": None}, []
+        return _answered(slot, NOT_GIVEN[slot], requested_slot), []
     if code is not None:
-        return {slot: code, "reask": None}, []
+        return _answered(slot, code, requested_slot), []
     return _unreadable(slot, requested_slot, unclear)
+
+
+def _answered(slot: str, value: Any, requested_slot: str | None, **more: Any) -> dict[str, Any]:
+    """The slot's new value; answering the question just asked also ends its second asking."""
+    return {slot: value, **more, **({"reask": None} if slot == requested_slot else {})}
 
 
 def read_location(value: Any, requested_slot: str | None,
                   unclear: dict | None) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     text = str(value or "")[:200]
     if text in (OUTSIDE_SCOTLAND, NOT_GIVEN["location"]):
-        return {"location": text, "reask": None}, []
+        return _answered("location", text, requested_slot), []
     place = resolve(text)
     if place.status == "resolved":
-        return {"location": text, "council_code": place.council_code, "board_code": place.board_code,
-                "area_label": place.label, "reask": None}, []
+        return _answered("location", text, requested_slot, council_code=place.council_code,
+                         board_code=place.board_code, area_label=place.label), []
     if place.status == "outside_scotland":
         # Carry on with services that cover the whole UK rather than asking forever.
-        return {"location": OUTSIDE_SCOTLAND, "council_code": None, "board_code": None,
-                "area_label": "outside Scotland", "reask": None}, [{"text": place.message}]
+        return _answered("location", OUTSIDE_SCOTLAND, requested_slot, council_code=None, board_code=None,
+                         area_label="outside Scotland"), [{"text": place.message}]
     if requested_slot == "location" and is_skip(text):  # "skip", "rather not say"
-        return {"location": NOT_GIVEN["location"], "reask": None}, []
+        return _answered("location", NOT_GIVEN["location"], requested_slot), []
     updates, say = _unreadable("location", requested_slot, unclear)
     if updates.get("location") is None and requested_slot == "location":
         say = [{"text": place.message}] + say
     return updates, say
+
+
+FORM = "support_form"
+_NOT_DIGRESSIONS = {"action_listen", FORM, f"validate_{FORM}", "action_extract_slots"}
+
+
+def returning_from_digression(events: list[dict[str, Any]]) -> bool:
+    """Is the form running again after answering something else mid-form (a FAQ, "are you a bot?", low mood)?
+    Then some other action has run since the person's last message."""
+    last_user = max((i for i, e in enumerate(events) if e.get("event") == "user"), default=None)
+    if last_user is None:
+        return False
+    return any(e.get("event") == "action" and e.get("name") not in _NOT_DIGRESSIONS for e in events[last_user + 1:])
+
+
+def read_digression(requested_slot: str, unclear: dict | None) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """A digression instead of an answer counts as an unreadable answer to the question it interrupted."""
+    return _unreadable(requested_slot, requested_slot, unclear)
 
 
 def _unreadable(slot: str, requested_slot: str | None,

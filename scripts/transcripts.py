@@ -37,10 +37,11 @@ def main() -> None:
             response.raise_for_status()
             return response.json()
 
-        transcript, services, turns = drive(say, case["opener"], case["answers"])
+        run = drive(say, case["opener"], case["answers"])
         lines += [f"## {number}. \"{case['opener'][:70]}\"", "",
-                  f"Suggestions after **{turns}** turn(s): {', '.join(s['name'] for s in services) or 'none'}", ""]
-        for speaker, text in transcript:
+                  f"Suggestions after **{run.turns}** turn(s): {', '.join(s['name'] for s in run.services) or 'none'}",
+                  ""]
+        for speaker, text in run.transcript:
             quoted = "\n".join(f"> {line}" if line else ">" for line in text.splitlines())
             lines += [f"**{speaker}:**", "", quoted, ""]
     args.out.write_text("\n".join(lines), encoding="utf-8")

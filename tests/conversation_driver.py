@@ -1,37 +1,75 @@
-"""Drive a conversation as a person would: answer whatever the assistant asks, until it suggests services."""
+"""Drive a conversation as a person would: answer whatever the assistant asks, until it suggests services.
+
+The questions are recognised by their exact wording in domain.yml (every variation of `utter_ask_<slot>`),
+so rewording a question can't silently break the tests that count how often it was asked.
+"""
 from __future__ import annotations
 
+from collections import Counter
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
 from typing import Callable
 
-QUESTIONS = {  # a phrase in the assistant's question → which answer the person gives
-    "Who is the support for": "role",
-    "Where are you just now": "stage",
-    "Where in Scotland are you": "location",
-    "What kind of support would suit you": "format",
-}
+import yaml
+
+DOMAIN_FILE = Path(__file__).resolve().parent.parent / "domain.yml"
+SLOTS = ("role", "stage", "location", "format")
+FALLBACK_QUESTION = "Did you want to"  # the two-stage fallback's "did you mean…?"
 
 
-def drive(say: Callable[[str], list[dict]], opener: str, answers: dict[str, str], max_turns: int = 6):
-    """Returns (transcript as [(speaker, text)], the services suggested, turns taken)."""
-    transcript, turns = [("Person", opener)], 1
+@lru_cache(maxsize=1)
+def questions() -> dict[str, str]:
+    """Each wording of each form question → the slot it asks for."""
+    responses = yaml.safe_load(DOMAIN_FILE.read_text(encoding="utf-8"))["responses"]
+    return {variant["text"]: slot for slot in SLOTS for variant in responses[f"utter_ask_{slot}"]}
+
+
+def asked_slot(replies: list[dict]) -> str | None:
+    wording = questions()
+    return next((wording[r["text"]] for r in replies if r.get("text") in wording), None)
+
+
+def suggested(replies: list[dict]) -> list[dict]:
+    return [s for r in replies for s in ((r.get("custom") or {}).get("services") or [])]
+
+
+@dataclass
+class Drive:
+    transcript: list[tuple[str, str]]
+    services: list[dict]
+    turns: int
+    asked: Counter = field(default_factory=Counter)  # slot → times its question was asked
+
+    @property
+    def most_asked(self) -> int:
+        return max(self.asked.values(), default=0)
+
+
+def drive(say: Callable[[str], list[dict]], opener: str, answers: dict[str, str], max_turns: int = 8) -> Drive:
+    """Say the opener, then answer each question from `answers` (the same answer if it is asked again)."""
+    result = Drive([("Person", opener)], [], 1)
     replies = say(opener)
     while True:
-        transcript += [("Assistant", _render(r)) for r in replies if r.get("text")]
-        services = [s for r in replies for s in (r.get("custom") or {}).get("services", [])]
-        if services or turns >= max_turns:
-            return transcript, services, turns
-        asked = next((slot for phrase, slot in QUESTIONS.items()
-                      for r in replies if phrase in (r.get("text") or "")), None)
-        if asked is None:
-            answer = "I'm looking for support"  # e.g. after a greeting or an answer to a question
-        else:
+        result.transcript += [("Assistant", render(r)) for r in replies if r.get("text")]
+        asked = asked_slot(replies)
+        if asked:
+            result.asked[asked] += 1
+        result.services = suggested(replies)
+        if result.services or result.turns >= max_turns:
+            return result
+        if asked:
             answer = answers[asked]
-        transcript.append(("Person", answer))
+        elif any(FALLBACK_QUESTION in (r.get("text") or "") for r in replies):
+            answer = "yes"
+        else:
+            answer = "I'm looking for support"  # e.g. after a greeting or an answer to a question
+        result.transcript.append(("Person", answer))
         replies = say(answer)
-        turns += 1
+        result.turns += 1
 
 
-def _render(reply: dict) -> str:
+def render(reply: dict) -> str:
     text = reply["text"]
     if reply.get("buttons"):
         text += "\n" + " | ".join(f"[{b['title']}]" for b in reply["buttons"])

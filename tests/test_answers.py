@@ -100,7 +100,20 @@ def test_an_answer_that_cannot_be_read_is_asked_once_more_then_skipped():
 @pytest.mark.parametrize("text,answer", [("Tain", True), ("KY1", True), ("he's four months", True),
                                          ("no groups please", True), ("I'm the dad", True), ("im in fife", True),
                                          ("what is peer support", False), ("hi", False),
-                                         ("is there a group near Tain for dads who are struggling", False),
+                                         ("my wife in Tain is struggling, how do I help", False),
                                          ("/find_support{\"role\":\"mum\"}", False)])
 def test_a_message_that_is_mostly_an_answer_is_recognised(text, answer):
     assert is_mostly_answer(text, extract(text)) is answer
+
+
+def test_a_digression_counts_as_an_unreadable_answer_to_the_question_it_interrupted():
+    from bot.signposting import read_digression, returning_from_digression
+    asked = [{"event": "action", "name": "support_form"}, {"event": "action", "name": "action_listen"},
+             {"event": "user", "text": "is it free?"}]
+    assert not returning_from_digression(asked)  # the form's first try at this turn: not yet
+    answered = asked + [{"event": "action", "name": "utter_faq"}, {"event": "bot", "text": "Most peer support is free."}]
+    assert returning_from_digression(answered)
+    updates, _ = read_digression("stage", None)
+    assert updates == {"stage": None, "unclear_answers": {"stage": 1}, "reask": "stage"}
+    updates, say = read_digression("stage", updates["unclear_answers"])
+    assert updates["stage"] == NOT_GIVEN["stage"] and say == [{"response": "utter_carry_on_without"}]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections import Counter
 
 from pathlib import Path
 
@@ -14,7 +15,7 @@ import requests
 import yaml
 
 from bot.vocabulary import areas
-from tests.conversation_driver import drive
+from tests.conversation_driver import asked_slot, drive, render, suggested
 from tests.servers import Servers
 
 pytestmark = pytest.mark.e2e
@@ -51,8 +52,7 @@ def test_a_dad_in_fife_reaches_dads_support_in_three_turns_or_fewer(servers):
     replies = servers.say(sender, "any groups for dads in Fife?")
     turns = 1
     while not services(replies) and turns < 3:
-        replies = servers.say(sender, "my partner is pregnant" if "Where are you just now" in texts(replies)
-                              else "don't mind")
+        replies = servers.say(sender, "my partner is pregnant" if asked_slot(replies) == "stage" else "don't mind")
         turns += 1
     found = services(replies)
     assert found, texts(replies)
@@ -67,8 +67,10 @@ OPENERS = yaml.safe_load((Path(__file__).parent / "data" / "openers.yml").read_t
 @pytest.mark.parametrize("case", OPENERS, ids=[c["opener"][:30] for c in OPENERS])
 def test_ten_openers_reach_relevant_suggestions(servers, case):
     sender = new_sender()
-    transcript, found, turns = drive(lambda text: servers.say(sender, text), case["opener"], case["answers"])
-    assert found, transcript
+    run = drive(lambda text: servers.say(sender, text), case["opener"], case["answers"])
+    found = run.services
+    assert found, run.transcript
+    assert run.most_asked <= 2, run.transcript
     expect = case["expect"]
     assert all(expect["audience"] in s["audiences"] for s in found), found
     assert all(expect.get("stage", s["stages"][0]) in s["stages"] for s in found)
@@ -78,6 +80,49 @@ def test_ten_openers_reach_relevant_suggestions(servers, case):
 
 def local_boards(service) -> set[str]:
     return {areas()[code].board_code for code in service["areas"] if code in areas()} - {None}
+
+
+CONVERSATIONS = yaml.safe_load((Path(__file__).parent / "data" / "conversations_e2e.yml").read_text(encoding="utf-8"))
+
+
+@pytest.mark.parametrize("case", CONVERSATIONS, ids=[c["name"][:60] for c in CONVERSATIONS])
+def test_conversations_the_way_people_talk(servers, case):
+    """Typed answers, negation, corrections, digressions, old menus, stated needs (tests/data/conversations_e2e.yml)."""
+    sender, asked, found, transcript = new_sender(), Counter(), [], []
+    for turn in case["turns"]:
+        replies = servers.say(sender, turn["say"])
+        transcript += [f"> {turn['say']}"] + [render(r) for r in replies if r.get("text")]
+        log = "\n".join(transcript)
+        question = asked_slot(replies)
+        if question:
+            asked[question] += 1
+        if "asks" in turn:
+            assert question == (None if turn["asks"] == "none" else turn["asks"]), log
+        if turn.get("suggests"):
+            assert suggested(replies), log
+        found = suggested(replies) or found
+        for phrase in turn.get("says", []):
+            assert phrase in texts(replies), log
+        for phrase in turn.get("not_says", []):
+            assert phrase not in texts(replies), log
+    log = "\n".join(transcript)
+    assert max(asked.values(), default=0) <= 2, log  # never the same question more than twice
+    expect = case.get("expect", {})
+    slots = servers.tracker(sender)["slots"]
+    for name, value in expect.get("slots", {}).items():
+        assert slots.get(name) == value, (name, slots.get(name), log)
+    if "audience" in expect:
+        assert all(expect["audience"] in s["audiences"] for s in found), log
+    if "offers" in expect:
+        wanted = expect["offers"]
+        assert all(wanted in s["formats"] or "does not offer" in s["reason"] for s in found), log
+        assert found and wanted in found[0]["formats"] or "does not offer" in found[0]["reason"], log
+    for refused in expect.get("avoid", []):
+        assert not any(set(s["formats"]) <= set(expect["avoid"]) for s in found), log
+    if "first_need" in expect:
+        assert expect["first_need"] in found[0]["needs"], log
+    for need in expect.get("unstated", []):
+        assert not any(need in s["needs"] for s in found), log
 
 
 def test_a_correction_mid_form_changes_the_area(servers):

@@ -16,7 +16,7 @@ import uuid
 import pytest
 
 from bot import privacy
-from bot.channels.sms import is_gsm7
+from bot.channels.sms import is_gsm7, segments
 from tests.servers import ROOT, Servers, free_port
 from tests.twilio_emulator import TwilioEmulator, inbound_params, post_webhook, sign
 
@@ -117,22 +117,30 @@ def test_a_parent_finds_support_by_sms_with_numbered_replies(servers, twilio):
     check_sms(replies)
     assert len(replies) == 1 and "automated service" in replies[0] and "999" in replies[0]
     assert "Reply 1 for find support for me" in replies[0]
-    answers = {"Who is the support for": "1", "Where are you just now": "2",
+    answers = {"Who is the support for": "1", "Is the baby on the way": "2",
                "Where in Scotland": "Kirkcaldy", "What kind of support": "six"}
     replies, numbered = text(servers, twilio, parent, "1"), 1
     for _ in range(6):
         check_sms(replies)
         joined = "\n".join(replies)
-        if "Why:" in joined:
+        if "for more about one of them" in joined:
             break
         question = next((q for q in answers if q in joined), None)
         assert question, joined
         numbered += answers[question] != "Kirkcaldy"
         replies = text(servers, twilio, parent, answers[question])
     joined = "\n".join(replies)
-    assert "Why:" in joined and "Reply 1 for more options" in joined, joined
+    # Compact suggestions: numbered services, "reply 1, 2 or 3 for more", then the follow-up menu numbered on.
+    assert "1. " in joined and "Reply 1, 2 or 3 for more about one of them." in joined, joined
+    assert "Reply 4 for more options" in joined, joined
+    assert "Why:" not in joined  # the long form is for the web widget
     assert len(replies) == 1  # suggestions and the follow-up menu in one text
+    assert sum(segments(body).count for body in replies) <= 5
     assert numbered >= 4
+    first = joined.split("\n1. ", 1)[1].split("\n", 1)[0]
+    details = "\n".join(text(servers, twilio, parent, "1"))  # "reply 1 for more": the first service in full
+    check_sms([details])
+    assert first in details and "How:" in details, details
     # The conversation is kept under the keyed hash; the number only as the channel contact.
     conversation = privacy.conversation_id(parent, SECRET.encode())
     tracker = servers.tracker(conversation)

@@ -79,7 +79,8 @@ def read_answer(slot: str, text: Any) -> str | None:
 # Words that carry no intent of their own in a short answer ("I'm in Fife please").
 _FILLER = frozenset("i im i'm am a an the in at near on its it's it is please pls plz thanks thank you ta we were we're "
                     "'re 's 'm live stay from just outside my me for to and or um erm oh well ok okay so yes no aye "
-                    "naw sorry actually meant mean m ve ll d s re".split())
+                    "naw sorry actually meant mean m ve ll d s re what about how try instead rather prefer maybe then there "
+                    "anything anywhere somewhere any is are can could you u".split())
 ANSWER_SHARE = 0.6  # of a message's content words that must be entities for it to count as an answer
 ANSWER_INTENT = "find_support"
 
@@ -88,12 +89,16 @@ def is_mostly_answer(text: str, entities: list[dict[str, Any]]) -> bool:
     """Is this message an answer (a place, an age, a format, a role), whatever else DIET thought it was?
     "Tain", "KY1", "he's four months", "no groups please", "I'm the dad" are answers; a sentence that
     merely mentions a place is not."""
-    spans = [(e["start"], e["end"]) for e in entities if e.get("entity") in
-             {"location", "stage", "format", "avoid_format", "role", "need"}]
-    if not spans or text.lstrip().startswith("/"):
+    if text.lstrip().startswith("/"):
         return False
-    content = [t for t in tokenize(text) if not t.is_punct and not t.is_space and t.lower_ not in _FILLER]
-    if not content:
+    answers = [e for e in entities if e.get("entity") in {"location", "stage", "format", "avoid_format", "role"}]
+    if len({e["entity"] for e in answers} - {"avoid_format"}) >= 2:
+        return True  # "mum in Fife", "dad, baby 4 months": facts for the search, whatever else is said
+    doc = tokenize(text[:500])
+    spans = [(e["start"], e["end"]) for e in answers + [e for e in entities if e.get("entity") == "need"]]
+    spans += [(doc[start].idx, doc[end - 1].idx + len(doc[end - 1])) for _, start, end in _answer_matcher()(doc)]
+    content = [t for t in doc if not t.is_punct and not t.is_space and t.lower_ not in _FILLER]
+    if not spans or not content:
         return False
     covered = [t for t in content if any(start <= t.idx < end for start, end in spans)]
     return len(covered) / len(content) >= ANSWER_SHARE
@@ -124,7 +129,10 @@ try:  # The Rasa adapter; the functions above are usable without Rasa.
                 intent = message.get(INTENT) or {}
                 if intent.get("name") == ANSWER_INTENT or not is_mostly_answer(text, message.get(ENTITIES) or []):
                     continue
-                ranking = [r for r in message.get(INTENT_RANKING_KEY) or [] if r.get("name") != ANSWER_INTENT]
+                # DIET's alternatives stay in the ranking at half weight, so the fallback classifier doesn't
+                # read a confident DIET runner-up as ambiguity: the rule has decided.
+                ranking = [{**r, "confidence": r.get("confidence", 0.0) * 0.5}
+                           for r in message.get(INTENT_RANKING_KEY) or [] if r.get("name") != ANSWER_INTENT]
                 chosen = {"name": ANSWER_INTENT, "confidence": 1.0}
                 message.set(INTENT, chosen, add_to_output=True)
                 message.set(INTENT_RANKING_KEY, [chosen] + ranking, add_to_output=True)
