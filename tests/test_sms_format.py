@@ -267,7 +267,8 @@ def test_suggestions_are_compact_on_a_phone_and_numbered_for_more(sample_directo
     assert total <= 4, turn.texts
     body = "\n".join(turn.texts)
     for number, service in enumerate(services, 1):
-        assert f"{number}. {service['name']}" in body and service["reason"] in body
+        assert f"{number}. {service['name']}" in body and service["compact"]["why"] in body
+        assert service["compact"]["contact"] in body
     assert "Reply 1, 2 or 3 for more about one of them." in body
     assert [o.payload for o in turn.options[:3]] == ['/service_details{"service_id":"%s"}' % s["id"] for s in services]
     assert [o.number for o in turn.options] == list(range(1, len(turn.options) + 1))

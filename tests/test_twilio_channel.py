@@ -65,10 +65,10 @@ class ScriptedAssistant:
             for name in ("utter_crisis_suicide_self_harm", "utter_crisis_followup", "utter_ask_callback"):
                 await out.send_response(sender, response(name))
             return
-        if text.startswith("/find_support"):
+        if text.startswith('/find_support{"support_for"'):  # "find support for me": who is it for?
             await out.send_response(sender, response("utter_ask_role"))
             return
-        if text.startswith("/find_support"):
+        if text.startswith("/find_support"):  # an answer: the next question
             await out.send_response(sender, response("utter_ask_location"))
             return
         if text == "long":
