@@ -99,6 +99,7 @@ def test_an_answer_that_cannot_be_read_is_asked_once_more_then_skipped():
 
 @pytest.mark.parametrize("text,answer", [("Tain", True), ("KY1", True), ("he's four months", True),
                                          ("no groups please", True), ("I'm the dad", True), ("im in fife", True),
+                                         ("my wee girl is ten weeks", True), ("20 weeks", True),
                                          ("what is peer support", False), ("hi", False),
                                          ("my wife in Tain is struggling, how do I help", False),
                                          ("/find_support{\"role\":\"mum\"}", False)])

@@ -96,6 +96,7 @@ def is_mostly_answer(text: str, entities: list[dict[str, Any]]) -> bool:
         return True  # "mum in Fife", "dad, baby 4 months": facts for the search, whatever else is said
     doc = tokenize(text[:500])
     spans = [(e["start"], e["end"]) for e in answers + [e for e in entities if e.get("entity") == "need"]]
+    spans += [(a["start"], a["end"]) for a in stages_from_ages(text, default_weeks="pregnancy")]  # "ten weeks"
     spans += [(doc[start].idx, doc[end - 1].idx + len(doc[end - 1])) for _, start, end in _answer_matcher()(doc)]
     content = [t for t in doc if not t.is_punct and not t.is_space and t.lower_ not in _FILLER]
     if not spans or not content:
