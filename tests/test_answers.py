@@ -52,6 +52,8 @@ def test_typing_a_buttons_title_gives_the_buttons_value(slot, title, value):
     ("role", "Support for me as a partner", "dad_partner"), ("role", "I'm her gran", "other"),
     ("role", "it's for my wife", "mum"), ("role", "im his mum", "mum"), ("role", "the dad", "dad_partner"),
     ("role", "my husband", "dad_partner"), ("role", "I'm a health visitor", NOT_GIVEN["role"]),
+    ("role", "me, I was the one who was pregnant", "mum"), ("role", "for me, the da", "dad_partner"),
+    ("role", "myself", None),  # "me" doesn't say which: asked once more, explicitly
     # stages in words and numbers
     ("stage", "he's four months", "postnatal"), ("stage", "my wee girl is ten weeks", "postnatal"),
     ("stage", "36 wks", "pregnancy"), ("stage", "20 weeks", "pregnancy"), ("stage", "due in march", "pregnancy"),
@@ -81,6 +83,11 @@ def test_what_cannot_be_read_is_none(slot, typed):
     ("I don't mind a group", set(), {"group"}),
     ("not keen on zoom", {"online"}, set()),
     ("instead of a group could I have someone visit me", {"group"}, {"one_to_one"}),
+    ("text pls i cant talk on the phone", {"phone"}, {"text"}),  # the cue ends inside "talk on the phone"
+    ("Phone support is no use to me. Anything online?", {"phone"}, {"online"}),
+    ("I can't make groups just now, text maybe", {"group"}, {"text"}),
+    ("phone i suppose, cant get to a group", {"group"}, {"phone"}),
+    ("online or phone", set(), {"online"}),  # two wanted: the first named
 ])
 def test_negation_and_contrast_in_the_entity_component(text, refused, chosen):
     found = extract(text)

@@ -26,8 +26,8 @@ def _answer_matcher() -> PhraseMatcher:
     nlp, _ = _matcher()
     matcher = PhraseMatcher(nlp.vocab, attr="LOWER")
     for slot, values in lexicon()["answers"].items():
-        if slot == SKIP:
-            matcher.add(SKIP, list(nlp.tokenizer.pipe(values)))
+        if isinstance(values, list):  # skip, self: whatever the question
+            matcher.add(slot, list(nlp.tokenizer.pipe(values)))
             continue
         for code, phrases in values.items():
             matcher.add(f"{slot}|{code}", list(nlp.tokenizer.pipe(phrases)))
@@ -78,7 +78,7 @@ def read_answer(slot: str, text: Any) -> str | None:
 
 # Words that carry no intent of their own in a short answer ("I'm in Fife please").
 _FILLER = frozenset("i im i'm am a an the in at near on its it's it is please pls plz thanks thank you ta we were we're "
-                    "'re 's 'm live stay from just outside my me for to and or um erm oh well ok okay so yes no aye "
+                    "'re 's 'm live stay from just outside my for to and or um erm oh well ok okay so yes no aye "
                     "naw sorry actually meant mean m ve ll d s re what about how try instead rather prefer maybe then there "
                     "anything anywhere somewhere any is are can could you u".split())
 ANSWER_SHARE = 0.6  # of a message's content words that must be entities for it to count as an answer
@@ -97,7 +97,11 @@ def is_mostly_answer(text: str, entities: list[dict[str, Any]]) -> bool:
     doc = tokenize(text[:500])
     spans = [(e["start"], e["end"]) for e in answers + [e for e in entities if e.get("entity") == "need"]]
     spans += [(a["start"], a["end"]) for a in stages_from_ages(text, default_weeks="pregnancy")]  # "ten weeks"
-    spans += [(doc[start].idx, doc[end - 1].idx + len(doc[end - 1])) for _, start, end in _answer_matcher()(doc)]
+    nlp, matcher = _matcher()
+    cues = [(start, end) for match_id, start, end in matcher(doc)
+            if nlp.vocab.strings[match_id].startswith("negation|")]  # "can't make" in "can't make groups"
+    spans += [(doc[start].idx, doc[end - 1].idx + len(doc[end - 1]))
+              for start, end in cues + [(start, end) for _, start, end in _answer_matcher()(doc)]]
     content = [t for t in doc if not t.is_punct and not t.is_space and t.lower_ not in _FILLER]
     if not spans or not content:
         return False

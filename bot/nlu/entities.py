@@ -25,10 +25,11 @@ from bot import DATA_DIR
 
 LEXICON_FILE = DATA_DIR / "entities" / "lexicon.yml"
 EXTRACTOR = "DirectoryEntityExtractor"
-# When a message names more than one value of a one-valued slot, the first listed wins:
-# a loss outranks a pregnancy ("pregnant again after a miscarriage"), and a format beats "any".
-PRECEDENCE = {"stage": ("baby_loss", "pregnancy", "postnatal"),
-              "format": ("group", "one_to_one", "phone", "online", "text", "any")}
+# When a message names more than one value of a one-valued slot, the first listed wins: a loss outranks
+# a pregnancy ("pregnant again after a miscarriage"). Formats: the first one the person names ("phone I
+# suppose, or a group"), and any named format beats "any".
+PRECEDENCE = {"stage": ("baby_loss", "pregnancy", "postnatal")}
+FIRST_NAMED = {"format": ("any",)}  # entity → values that lose to any other value
 MULTI_VALUED = {"need", "avoid_format"}
 ENTITY_SECTIONS = ("format", "role", "stage", "need", "support_for")
 NEGATION_WINDOW = 4  # tokens between a "no"/"hate"/"than" and the format it refuses
@@ -91,7 +92,8 @@ def extract(text: str) -> list[dict[str, Any]]:
 def _refused(doc, span, cues) -> bool:
     """Is this format refused by a negation cue in the same clause (before it, or just after it)?"""
     for side, start, end in cues:
-        if side == "before" and span.start - NEGATION_WINDOW <= end <= span.start:
+        # A cue may end inside the format's phrase: "can't talk on" + "talk on the phone".
+        if side == "before" and start < span.start and span.start - NEGATION_WINDOW <= end <= span.end:
             between = [t.lower_ for t in doc[end:span.start]]
             if not CLAUSE_BREAK.intersection(between) and not _polite_request(doc, start):
                 return True
@@ -154,7 +156,10 @@ def _apply_precedence(found: list[dict[str, Any]]) -> list[dict[str, Any]]:
             continue
         same = [f for f in found if f["entity"] == entity]
         order = PRECEDENCE.get(entity)
-        best = min(same, key=lambda f: order.index(f["value"])) if order else same[0]
+        if order:
+            best = min(same, key=lambda f: order.index(f["value"]))
+        else:  # the first named, unless it is a value that loses to any other ("any")
+            best = min(same, key=lambda f: (f["value"] in FIRST_NAMED.get(entity, ()), f["start"]))
         if item is best:
             result.append(item)
     return result
