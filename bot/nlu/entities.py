@@ -97,7 +97,7 @@ def _refused(doc, span, cues) -> bool:
             between = [t.lower_ for t in doc[end:span.start]]
             if not CLAUSE_BREAK.intersection(between) and not _polite_request(doc, start):
                 return True
-        if side == "after" and span.end <= start <= span.end + 2:
+        if side == "after" and span.end <= start <= span.end + 3:  # "phones are really too hard"
             if not CLAUSE_BREAK.intersection(t.lower_ for t in doc[span.end:start]):
                 return True
     return False
