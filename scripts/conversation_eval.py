@@ -118,6 +118,9 @@ def main() -> int:
         if problems:
             lines += [f"### {scenario['id']} ({scenario.get('channel', 'web')}): {'; '.join(problems)}", ""]
             lines += [f"- **{who}:** " + text.replace("\n", " / ") for who, text in run.transcript] + [""]
+    history = args.out.read_text(encoding="utf-8").split("\n## History\n", 1) if args.out.exists() else []
+    if len(history) == 2:  # kept by hand across runs: what earlier runs found
+        lines += ["## History", history[1].rstrip("\n")]
     args.out.write_text("\n".join(lines) + "\n", encoding="utf-8")
     print(f"Suitable: {suitable}/{len(results)}; no question more than twice: {asked_ok}/{len(results)}. "
           f"Wrote {args.out}")
