@@ -1,10 +1,10 @@
 # Two commands: `make run` starts the assistant, `make test` runs every test.
-# Each sets up what it needs first: .venv from requirements.lock, the database, a trained model.
+# Each sets up what it needs first: .venv from requirements.txt, the database, a trained model.
 SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
 RASA := $(VENV)/bin/rasa
-STAMP := $(VENV)/.installed-$(shell sha256sum requirements.lock | cut -c1-12)
+STAMP := $(VENV)/.installed-$(shell sha256sum requirements.txt | cut -c1-12)
 
 # The model is named after a fingerprint of everything training reads, so it is retrained
 # only when one of these changes (not on every run, and not merely because a file was touched).
@@ -27,10 +27,10 @@ ACTION_TOKEN = ACTION_SERVER_TOKEN="$${ACTION_SERVER_TOKEN:-$$($(PY) -m bot.conf
 
 setup: $(STAMP)
 
-$(STAMP): requirements.lock
+$(STAMP): requirements.txt
 	@test -x $(PY) || $$(scripts/python310.sh) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip==24.0
-	$(PY) -m pip install --quiet --no-deps -r requirements.lock
+	$(PY) -m pip install --quiet --no-deps -r requirements.txt
 	$(PY) -m pip check
 	@rm -f $(VENV)/.installed-* && touch $@
 
