@@ -71,14 +71,15 @@ def describe(service: ServiceRecord, reason: str | None = None) -> str:
     ) if line)
 
 
+def _local_place(match: Match, request: MatchRequest) -> str:
+    """The person's area this local service runs in ("Fife", "Lothian")."""
+    return next(areas()[c].name for c in match.service.areas if c in request.local_codes).removeprefix("NHS ")
+
+
 def explain(match: Match, request: MatchRequest) -> str:
     """One plain-English line on why this service was suggested, honest about what it does not offer."""
     service = match.service
-    if match.local:
-        place = next(areas()[c].name for c in service.areas if c in request.local_codes)
-        parts = [f"runs in {place.removeprefix('NHS ')}"]
-    else:
-        parts = ["available wherever you are in Scotland"]
+    parts = [f"runs in {_local_place(match, request)}" if match.local else "available wherever you are in Scotland"]
     if match.needs_met:
         parts.append("for " + " and ".join(NEEDS[n] for n in match.needs_met))
     offered = " and ".join(FORMATS[f] for f in service.formats[:2])
@@ -103,8 +104,7 @@ SHORT_FORMATS = {"group": "group", "one_to_one": "one-to-one", "phone": "phone",
 def short_reason(match: Match, request: MatchRequest) -> str:
     """The reason in a few words, for a phone screen: "In Fife; for birth trauma; group, online"."""
     service = match.service
-    parts = ["In " + next(areas()[c].name for c in service.areas if c in request.local_codes).removeprefix("NHS ")
-             if match.local else "Scotland-wide"]
+    parts = [f"In {_local_place(match, request)}" if match.local else "Scotland-wide"]
     if match.needs_met:
         parts.append("for " + " and ".join(NEEDS[n] for n in match.needs_met))
     if request.format and not match.format_match:
