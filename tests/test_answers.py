@@ -125,3 +125,15 @@ def test_a_digression_counts_as_an_unreadable_answer_to_the_question_it_interrup
     assert updates == {"stage": None, "unclear_answers": {"stage": 1}, "reask": "stage"}
     updates, say = read_digression("stage", updates["unclear_answers"])
     assert updates["stage"] == NOT_GIVEN["stage"] and say == [{"response": "utter_carry_on_without"}]
+
+
+def test_the_answer_rule_never_takes_a_crisis_intent_from_diet():
+    from rasa.shared.nlu.training_data.message import Message
+
+    from bot.nlu.answers import TypedAnswerClassifier
+    text = "mum in Fife, 6 month old"  # mostly an answer, whatever the model thought
+    for diet, expected in (("crisis_suicide_self_harm", "crisis_suicide_self_harm"), ("faq", "find_support")):
+        message = Message(data={"text": text, "intent": {"name": diet, "confidence": 0.98},
+                                "intent_ranking": [{"name": diet, "confidence": 0.98}], "entities": extract(text)})
+        TypedAnswerClassifier().process([message])
+        assert message.get("intent")["name"] == expected

@@ -117,6 +117,8 @@ try:  # The Rasa adapter; the functions above are usable without Rasa.
     from rasa.shared.nlu.constants import ENTITIES, INTENT, INTENT_RANKING_KEY, TEXT
     from rasa.shared.nlu.training_data.message import Message
 
+    from bot.nlu.crisis_component import RISK_INTENTS
+
     @DefaultV1Recipe.register([DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER], is_trainable=False)
     class TypedAnswerClassifier(GraphComponent):
         """A message that is mostly a slot answer is `find_support` (an answer), whatever DIET said: DIET
@@ -132,7 +134,9 @@ try:  # The Rasa adapter; the functions above are usable without Rasa.
             for message in messages:
                 text = message.get(TEXT) or ""
                 intent = message.get(INTENT) or {}
-                if intent.get("name") == ANSWER_INTENT or not is_mostly_answer(text, message.get(ENTITIES) or []):
+                # Never over a risk intent: DIET's crisis vote is one of the crisis component's three nets.
+                if intent.get("name") == ANSWER_INTENT or intent.get("name") in RISK_INTENTS \
+                        or not is_mostly_answer(text, message.get(ENTITIES) or []):
                     continue
                 # DIET's alternatives stay in the ranking at half weight, so the fallback classifier doesn't
                 # read a confident DIET runner-up as ambiguity: the rule has decided.
