@@ -10,6 +10,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from bot.db import session_scope
+from bot.nlu.answers import NOT_GIVEN
 from bot.signposting import (build_request, details, read_digression, read_location, read_slot_answer,
                              returning_from_digression, signpost, suggestions)
 
@@ -79,14 +80,19 @@ def _named_now(tracker: Tracker, entity: str) -> bool:
 
 
 class ActionChangeFormat(Action):
-    """Forget the format so the form asks again (unless this message named the new one), then suggest afresh."""
+    """Forget the format so the form asks again (unless this message named the new one, or refused one: "not a
+    group" means any format but that, so there is nothing to ask), then suggest afresh."""
 
     def name(self) -> Text:
         return "action_change_format"
 
     def run(self, dispatcher, tracker, domain) -> List[EventType]:
         events = [SlotSet("shown_service_ids", None)]
-        return events if _named_now(tracker, "format") else events + [SlotSet("format", None)]
+        if _named_now(tracker, "format"):
+            return events
+        if _named_now(tracker, "avoid_format"):
+            return events + [SlotSet("format", NOT_GIVEN["format"])]
+        return events + [SlotSet("format", None)]
 
 
 class ActionChangeArea(Action):

@@ -107,6 +107,13 @@ def test_a_change_that_names_the_new_value_keeps_it(dispatcher):
     assert {e["name"] for e in ActionChangeArea().run(dispatcher, moved, DOMAIN)} == {"shown_service_ids"}
 
 
+def test_refusing_a_format_means_any_other_format_not_a_new_question(dispatcher):
+    refused = tracker(format="group")
+    refused.latest_message["entities"] = [{"entity": "avoid_format", "value": "group"}]
+    events = {e["name"]: e["value"] for e in ActionChangeFormat().run(dispatcher, refused, DOMAIN)}
+    assert events == {"shown_service_ids": None, "format": "any"}
+
+
 def test_restart_keeps_the_crisis_record(dispatcher):
     cleared = {e["name"] for e in ActionRestartSupport().run(dispatcher, tracker(), DOMAIN)}
     assert "crisis_category" not in cleared and {"role", "stage", "location", "format", "needs"} <= cleared

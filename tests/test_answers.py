@@ -137,3 +137,22 @@ def test_the_answer_rule_never_takes_a_crisis_intent_from_diet():
                                 "intent_ranking": [{"name": diet, "confidence": 0.98}], "entities": extract(text)})
         TypedAnswerClassifier().process([message])
         assert message.get("intent")["name"] == expected
+
+
+@pytest.mark.parametrize("diet, text, replaced", [
+    ("out_of_scope", "Tain", True),  # an unseen village is an answer
+    ("faq", "mum in Fife, 6 month old", True),
+    ("faq", "can dads get postnatal depression", False),  # a question about a role and a stage stays a question
+    ("faq", "can I bring my baby to the group?", False),
+    ("faq", "is there anything in Tain?", True),  # ...unless it names a place to search
+    ("change_format", "not a group", False),  # its own handler keeps the refusal
+    ("change_area", "what about Stirling", False),
+    ("help_someone", "help for my partner pls", False),
+    ("feeling_low", "i'm so lonely since the baby came", False),  # low mood stays low mood...
+    ("feeling_low", "mum in Fife, 6 month old, I've been drinking", True),  # ...unless it gives the search facts
+    ("deny", "nah not for me", False),  # a plain no stays a no
+    ("deny", "no groups please", True),  # a no that names a fact is an answer
+])
+def test_the_answer_rule_only_replaces_intents_that_would_interrupt_the_search(diet, text, replaced):
+    from bot.nlu.answers import answer_replaces
+    assert answer_replaces(diet, text, extract(text)) is replaced

@@ -7,6 +7,7 @@ that only mean something as the answer to that question). Places are read by bot
 """
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from typing import Any, Dict, List, Text
 
@@ -83,6 +84,35 @@ _FILLER = frozenset("i im i'm am a an the in at near on its it's it is please pl
                     "anything anywhere somewhere any is are can could you u".split())
 ANSWER_SHARE = 0.6  # of a message's content words that must be entities for it to count as an answer
 ANSWER_INTENT = "find_support"
+FACTS = {"location", "stage", "format", "role"}  # the search's own slots
+# DIET intents the answer rule never replaces: their own handlers keep a value the message named
+# (change_format, change_area), or they are requests, not answers. (Risk intents are never replaced either.)
+KEEPS_ITS_INTENT = frozenset({"change_format", "change_area", "help_someone", "more_options", "start_again",
+                              "urgent_help", "service_details"})
+_QUESTION = re.compile(r"^\W*(can|could|is|are|do|does|did|will|would|should|what|whats|what's|who|how|why|when|"
+                       r"which|am|has|have)\b", re.IGNORECASE)
+
+
+def is_question(text: str) -> bool:
+    return text.rstrip().endswith("?") or bool(_QUESTION.match(text))
+
+
+def answer_replaces(intent: str | None, text: str, entities: list[dict[str, Any]]) -> bool:
+    """Should this message count as an answer (find_support) although DIET read it as `intent`?
+    Only where DIET's intent would interrupt the search: a question ("can dads get PND?") stays a question
+    unless it names a place; low mood stays low mood unless it also gives two facts for the search
+    ("mum in Fife, 6 months, I've been drinking"); a yes or no counts only when it names a fact ("no, not
+    groups")."""
+    if intent in KEEPS_ITS_INTENT or not is_mostly_answer(text, entities):
+        return False
+    kinds = {e.get("entity") for e in entities}
+    if is_question(text) and "location" not in kinds:
+        return False
+    if intent == "feeling_low" and len(kinds & FACTS) < 2:
+        return False
+    if intent in ("affirm", "deny") and not kinds & (FACTS | {"avoid_format"}):
+        return False
+    return True
 
 
 def is_mostly_answer(text: str, entities: list[dict[str, Any]]) -> bool:
@@ -136,7 +166,7 @@ try:  # The Rasa adapter; the functions above are usable without Rasa.
                 intent = message.get(INTENT) or {}
                 # Never over a risk intent: DIET's crisis vote is one of the crisis component's three nets.
                 if intent.get("name") == ANSWER_INTENT or intent.get("name") in RISK_INTENTS \
-                        or not is_mostly_answer(text, message.get(ENTITIES) or []):
+                        or not answer_replaces(intent.get("name"), text, message.get(ENTITIES) or []):
                     continue
                 # DIET's alternatives stay in the ranking at half weight, so the fallback classifier doesn't
                 # read a confident DIET runner-up as ambiguity: the rule has decided.
