@@ -23,7 +23,7 @@ export RASA_TELEMETRY_ENABLED := false
 export ACTIONS_PORT ?= 5055
 ACTION_TOKEN = ACTION_SERVER_TOKEN="$${ACTION_SERVER_TOKEN:-$$($(PY) -m bot.config secret action-server-token)}"
 
-.PHONY: setup db model run test test-unit test-e2e test-stories validate crisis-eval crisis-eval-pipeline crisis-report cross-validate nlu-heldout nlu-report conversation-report bench clean
+.PHONY: setup db model run test test-unit test-e2e test-stories validate crisis-eval crisis-eval-pipeline crisis-report cross-validate nlu-heldout nlu-report conversation-report bench bench-language-id i18n clean
 
 setup: $(STAMP)
 
@@ -91,6 +91,15 @@ nlu-report: cross-validate nlu-heldout
 
 bench: db
 	$(PY) -m bench.directory_search
+
+# Writes the translated replies (data/i18n/) into domain.yml as conditional response variations.
+i18n: setup
+	$(PY) scripts/i18n_domain.py
+
+# Compares lingua with langid.py and langdetect (installed only for this; not used at run time).
+bench-language-id: setup
+	$(PY) -m pip install -q --no-deps -r requirements-bench.txt
+	$(PY) -m bench.language_id
 
 clean:
 	rm -rf models results var

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from bot import helplines
 from bot.directory.records import ServiceRecord
-from bot.directory.store import load_cached_records
+from bot.directory.store import load_cached_records, load_records
 from bot.geography import Resolution, resolve
 from bot.matching import Match, MatchRequest, MatchResult, find_matches
 from bot.models import UnmetNeed
@@ -176,6 +176,21 @@ def details(session: Session, service_id: str) -> str | None:
         f"Referral: {service.referral_how}" if service.referral_how else "",
         f"Checked {service.last_verified} (source: {service.source})" if service.last_verified else "",
     ) if line)
+
+
+def in_language(session: Session, code: str, endonym: str, area_codes: Iterable[str] = ()) -> Suggestions | None:
+    """Services that work in this language (the directory's `languages`), those serving the person's area
+    first; None when there are none. Only services whose source names the language are tagged with it."""
+    local = set(area_codes)
+    found = sorted((r for r in load_records(session) if code in r.languages),
+                   key=lambda r: (not local & set(r.areas), r.name))
+    if not found:
+        return None
+    first_line = f"These services can help in {endonym}:"
+    cards = [{**r.to_dict(), "reason": f"Works in {endonym}", "local": bool(local & set(r.areas)),
+              "compact": {"contact": short_contact(r), "why": f"works in {endonym}"}} for r in found[:3]]
+    text = "\n\n".join([first_line] + [describe(r, f"Works in {endonym}") for r in found[:3]])
+    return Suggestions(text, {"opening": first_line, "services": cards}, tuple(r.id for r in found[:3]), bool(local))
 
 
 def opening(result: MatchResult, area_label: str | None, more: bool = False) -> str:

@@ -7,7 +7,8 @@ Two of its warnings are false positives, and each is accepted only after checkin
   domain from the NLU data although stories need them listed in domain.yml — checked against the NLU data;
 - "intent … is not found in the NLU training data" for the possible-risk intents, which the crisis
   component sets from its own nets (DIET is not trained on them) — checked against that component —
-  and for intents only ever sent by a button our own code builds (`/service_details{...}` in bot/).
+  and for intents only ever sent by a button our own code builds (`/service_details{...}` in bot/), and
+  `other_language`, which the language component sets (bot/nlu/language_component.py).
 Every other warning fails the run.
 """
 from __future__ import annotations
@@ -40,6 +41,7 @@ def main() -> int:
     from rasa.validator import Validator
 
     from bot.nlu.crisis_component import POSSIBLE_INTENTS
+    from bot.nlu.language_component import INTENT_NAME as LANGUAGE_INTENT
 
     importer = TrainingDataImporter.load_from_config(str(ROOT / "config.yml"), str(ROOT / "domain.yml"),
                                                      [str(ROOT / "data" / d) for d in TRAINING_DATA])
@@ -64,7 +66,7 @@ def main() -> int:
         if match and used_outside_stories(match["name"], forms, action_code + bot_code):
             continue
         no_examples = NO_EXAMPLES.search(text)
-        if no_examples and (no_examples["name"] in POSSIBLE_INTENTS or
+        if no_examples and (no_examples["name"] in POSSIBLE_INTENTS or no_examples["name"] == LANGUAGE_INTENT or
                             re.search(rf"/{no_examples['name']}\{{", bot_code)):
             continue
         duplicated = DUPLICATED_INTENTS.search(text)

@@ -214,6 +214,55 @@ def test_conversations_are_kept_in_the_sql_tracker_store(servers):
     assert count > 0
 
 
+# --- other languages (bot/language, data/i18n/) ----------------------------------------------
+
+# Written for these tests (not taken from the labelled sets): one plain disclosure and one ordinary request each.
+CRISIS_IN = {"pl": "Nie chcę już żyć", "uk": "Я більше не хочу жити", "ro": "Nu mai vreau să trăiesc",
+             "ar": "أريد أن أموت", "ur": "میں مرنا چاہتی ہوں", "pa": "ਮੈਂ ਮਰਨਾ ਚਾਹੁੰਦੀ ਹਾਂ", "zh": "我不想活了"}
+ORDINARY_IN = {"pl": "Szukam grupy wsparcia dla mam w Glasgow", "uk": "Я шукаю групу підтримки для мам",
+               "ro": "Caut un grup de sprijin pentru mame", "ar": "أبحث عن مجموعة دعم للأمهات",
+               "ur": "میں ماؤں کے لیے سپورٹ گروپ ڈھونڈ رہی ہوں", "pa": "ਮੈਂ ਮਾਵਾਂ ਲਈ ਸਹਾਇਤਾ ਗਰੁੱਪ ਲੱਭ ਰਹੀ ਹਾਂ",
+               "zh": "我在找妈妈互助小组"}
+
+
+def said(replies) -> str:
+    """A turn's text as written: Rasa's REST channel sends each paragraph ("\n\n") as a message of its own."""
+    return "\n\n".join(r.get("text", "") for r in replies)
+
+
+def translated(code: str, key: str) -> str:
+    from bot import language
+    return language.get(code).responses[key]
+
+
+@pytest.mark.parametrize("code", sorted(CRISIS_IN))
+def test_a_crisis_in_another_language_gets_the_answer_in_it_and_in_english_and_an_escalation(servers, code):
+    sender = new_sender()
+    first = said(servers.say(sender, CRISIS_IN[code]))  # Rasa sends each paragraph as its own message
+    assert first.startswith(translated(code, "crisis_suicide_self_harm")), first
+    assert "I'm really sorry you're feeling like this" in first and "116 123" in first and "999" in first
+    assert translated(code, "interpreter") in first
+    assert escalations(servers, sender) == ["suicide_self_harm"]
+
+
+@pytest.mark.parametrize("code", sorted(ORDINARY_IN))
+def test_an_ordinary_message_in_another_language_is_answered_in_it_never_with_an_english_question_alone(servers, code):
+    sender = new_sender()
+    reply = said(servers.say(sender, ORDINARY_IN[code]))
+    assert reply.startswith(translated(code, "not_english")), reply
+    assert "This service works in English" in reply and "111" in reply and "999" in reply
+    assert servers.slot(sender, "language") == code
+    assert escalations(servers, sender) == []
+
+
+def test_another_language_mid_form_is_answered_then_the_question_comes_again(servers):
+    sender = new_sender()
+    servers.say(sender, "I'd like to find a group")
+    replies = servers.say(sender, ORDINARY_IN["pl"])
+    assert said(replies).startswith(translated("pl", "not_english"))
+    assert asked_slot(replies), texts(replies)  # the form carries on, in English, after the explanation
+
+
 # --- with the action server stopped (keep these last) -------------------------------------
 
 def test_with_the_action_server_down_a_crisis_is_still_answered(servers):
@@ -221,6 +270,13 @@ def test_with_the_action_server_down_a_crisis_is_still_answered(servers):
     sender = new_sender()
     replies = servers.say(sender, "my partner hits me and I'm scared to go home")
     assert "999" in replies[0]["text"] and "0800 027 1234" in replies[0]["text"]
+
+
+def test_with_the_action_server_down_a_crisis_in_another_language_is_answered_in_it(servers):
+    sender = new_sender()
+    first = said(servers.say(sender, CRISIS_IN["ur"]))
+    assert first.startswith(translated("ur", "crisis_suicide_self_harm")) and "116 123" in first
+    assert escalations(servers, sender) == ["suicide_self_harm"]
 
 
 def test_with_the_action_server_down_the_possible_risk_question_and_yes_still_work(servers):

@@ -16,7 +16,7 @@ import uuid
 import pytest
 
 from bot import privacy
-from bot.channels.sms import is_gsm7, segments
+from bot.channels.sms import for_sms, is_gsm7, segments, to_gsm7
 from tests.servers import ROOT, Servers, free_port
 from tests.twilio_emulator import TwilioEmulator, inbound_params, post_webhook, sign
 
@@ -176,6 +176,27 @@ def test_a_crisis_by_sms_is_answered_first_recorded_and_a_call_back_can_be_agree
     with db(servers) as conn:
         assert conn.execute("select callback_number from escalation where conversation_id = ? and "
                             "callback_consent", (conversation,)).fetchone() == (parent,)
+
+
+# Written for these tests (not from the labelled sets).
+CRISIS_IN = {"pl": "nie chce juz zyc", "uk": "Я хочу померти", "ro": "vreau sa mor", "ar": "بدي موت",
+             "ur": "mera dil karta hai mar jaun", "pa": "ਮੈਂ ਮਰ ਜਾਣਾ ਚਾਹੁੰਦੀ ਹਾਂ", "zh": "我想死"}
+
+
+@pytest.mark.parametrize("code", sorted(CRISIS_IN))
+def test_a_crisis_by_sms_in_another_language_is_answered_in_it_and_in_english(servers, twilio, code):
+    from bot import language
+    parent = new_number()
+    replies = text(servers, twilio, parent, CRISIS_IN[code])
+    joined = "\n".join(replies)
+    own = language.get(code).responses["crisis_suicide_self_harm"]
+    opening = own.split("\n")[0][:25]
+    assert opening in joined or to_gsm7(opening) in joined, joined  # as written (UCS-2) unless GSM-7 loses nothing
+    assert "116 123" in joined and "999" in joined and "deserve support right now" in joined
+    if not is_gsm7(for_sms(own)):  # letters GSM-7 would lose (Urdu, Chinese…): sent as written, in UCS-2
+        assert any(segments(body).encoding == "UCS-2" for body in replies)
+    conversation = privacy.conversation_id(parent, SECRET.encode())
+    assert escalations(servers, conversation, [("suicide_self_harm", "twilio")]) == [("suicide_self_harm", "twilio")]
 
 
 def test_help_gives_the_crisis_numbers(servers, twilio):

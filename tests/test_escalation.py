@@ -352,3 +352,13 @@ def test_a_web_alert_says_the_numbers_were_shown_in_the_chat(contacts):
         record(session, detection(), WED_10AM)
     deliver_due({"webhook": lambda contact, body: sent.append(body)}, WED_10AM)
     assert "They were shown emergency numbers in the chat." in sent[0]
+
+
+def test_an_alert_for_a_message_in_another_language_says_so(contacts):
+    """The clinician calling back needs to know to book an interpreter."""
+    with session_scope(contacts) as session:
+        record(session, detection(message="Nie chcę już żyć", conversation="conv-pl"), WED_10AM)
+        record(session, detection(message="I want to end it", conversation="conv-en"), WED_10AM)
+        bodies = {a.escalation.conversation_id: a.body for a in alerts_of(session)}
+    assert "Written in Polish: a call-back may need an interpreter." in bodies["conv-pl"]
+    assert "Written in" not in bodies["conv-en"]

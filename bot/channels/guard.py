@@ -25,10 +25,25 @@ FALLBACK_TEXT = ("Sorry, something went wrong on our side and I couldn't answer.
 
 
 @lru_cache(maxsize=1)
-def domain_responses() -> dict[str, str]:
+def domain_variations() -> dict[str, list[dict[str, Any]]]:
     domain = yaml.safe_load((PROJECT_ROOT / "domain.yml").read_text(encoding="utf-8"))
-    return {name: variants[0]["text"] for name, variants in domain.get("responses", {}).items()
-            if variants and "text" in variants[0]}
+    return {name: variants for name, variants in domain.get("responses", {}).items() if variants}
+
+
+def response_text(name: str, language: str | None = None) -> str:
+    """A domain response's text as Rasa would pick it: the variation for `language` (the `language` slot's
+    conditional variations, data/i18n/), else the one without a condition."""
+    variants = domain_variations()[name]
+    for variant in variants:
+        if any(c.get("name") == "language" and c.get("value") == language for c in variant.get("condition") or []):
+            return variant["text"]
+    return next(v["text"] for v in variants if not v.get("condition"))
+
+
+def domain_responses() -> dict[str, str]:
+    """Every domain response's English text (the variation without a condition)."""
+    return {name: response_text(name) for name, variants in domain_variations().items()
+            if any("text" in v and not v.get("condition") for v in variants)}
 
 
 def fallback_replies(text: str | None, conversation_id: str | None = None, channel: str | None = None) -> list[str]:
@@ -47,8 +62,9 @@ def fallback_replies(text: str | None, conversation_id: str | None = None, chann
         from bot.escalation import Detection, record_safely
         record_safely(Detection(conversation_id=conversation_id, channel=channel, category=signal.category,
                                 message=text or ""))
-    responses = domain_responses()
-    return [responses[f"utter_crisis_{signal.category}"], responses["utter_crisis_followup"]]
+    from bot.language import reply_language
+    language = reply_language(text or "")
+    return [response_text(f"utter_crisis_{signal.category}", language), response_text("utter_crisis_followup", language)]
 
 
 class CountingOutputChannel(OutputChannel):

@@ -21,13 +21,16 @@ How a message is read:
 """
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from bot.crisis.engine import _Engine, _engine
 from bot.crisis.evaluation import (LABELLED_FILE, MAX_FALSE_POSITIVE_RATE, MIN_RECALL, Evaluation, evaluate,
                                    load_labelled)
 from bot.crisis.loading import LEXICON_FILE
-from bot.crisis.signals import CATEGORIES, Analysis, CrisisSignal
+from bot.crisis.signals import CATEGORIES, Analysis, CrisisSignal, rank
+
+logger = logging.getLogger(__name__)
 
 __all__ = ["CATEGORIES", "CrisisSignal", "Analysis", "analyse", "detect", "detect_all", "lexicon",
            "recognised_as_figurative", "explain", "Evaluation", "evaluate", "load_labelled", "LEXICON_FILE",
@@ -41,10 +44,28 @@ def detect(text: str) -> CrisisSignal | None:
 
 
 def detect_all(text: str) -> list[CrisisSignal]:
-    """Every crisis signal in `text`, most urgent category first, then in reading order."""
+    """Every crisis signal in `text` (English and every other language's lexicon), most urgent category first,
+    then in reading order."""
     if not isinstance(text, str) or not text.strip():
         return []
-    return _engine().detect_all(text)
+    return _with_other_languages(text, _engine().detect_all(text))
+
+
+def _with_other_languages(text: str, english: list[CrisisSignal]) -> list[CrisisSignal]:
+    """Adds the other languages' crisis signals (data/i18n/<code>.yml). They run on every message whatever its
+    language, so a romanised or two-word message in another language is still caught. A failure there must
+    never hide the English result."""
+    try:
+        from bot.language import crisis_signals, get, identify
+        written_in = get(identify(text).code)
+        if written_in is not None and written_in.english_false_friends:
+            english = [s for s in english if s.phrase.lower() not in written_in.english_false_friends]
+        foreign = [CrisisSignal(category=s.category, phrase=text[s.start:s.end], rule=s.rule, third_party=False,
+                                start=s.start, end=s.end, language=s.language) for s in crisis_signals(text)]
+    except Exception:  # noqa: BLE001
+        logger.exception("The other languages' crisis lexicons failed on a message")
+        return english
+    return sorted(english + foreign, key=rank) if foreign else english
 
 
 def lexicon() -> dict[str, Any]:
@@ -57,7 +78,9 @@ def analyse(text: str) -> Analysis:
     phrases they explained away. The crisis component needs all three from one pass."""
     if not isinstance(text, str) or not text.strip():
         return Analysis(signals=[], guards=(), explained_away=())
-    return _engine().analyse(text)
+    english = _engine().analyse(text)
+    return Analysis(signals=_with_other_languages(text, english.signals), guards=english.guards,
+                    explained_away=english.explained_away)
 
 
 def recognised_as_figurative(text: str) -> bool:

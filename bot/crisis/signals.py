@@ -27,6 +27,12 @@ class CrisisSignal:
     # Character offsets of `phrase` in the original text (not part of equality).
     start: int = field(default=-1, compare=False)
     end: int = field(default=-1, compare=False)
+    language: str = field(default="en", compare=False)  # whose lexicon matched (data/i18n/<code>.yml)
+
+
+def rank(signal: CrisisSignal) -> tuple[int, int]:
+    """Most urgent category first, then reading order."""
+    return _RANK[signal.category], signal.start
 
 
 @dataclass(frozen=True)

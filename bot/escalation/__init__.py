@@ -216,10 +216,21 @@ def alert_body(escalation: Escalation, reason: str, session: Session | None = No
     callback = (f"Call-back agreed: {escalation.callback_number}." if escalation.callback_consent
                 else "No call-back consent yet.")
     return (f"[Perinatal peer support assistant] {lead}: {CATEGORY_NAMES[escalation.category]}. "
+            f"{_written_in(escalation.message)}"
             f"Ref {privacy.ref(escalation.conversation_id)}, via {escalation.channel or 'unknown channel'}, "
             f"{area.name if area else 'area unknown'}, "
             f"{escalation.detected_at:%d %b %H:%M} UTC. {reply_outcome(session, escalation)} "
             f"Message: \"{escalation.message[:300]}\" {callback}")
+
+
+def _written_in(message: str) -> str:
+    """A clinician calling back needs to know the person may need an interpreter."""
+    try:
+        from bot import language
+        spoken = language.get(language.reply_language(message or ""))
+    except Exception:  # noqa: BLE001 — the alert matters more than this line
+        return ""
+    return f"Written in {spoken.name}: a call-back may need an interpreter. " if spoken else ""
 
 
 def grant_callback(session: Session, conversation_id: str, now: datetime | None = None) -> Escalation | None:

@@ -18,7 +18,7 @@ from sanic.response import HTTPResponse
 
 from bot import config, privacy
 from bot.channels import sms
-from bot.channels.guard import domain_responses, fallback_replies, never_silent
+from bot.channels.guard import domain_responses, domain_variations, fallback_replies, never_silent
 from bot.channels.limits import Limits, cap_request_bodies, prepare_process, read_capped, refusal
 from bot.channels.twilio.sender import DeliveryFailed, TwilioSender
 from bot.channels.twilio.settings import (CHANNEL, COUNTS, EMPTY_TWIML, FAILED_STATUSES, HELP_FOOTER,
@@ -89,9 +89,10 @@ OnNewMessage = Callable[[UserMessage], Awaitable[Any]]
 
 @functools.lru_cache(maxsize=1)
 def _crisis_texts() -> frozenset[str]:
-    responses = domain_responses()
-    return frozenset(text for name, text in responses.items()
-                     if name.startswith("utter_crisis_") or name == "utter_urgent_help")
+    """Every wording of every crisis reply, in every language."""
+    return frozenset(variant["text"] for name, variants in domain_variations().items()
+                     if name.startswith("utter_crisis_") or name == "utter_urgent_help"
+                     for variant in variants if "text" in variant)
 
 
 def is_crisis_reply(message: dict[str, Any]) -> bool:

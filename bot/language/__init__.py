@@ -1,0 +1,247 @@
+"""Languages beyond English: which language a message is in, crisis words in that language, and replies.
+
+Each supported language is one data file, data/i18n/<code>.yml (format in data/i18n/README.md): its
+crisis lexicon, its translated replies and who wrote and reviewed them. Adding a language is adding a
+file and its labelled test set; nothing here names a language except English, the default.
+
+Two separate questions, answered separately:
+* crisis_signals(text): every language's crisis lexicon runs on every message, whatever language was
+  detected, so a romanised Urdu or a two-word Polish crisis is still caught.
+* identify(text): which language to reply in. English unless the evidence is strong: the script
+  (Han, Gurmukhi, Arabic, Cyrillic) or, for Latin letters, a confident detector on a message long enough
+  to judge (or with letters English doesn't use), so "aye", "ok ta" or a postcode stay English.
+"""
+from __future__ import annotations
+
+import logging
+import unicodedata
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bot import PROJECT_ROOT
+from bot.language.lexicon import Lexicon, is_han
+
+logger = logging.getLogger(__name__)
+
+I18N_DIR = PROJECT_ROOT / "data" / "i18n"
+ENGLISH = "en"
+# A Latin-script message counts as another language only when the detector is at least this confident
+# and the message has at least MIN_LATIN_WORDS words (two will do with letters English never uses: "ą", "ș").
+# Chosen on tests/data/multilingual/language_id.yml and the English NLU data (bench/language_id.md).
+MIN_LATIN_CONFIDENCE = 0.5
+MIN_LATIN_WORDS = 3
+MAX_ENGLISH_CONFIDENCE = 0.03  # ...and lingua gives English almost no chance
+RESPONSE_KEYS = ("crisis_medical_emergency", "crisis_suicide_self_harm", "crisis_harm_to_baby", "crisis_psychosis",
+                 "crisis_abuse_danger", "crisis_sexual_violence", "crisis_followup", "interpreter", "not_english",
+                 "in_danger")
+
+
+@dataclass(frozen=True)
+class Language:
+    code: str
+    name: str
+    endonym: str
+    detector: tuple[str, ...]
+    scripts: tuple[str, ...]
+    direction: str
+    provenance: dict[str, Any]
+    responses: dict[str, str]
+    lexicon: Lexicon
+    path: Path
+    # Words of this language that an English crisis rule reads as risk ("od" = overdose in English text-speak,
+    # "from" in Polish): in a message identified as this language, an English signal on one of these is dropped.
+    english_false_friends: frozenset[str] = frozenset()
+
+    @property
+    def reviewed(self) -> bool:
+        return bool(self.provenance.get("reviewed")) and bool(self.provenance.get("reviewed_by"))
+
+
+def _load(path: Path) -> Language:
+    from bot.crisis import CATEGORIES
+    raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    code = str(raw["code"])
+    if path.stem != code:
+        raise ValueError(f"{path}: code {code!r} does not match the file name")
+    characters = raw.get("segmentation", "words") == "characters"
+    lexicon = Lexicon(code, raw.get("crisis") or {}, bool(raw.get("fold_marks", False)), characters, CATEGORIES)
+    return Language(code=code, name=str(raw["name"]), endonym=str(raw.get("endonym") or raw["name"]),
+                    detector=tuple(raw.get("detector") or ()), scripts=tuple(raw.get("scripts") or ()),
+                    direction=str(raw.get("direction", "ltr")), provenance=dict(raw.get("provenance") or {}),
+                    responses={k: str(v) for k, v in (raw.get("responses") or {}).items()}, lexicon=lexicon, path=path,
+                    english_false_friends=frozenset(str(w).lower() for w in raw.get("english_false_friends") or ()))
+
+
+def language_files() -> list[Path]:
+    return [p for p in sorted(I18N_DIR.glob("*.yml")) if p.stem != ENGLISH]
+
+
+@lru_cache(maxsize=1)
+def languages() -> dict[str, Language]:
+    """Every supported language other than English, by code. A file that fails to load is logged and left
+    out, so one bad file never takes the other languages' crisis words down (the tests load each strictly)."""
+    loaded = {}
+    for path in language_files():
+        try:
+            lang = _load(path)
+        except Exception:  # noqa: BLE001
+            logger.exception("Language file %s failed to load; that language is off", path.name)
+            continue
+        loaded[lang.code] = lang
+    return loaded
+
+
+def get(code: str | None) -> Language | None:
+    return languages().get(code or "")
+
+
+# ---------------------------------------------------------------------------------- crisis words
+
+@dataclass(frozen=True)
+class ForeignSignal:
+    language: str
+    rule: str
+    category: str
+    start: int
+    end: int
+
+
+@lru_cache(maxsize=512)  # the crisis component, the language component and the guard read the same text
+def crisis_signals(text: str) -> tuple[ForeignSignal, ...]:
+    """Every crisis rule of every language that matches `text` (guards applied), in reading order."""
+    if not isinstance(text, str) or not text.strip():
+        return ()
+    found: list[ForeignSignal] = []
+    for lang in languages().values():
+        hits, _ = lang.lexicon.hits(text)
+        found += [ForeignSignal(lang.code, h.rule, h.category, h.start, h.end) for h in hits]
+    return tuple(sorted(found, key=lambda s: s.start))
+
+
+def reply_language(text: str) -> str:
+    """The language to reply in: the identified one, or, when that is English (or one we have no replies in)
+    but another language's crisis words matched, that language ("chce umrzec" is too short to identify)."""
+    identified = identify(text).code
+    if identified in languages():
+        return identified
+    try:
+        foreign = crisis_signals(text) if isinstance(text, str) else ()
+    except Exception:  # noqa: BLE001
+        logger.exception("Crisis lexicons failed while choosing the reply language")
+        foreign = ()
+    if not foreign:
+        return identified
+    # Romanised Urdu and Punjabi share words: the language with the most matching rules answers.
+    counts = {code: sum(s.language == code for s in foreign) for code in {s.language for s in foreign}}
+    return max(sorted(counts), key=lambda code: counts[code])
+
+
+# ---------------------------------------------------------------------------------- identification
+
+@dataclass(frozen=True)
+class Identified:
+    code: str  # a supported code, "en", or "other" (a language we have no replies in)
+    confidence: float
+    reason: str  # how it was decided, for the audit log and the tests
+
+
+def _script_counts(text: str) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for ch in text:
+        if not ch.isalpha():
+            continue
+        if is_han(ch):
+            script = "Han"
+        else:
+            name = unicodedata.name(ch, "")
+            script = next((s for s in ("LATIN", "CYRILLIC", "ARABIC", "GURMUKHI", "HIRAGANA", "KATAKANA", "HANGUL",
+                                       "DEVANAGARI", "BENGALI", "GREEK", "HEBREW", "THAI") if name.startswith(s)),
+                          "OTHER")
+            script = {"HIRAGANA": "Kana", "KATAKANA": "Kana"}.get(script, script.title())
+        counts[script] = counts.get(script, 0) + 1
+    return counts
+
+
+@lru_cache(maxsize=1)
+def _detector() -> Any:
+    """lingua, limited to the languages we support plus the ones most often confused with them (and English),
+    so "other" is a real answer. Loaded once (about 5 s, on first use)."""
+    from lingua import Language as L, LanguageDetectorBuilder
+    wanted = {name for lang in languages().values() for name in lang.detector}
+    wanted |= {"ENGLISH", "RUSSIAN", "PERSIAN", "HINDI", "FRENCH", "SPANISH", "GERMAN", "ITALIAN", "PORTUGUESE",
+               "DUTCH", "CZECH", "SLOVAK", "BULGARIAN", "BENGALI", "JAPANESE", "KOREAN", "LATIN", "SOMALI", "TURKISH"}
+    return LanguageDetectorBuilder.from_languages(*[getattr(L, name) for name in sorted(wanted)]).build()
+
+
+def _code_for(detector_name: str) -> str:
+    if detector_name == "ENGLISH":
+        return ENGLISH
+    return next((lang.code for lang in languages().values() if detector_name in lang.detector), "other")
+
+
+def _english_foreign_letters(text: str) -> bool:
+    """Latin letters with diacritics English never uses: strong evidence even in a two-word message."""
+    return any(ch.isalpha() and not ch.isascii() and unicodedata.name(ch, "").startswith("LATIN") for ch in text)
+
+
+@lru_cache(maxsize=512)  # the language component, the crisis check and the guard read the same text
+def identify(text: str) -> Identified:
+    """The language to answer `text` in. Never raises; English when unsure."""
+    try:
+        return _identify(text)
+    except Exception:  # noqa: BLE001 — identification must never stop a reply
+        logger.exception("Language identification failed; answering in English")
+        return Identified(ENGLISH, 0.0, "error")
+
+
+def _identify(text: str) -> Identified:
+    if not isinstance(text, str) or not text.strip() or text.lstrip().startswith("/"):
+        return Identified(ENGLISH, 1.0, "empty or a button")
+    sample = text[:2000]
+    scripts = _script_counts(sample)
+    if not scripts:
+        return Identified(ENGLISH, 1.0, "no letters")
+    script = max(scripts, key=lambda s: scripts[s])
+    by_script = {s: [lang for lang in languages().values() if s in lang.scripts] for s in scripts}
+    if script != "Latin":
+        candidates = by_script.get(script, [])
+        if len(candidates) == 1 and script in ("Han", "Gurmukhi"):
+            return Identified(candidates[0].code, 1.0, f"{script} script")
+        if not candidates:
+            return Identified("other", 1.0, f"{script} script, no supported language")
+        # judge only the letters of that script: "زوجتي تحتاج مساعدة، she is not sleeping" is Arabic
+        own = "".join(ch if not ch.isalpha() or _script_counts(ch).get(script) else " " for ch in sample)
+        values = _detector().compute_language_confidence_values(own)
+        best = values[0]
+        code = _code_for(best.language.name)
+        if code in {c.code for c in candidates}:
+            return Identified(code, round(best.value, 3), f"{script} script, detector")
+        if len(candidates) == 1:
+            return Identified(candidates[0].code, round(best.value, 3), f"{script} script, nearest supported")
+        return Identified("other", round(best.value, 3), f"{script} script, detector: {best.language.name}")
+    words = [w for w in "".join(c if c.isalpha() else " " for c in sample).split() if len(w) > 1]
+    strong_letters = _english_foreign_letters(sample)
+    if len(words) < MIN_LATIN_WORDS and not (strong_letters and len(words) >= 2):
+        return Identified(ENGLISH, 1.0, "Latin script, too short to judge")
+    values = _detector().compute_language_confidence_values(sample)
+    best = values[0]
+    code = _code_for(best.language.name)
+    english = next((v.value for v in values if v.language.name == "ENGLISH"), 0.0)
+    if code == ENGLISH:
+        return Identified(ENGLISH, round(best.value, 3), "Latin script, detector")
+    if best.value < MIN_LATIN_CONFIDENCE or english > MAX_ENGLISH_CONFIDENCE:
+        return Identified(ENGLISH, round(english, 3), "Latin script, detector not confident")
+    return Identified(code, round(best.value, 3), "Latin script, detector")
+
+
+def status() -> list[dict[str, Any]]:
+    """Who wrote each language's words and whether a native speaker has reviewed them (for operators)."""
+    return [{"code": lang.code, "name": lang.name, "written_by": lang.provenance.get("written_by"),
+             "reviewed": lang.reviewed, "reviewed_by": lang.provenance.get("reviewed_by"),
+             "reviewed_on": lang.provenance.get("reviewed_on"), "rules": len(lang.lexicon.rules),
+             "guards": len(lang.lexicon.guards), "responses": sorted(lang.responses)}
+            for lang in languages().values()]

@@ -1,0 +1,82 @@
+"""Per-language crisis figures on the labelled multilingual sets (tests/data/multilingual/<code>.yml).
+
+Each set was written by a different writer from that language's lexicon, and has a `blind` part the lexicon
+was never tuned on. Agreement between two machine-written sets is not clinical evidence: a native
+speaker must review both before these figures mean more than "the lexicon agrees with another writer".
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from bot import PROJECT_ROOT
+
+SETS_DIR = PROJECT_ROOT / "tests" / "data" / "multilingual"
+NOT_CRISIS = "none"
+
+
+@dataclass
+class Figures:
+    crisis: int = 0
+    caught: int = 0  # detected as some crisis
+    right_category: int = 0
+    negatives: int = 0
+    false_alarms: int = 0
+    missed: list[str] = field(default_factory=list)
+    alarms: list[str] = field(default_factory=list)
+
+    @property
+    def recall(self) -> float:
+        return self.caught / self.crisis if self.crisis else 1.0
+
+    @property
+    def false_alarm_rate(self) -> float:
+        return self.false_alarms / self.negatives if self.negatives else 0.0
+
+
+def labelled(code: str) -> list[dict]:
+    path = SETS_DIR / f"{code}.yml"
+    return (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("messages") or [] if path.exists() else []
+
+
+def evaluate(code: str) -> dict[str, Figures]:
+    """Figures for the `dev` and `blind` parts of one language's set, read by the whole detector (every
+    language's lexicon and the English one, as in production)."""
+    from bot.crisis import detect_all
+    out = {"dev": Figures(), "blind": Figures()}
+    for item in labelled(code):
+        figures = out[str(item.get("part", "dev"))]
+        signals = detect_all(str(item["text"]))
+        if item["label"] == NOT_CRISIS:
+            figures.negatives += 1
+            if signals:
+                figures.false_alarms += 1
+                figures.alarms.append(f"{item['text']}  [{signals[0].rule}]")
+            continue
+        figures.crisis += 1
+        if signals:
+            figures.caught += 1
+            figures.right_category += any(s.category == item["label"] for s in signals)
+        else:
+            figures.missed.append(f"{item['text']}  ({item['label']}; {item.get('gloss', '')})")
+    return out
+
+
+def report(codes: list[str], show_blind: bool = False, dev_only: bool = False) -> str:
+    """Figures for both parts; the messages missed or alarmed on, for the dev part only (unless show_blind):
+    the blind part stays blind to whoever tunes the lexicons."""
+    lines = ["| language | part | crisis recall | right category | false alarms |", "|---|---|---|---|---|"]
+    details: list[str] = []
+    for code in codes:
+        for part, f in evaluate(code).items():
+            if dev_only and part == "blind":
+                continue
+            lines.append(f"| {code} | {part} | {f.caught}/{f.crisis} ({f.recall:.2f}) | {f.right_category}/{f.crisis} | "
+                         f"{f.false_alarms}/{f.negatives} |")
+            if part == "blind" and not show_blind:
+                continue
+            details += [f"- {code} {part} missed: {m}" for m in f.missed]
+            details += [f"- {code} {part} false alarm: {a}" for a in f.alarms]
+    return "\n".join(lines + [""] + details)

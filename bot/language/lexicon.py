@@ -1,0 +1,297 @@
+"""Crisis lexicons for languages other than English (data/i18n/<code>.yml, syntax in data/i18n/README.md).
+
+Deliberately simpler than the English engine (bot/crisis): word patterns with stems, gaps and guards over
+a script-aware normalisation, so a reviewer who reads the language can audit every entry, and adding a
+language is adding a data file. Chinese is matched character by character (no spaces between words).
+"""
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from typing import Any, Iterable
+
+SENTENCE_BREAKS = set(".!?;\n。！？；؟۔")
+_DROP = {"\u200b", "\u200c", "\u200d", "\u2060", "\ufeff", "\u00ad", "\u0640"}  # invisible, Arabic tatweel
+# Arabic-script letters people type interchangeably (Arabic and Urdu keyboards differ): always unified.
+_ARABIC_LETTERS = str.maketrans({"أ": "ا", "إ": "ا", "آ": "ا", "ٱ": "ا", "ى": "ي", "ی": "ي", "ې": "ي",
+                                 "ئ": "ي", "ك": "ك", "ک": "ك", "ہ": "ه", "ة": "ه", "ۃ": "ه", "ە": "ه",
+                                 "ؤ": "و", "ھ": "ه", "ۀ": "ه"})
+_LATIN_EXTRA = str.maketrans({"ł": "l", "đ": "d", "ø": "o", "ß": "ss", "ı": "i"})  # letters NFD can't split
+_HARAKAT = re.compile("[\u064b-\u065f\u0670\u06d6-\u06ed]")
+
+
+def is_han(ch: str) -> bool:
+    cp = ord(ch)
+    return 0x4E00 <= cp <= 0x9FFF or 0x3400 <= cp <= 0x4DBF or 0xF900 <= cp <= 0xFAFF or 0x20000 <= cp <= 0x2EBEF
+
+
+def _is_word_char(ch: str) -> bool:
+    return unicodedata.category(ch)[0] in "LMN"
+
+
+def _fold(ch: str, fold_marks: bool) -> str:
+    """One source character → its normalised form (possibly empty)."""
+    if ch in _DROP:
+        return ""
+    out = unicodedata.normalize("NFKC", ch).lower().translate(_ARABIC_LETTERS)
+    out = _HARAKAT.sub("", out)
+    if fold_marks:
+        out = out.translate(_LATIN_EXTRA)
+        out = "".join(c for c in unicodedata.normalize("NFD", out) if unicodedata.category(c) != "Mn")
+    return out
+
+
+@dataclass(frozen=True)
+class Token:
+    text: str
+    start: int  # in the original text
+    end: int
+    sentence: int
+
+
+def tokenize(text: str, fold_marks: bool, characters: bool) -> list[Token]:
+    """Words (runs of letters, marks and digits) with their positions in `text`; in `characters` mode every
+    Han character is a token of its own. Normalisation is per character, so positions stay exact."""
+    tokens: list[Token] = []
+    sentence = 0
+    word, word_start = "", -1
+
+    def flush(end: int) -> None:
+        nonlocal word, word_start
+        if word:
+            tokens.append(Token(word, word_start, end, sentence))
+        word, word_start = "", -1
+
+    for i, ch in enumerate(text):
+        if ch in SENTENCE_BREAKS:
+            flush(i)
+            sentence += 1
+            continue
+        folded = _fold(ch, fold_marks)
+        if characters and is_han(ch):
+            flush(i)
+            tokens.append(Token(folded, i, i + 1, sentence))
+            continue
+        if folded and all(_is_word_char(c) for c in folded):
+            if not word:
+                word_start = i
+            word += folded
+        elif ch in _DROP or (not folded and unicodedata.category(ch) == "Mn"):
+            continue  # a dropped mark inside a word keeps the word whole
+        else:
+            flush(i)
+    flush(len(text))
+    return tokens
+
+
+# ------------------------------------------------------------------------------------ patterns
+
+class PatternError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class _Word:
+    """One token test: exact, prefix (stem*), suffix (*ending) or contains (*part*)."""
+    value: str
+    prefix: bool
+    suffix: bool
+
+    def matches(self, token: str) -> bool:
+        if self.prefix and self.suffix:
+            return self.value in token
+        if self.prefix:
+            return token.startswith(self.value)
+        if self.suffix:
+            return token.endswith(self.value)
+        return token == self.value
+
+
+@dataclass(frozen=True)
+class _Element:
+    alternatives: tuple[tuple[_Word, ...], ...]  # each alternative is a run of consecutive tokens
+    optional: bool = False
+    gap: int = 0  # > 0: a gap of up to `gap` tokens (alternatives unused)
+
+
+def _compile_word(raw: str, fold_marks: bool, characters: bool) -> tuple[_Word, ...]:
+    """One alternative: usually one token; several in Chinese ("自杀" is two characters in a row). A leading
+    or trailing * applies to the first or last token."""
+    prefix, suffix = raw.endswith("*"), raw.startswith("*")
+    tokens = [t.text for t in tokenize(raw.strip("*"), fold_marks, characters)]
+    if not tokens:
+        raise PatternError(f"empty word in pattern: {raw!r}")
+    last = len(tokens) - 1
+    return tuple(_Word(t, prefix and k == last, suffix and k == 0) for k, t in enumerate(tokens))
+
+
+def compile_pattern(pattern: str, fold_marks: bool, characters: bool) -> tuple[_Element, ...]:
+    elements: list[_Element] = []
+    for raw in pattern.split():
+        gap = re.fullmatch(r"\.\.\.(\d*)", raw)
+        if gap:
+            elements.append(_Element((), gap=int(gap.group(1) or 3)))
+            continue
+        optional = raw.endswith("?")
+        raw = raw.rstrip("?")
+        alternatives = tuple(_compile_word(alt, fold_marks, characters) for alt in raw.split("|") if alt)
+        if not alternatives:
+            raise PatternError(f"empty element in pattern: {pattern!r}")
+        elements.append(_Element(alternatives, optional=optional))
+    if not elements or all(e.gap or e.optional for e in elements):
+        raise PatternError(f"pattern matches nothing definite: {pattern!r}")
+    if elements[0].gap or elements[-1].gap:
+        raise PatternError(f"a pattern can't start or end with a gap: {pattern!r}")
+    return tuple(elements)
+
+
+def _match_from(elements: tuple[_Element, ...], tokens: list[Token], k: int, i: int, sentence: int) -> int | None:
+    """Index just past the match of elements[k:] starting at token i, or None. A match never crosses the end
+    of a sentence."""
+    if k == len(elements):
+        return i
+    element = elements[k]
+    if element.gap:
+        for j in range(i, min(i + element.gap, len(tokens)) + 1):
+            if j > i and tokens[j - 1].sentence != sentence:
+                break
+            end = _match_from(elements, tokens, k + 1, j, sentence)
+            if end is not None:
+                return end
+        return None
+    for run in element.alternatives:
+        j = i
+        for w in run:
+            if j >= len(tokens) or tokens[j].sentence != sentence or not w.matches(tokens[j].text):
+                break
+            j += 1
+        else:
+            end = _match_from(elements, tokens, k + 1, j, sentence)
+            if end is not None:
+                return end
+    if element.optional:
+        return _match_from(elements, tokens, k + 1, i, sentence)
+    return None
+
+
+def find(elements: tuple[_Element, ...], tokens: list[Token]) -> Iterable[tuple[int, int]]:
+    """(first token, end token) of every match, left to right."""
+    for i, token in enumerate(tokens):
+        end = _match_from(elements, tokens, 0, i, token.sentence)
+        if end is not None and end > i:
+            yield i, end
+
+
+# ------------------------------------------------------------------------------------ lexicon
+
+class _FirstWordIndex:
+    """Which patterns could start at a token, by the words that can begin them (exact, prefix or suffix), so
+    each message tries a handful of patterns per token rather than every pattern everywhere."""
+
+    def __init__(self, entries: list[tuple[Any, tuple[_Element, ...]]]):
+        self.exact: dict[str, list] = {}
+        self.prefix: dict[str, list] = {}
+        self.suffix: dict[str, list] = {}
+        self.contains: list[tuple[str, Any]] = []
+        for entry in entries:
+            for word in self._first_words(entry[1]):
+                if word.prefix and word.suffix:
+                    self.contains.append((word.value, entry))
+                else:
+                    table = self.prefix if word.prefix else self.suffix if word.suffix else self.exact
+                    table.setdefault(word.value, []).append(entry)
+
+    @staticmethod
+    def _first_words(elements: tuple[_Element, ...]) -> list[_Word]:
+        words: list[_Word] = []
+        for element in elements:  # an optional element can be skipped: the next one may begin the match too
+            words += [run[0] for run in element.alternatives]
+            if not element.optional:
+                break
+        return words
+
+    def candidates(self, token: str) -> list:
+        found = list(self.exact.get(token, ()))
+        for k in range(1, len(token) + 1):
+            found += self.prefix.get(token[:k], ())
+            found += self.suffix.get(token[-k:], ())
+        found += [entry for value, entry in self.contains if value in token]
+        seen: set[int] = set()
+        return [e for e in found if not (id(e) in seen or seen.add(id(e)))]
+
+
+@dataclass(frozen=True)
+class Rule:
+    id: str
+    category: str
+    description: str
+    patterns: tuple[tuple[_Element, ...], ...]
+    sources: tuple[str, ...]
+    examples: tuple[str, ...] = ()
+    not_examples: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Hit:
+    rule: str
+    category: str  # "" for a guard
+    start: int
+    end: int
+
+
+class Lexicon:
+    """One language's crisis rules and guards, compiled."""
+
+    def __init__(self, code: str, spec: dict[str, Any], fold_marks: bool, characters: bool,
+                 categories: Iterable[str]):
+        self.code, self.fold_marks, self.characters = code, fold_marks, characters
+        allowed = set(categories)
+        self.rules = [self._rule(item, allowed) for item in (spec or {}).get("rules") or []]
+        self.guards = [self._rule(item, None) for item in (spec or {}).get("guards") or []]
+        ids = [r.id for r in self.rules + self.guards]
+        duplicates = {i for i in ids if ids.count(i) > 1}
+        if duplicates:
+            raise PatternError(f"{code}: duplicate rule ids {sorted(duplicates)}")
+        self._index = _FirstWordIndex([(rule, pattern) for rule in self.guards + self.rules
+                                       for pattern in rule.patterns])
+
+    def _rule(self, item: dict[str, Any], allowed: set[str] | None) -> Rule:
+        rule_id = str(item.get("id") or "")
+        category = str(item.get("category") or "")
+        if not rule_id:
+            raise PatternError(f"{self.code}: a rule without an id")
+        if allowed is not None and category not in allowed:
+            raise PatternError(f"{self.code} {rule_id}: unknown category {category!r}")
+        patterns = [str(p) for p in item.get("patterns") or []]
+        if not patterns:
+            raise PatternError(f"{self.code} {rule_id}: no patterns")
+        try:
+            compiled = tuple(compile_pattern(p, self.fold_marks, self.characters) for p in patterns)
+        except PatternError as error:
+            raise PatternError(f"{self.code} {rule_id}: {error}") from None
+        return Rule(rule_id, category, str(item.get("description") or ""), compiled, tuple(patterns),
+                    tuple(map(str, item.get("examples") or [])), tuple(map(str, item.get("not_examples") or [])))
+
+    def tokens(self, text: str) -> list[Token]:
+        return tokenize(text, self.fold_marks, self.characters)
+
+    def hits(self, text: str) -> tuple[list[Hit], list[Hit]]:
+        """(rule hits that no guard cancelled, guard hits) in `text`."""
+        tokens = self.tokens(text)
+        if not tokens:
+            return [], []
+        matched: list[Hit] = []
+        for i, token in enumerate(tokens):
+            for rule, pattern in self._index.candidates(token.text):
+                end = _match_from(pattern, tokens, 0, i, token.sentence)
+                if end is not None and end > i:
+                    matched.append(Hit(rule.id, rule.category, token.start, tokens[end - 1].end))
+        guards = [h for h in matched if not h.category]
+        found = [h for h in matched if h.category
+                 and not any(g.start < h.end and h.start < g.end for g in guards)]
+        return found, guards
+
+    def rule_hits(self, rule: Rule, text: str) -> bool:
+        tokens = self.tokens(text)
+        return any(True for pattern in rule.patterns for _ in find(pattern, tokens))

@@ -1,0 +1,180 @@
+"""Languages beyond English (bot/language, data/i18n/): the data files, the translated replies, language
+identification and the crisis lexicons, measured on labelled sets written by a different writer."""
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from bot import helplines, language
+from bot.language import evaluation
+from bot.language.__main__ import check
+
+ROOT = Path(__file__).resolve().parent.parent
+FILES = language.language_files()
+CODES = [p.stem for p in FILES]
+ENGLISH = yaml.safe_load((ROOT / "data/i18n/en.yml").read_text(encoding="utf-8"))["responses"]
+LANGUAGE_ID = yaml.safe_load((ROOT / "tests/data/multilingual/language_id.yml").read_text(encoding="utf-8"))["messages"]
+REQUIRED_LANGUAGES = {"pl", "ur", "pa", "ar", "zh", "ro", "uk"}
+REQUIRED_CATEGORIES = {"suicide_self_harm", "harm_to_baby", "abuse_danger", "medical_emergency"}
+NUMBERS = sorted({line.number for line in vars(helplines).values() if isinstance(line, helplines.Helpline)} | {"55"},
+                 key=len, reverse=True)
+
+
+def test_every_required_language_has_a_data_file_and_a_labelled_set():
+    assert REQUIRED_LANGUAGES <= set(CODES)
+    for code in CODES:
+        assert len(evaluation.labelled(code)) >= 60, code
+
+
+@pytest.mark.parametrize("path", FILES, ids=CODES)
+def test_each_file_loads_and_its_examples_hold(path):
+    loaded = language._load(path)  # strictly: a broken file fails here, not silently at run time
+    assert {r.category for r in loaded.lexicon.rules} >= REQUIRED_CATEGORIES
+    assert check([loaded.code]) == []
+
+
+@pytest.mark.parametrize("path", FILES, ids=CODES)
+def test_provenance_is_stated_and_no_review_is_claimed_without_a_reviewer(path):
+    provenance = yaml.safe_load(path.read_text(encoding="utf-8"))["provenance"]
+    assert provenance["written_by"]
+    if provenance["reviewed"]:
+        assert provenance["reviewed_by"] and provenance["reviewed_on"]
+    else:
+        assert not provenance.get("reviewed_by")
+
+
+def _numbers(text: str) -> list[str]:
+    text = text.replace("NHS 24", "NHS")  # a name, not a number
+    found = []
+    for number in NUMBERS:  # longest first, so "116 123" is not also read as "123"
+        found += [number] * text.count(number)
+        text = text.replace(number, " ")
+    assert not re.search(r"\d", text), f"a number that is not one of our helplines: {text!r}"
+    return sorted(found)
+
+
+@pytest.mark.parametrize("path", FILES, ids=CODES)
+def test_numbers_are_never_translated(path):
+    translated = language._load(path).responses
+    for key, english in ENGLISH.items():
+        assert key in translated, key
+        # the same numbers (a reply written in two scripts, like Chinese, may give each twice), and no others
+        assert set(_numbers(translated[key])) == set(_numbers(english)), key
+
+
+def test_the_domain_holds_every_translation():
+    result = subprocess.run([sys.executable, "scripts/i18n_domain.py", "--check"], cwd=ROOT, capture_output=True,
+                            text=True)
+    assert result.returncode == 0, result.stdout
+
+
+def test_a_translated_crisis_reply_is_followed_by_the_english_one():
+    from bot.channels.guard import response_text
+    for code in CODES:
+        for category in ("suicide_self_harm", "abuse_danger"):
+            text = response_text(f"utter_crisis_{category}", code)
+            own = language.get(code).responses[f"crisis_{category}"]
+            assert text.startswith(own) and ENGLISH[f"crisis_{category}"] in text, code
+    assert response_text("utter_crisis_suicide_self_harm", None) == ENGLISH["crisis_suicide_self_harm"]
+
+
+# --------------------------------------------------------------------------- identification
+
+def test_short_english_and_scots_are_never_taken_for_another_language():
+    english = [m["text"] for m in LANGUAGE_ID if m["language"] == "en" and len(m["text"].split()) <= 4]
+    assert len(english) >= 60  # (longer mixed messages are measured in bench/language_id.md)
+    wrong = [(text, language.identify(text)) for text in english if language.identify(text).code != "en"]
+    assert wrong == []
+
+
+def test_none_of_the_english_training_or_crisis_corpus_is_taken_for_another_language():
+    texts = []
+    for path in list((ROOT / "data/nlu").glob("*.yml")) + [ROOT / "tests/data/nlu_heldout.yml"]:
+        for block in yaml.safe_load(path.read_text(encoding="utf-8")).get("nlu") or []:
+            texts += [re.sub(r"\[([^\]]+)\]\([^)]+\)", r"\1", line[2:]) for line in
+                      str(block.get("examples", "")).splitlines() if line.startswith("- ")]
+    assert len(texts) > 2000
+    wrong = [t for t in texts if language.identify(t).code != "en"]
+    assert wrong == []
+
+
+def _identified(scripts: set[str]) -> tuple[int, int, list]:
+    items = [m for m in LANGUAGE_ID if m["language"] in REQUIRED_LANGUAGES
+             and (_script_of(m["text"]) in scripts)]
+    wrong = [(m["text"], m["language"], language.identify(m["text"]).code) for m in items
+             if language.identify(m["text"]).code != m["language"]]
+    return len(items) - len(wrong), len(items), wrong
+
+
+def _script_of(text: str) -> str:
+    counts = language._script_counts(text)
+    return max(counts, key=lambda s: counts[s]) if counts else "none"
+
+
+def test_messages_in_a_non_latin_script_are_identified():
+    right, total, wrong = _identified({"Han", "Gurmukhi", "Arabic", "Cyrillic"})
+    # Shahmukhi Punjabi is read as Urdu (same script, close language; the Urdu reply is readable to its writers)
+    wrong = [w for w in wrong if not (w[1] == "pa" and w[2] == "ur")]
+    assert total >= 40 and wrong == []
+
+
+def test_latin_script_messages_fall_back_to_english_never_to_a_wrong_language():
+    """Polish and Romanian typed on a phone are identified when the message is long enough; romanised Urdu and
+    Punjabi can't be told from English by any detector, and fall back to English, or to "other" (answered in
+    English); their crisis words are still caught by their lexicons, which run on every message."""
+    items = [m for m in LANGUAGE_ID if m["language"] in REQUIRED_LANGUAGES and _script_of(m["text"]) == "Latin"]
+    results = [(m["text"], m["language"], language.identify(m["text"]).code) for m in items]
+    wrong_language = [r for r in results if r[2] not in (r[1], "en", "other")]  # "other" is answered in English
+    assert wrong_language == []
+    identified = [r for r in results if r[1] in ("pl", "ro") and r[2] == r[1]]
+    assert len(identified) >= 0.6 * len([r for r in results if r[1] in ("pl", "ro")])
+
+
+def test_a_crisis_too_short_to_identify_is_answered_in_the_language_of_its_words():
+    assert language.identify("chce umrzec").code == "en"  # two words: too short to judge
+    assert language.reply_language("chce umrzec") == "pl"
+
+
+# --------------------------------------------------------------------------- crisis figures
+
+# Blind part, measured 2026-12-03 after the lexicons were tuned on the dev part only: (caught, false alarms).
+# The target is every crisis caught and no false alarm; it is NOT met (docs/clinical-safety.md, H25). These
+# floors stop a change from making things worse; raise them as the lexicons improve, never lower them.
+BLIND_FLOOR = {"ar": (7, 1), "pa": (11, 1), "pl": (11, 1), "ro": (10, 0), "uk": (13, 0), "ur": (12, 0), "zh": (12, 0)}
+
+
+@pytest.mark.parametrize("code", sorted(REQUIRED_LANGUAGES))
+def test_crisis_recall_and_false_alarms_per_language(code):
+    """Dev part (the lexicon was tuned on it): every crisis caught, nothing else alarms. Blind part (never
+    tuned on): no worse than measured."""
+    figures = evaluation.evaluate(code)
+    assert figures["dev"].missed == [] and figures["dev"].alarms == [], code
+    caught, alarms = BLIND_FLOOR[code]
+    assert figures["blind"].caught >= caught and figures["blind"].false_alarms <= alarms, code
+
+
+def test_other_languages_lexicons_stay_silent_on_english():
+    """Romanised Urdu and Punjabi patterns must not fire on English: none of the English corpora's messages
+    that the English lexicon leaves alone is flagged by another language's lexicon."""
+    flagged = []
+    for path in (ROOT / "data/crisis/corpus").glob("*.yml"):
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        items = raw.get("messages") if isinstance(raw, dict) else raw
+        for item in items or []:
+            text = item.get("text") if isinstance(item, dict) else None
+            if isinstance(text, str) and language.crisis_signals(text):
+                flagged.append((path.name, text, language.crisis_signals(text)[0].rule))
+    assert flagged == []
+
+
+def test_the_silence_guard_answers_a_crisis_in_its_language():
+    from bot.channels.guard import fallback_replies
+    for code, text in (("pl", "nie chcę już żyć"), ("uk", "я хочу померти")):
+        first = fallback_replies(text)[0]
+        assert first.startswith(language.get(code).responses["crisis_suicide_self_harm"][:20]), code
+        assert ENGLISH["crisis_suicide_self_harm"] in first
