@@ -414,3 +414,17 @@ def test_a_failing_net_leaves_the_other_nets_deciding(component, monkeypatch):
     msg = message("I want to kill myself")
     component.process([msg])
     assert msg.get("intent")["name"] == "crisis_suicide_self_harm"
+
+
+def test_a_classifier_crisis_vote_on_nothing_but_a_place_name_is_not_a_crisis(component):
+    """DIET's character n-grams read the town "Wishaw" as "wish" (0.95, seen in make conversation-report):
+    a message that only answers the form's question is not a crisis on DIET's word alone."""
+    from bot.nlu.entities import extract
+    place = message("Wishaw", intent="crisis_suicide_self_harm", confidence=0.95,
+                    ranking=[{"name": "help_someone", "confidence": 0.01}], entities=extract("Wishaw"))
+    component.process([place])
+    assert place.get("intent")["name"] == "find_support" and crisis_entities(place) == []
+    words = "I wish I was dead"  # the same vote on real words still counts (and the lexicon agrees)
+    real = message(words, intent="crisis_suicide_self_harm", confidence=0.95, entities=extract(words))
+    component.process([real])
+    assert real.get("intent")["name"] == "crisis_suicide_self_harm"

@@ -11,7 +11,9 @@ config.yml:
 
 Three nets vote on every message (bot.nlu.crisis_net.decide turns the votes into a tier):
 1. Lexicon (bot.crisis.detect — reviewable rules, data/crisis/lexicon.yml): tier 1.
-2. DIET's own crisis intent at or above `threshold`, unless the lexicon read the words as figurative: tier 1.
+2. DIET's own crisis intent at or above `threshold`, unless the lexicon read the words as figurative, or the
+   message is nothing but answers to the search's questions (DIET's character n-grams read the town
+   "Wishaw" as "wish", at 0.95): tier 1.
 3. The n-gram net (bot.nlu.crisis_net, trained on data/crisis/corpus): tier 1 when sure or for an
    emergency category, tier 2 ("possible") in between.
 
@@ -185,6 +187,8 @@ class CrisisComponent(GraphComponent, IntentClassifier):
                         and r.get(INTENT_NAME_KEY) not in (None, DEFAULT_NLU_FALLBACK_INTENT_NAME)), None)
         if top is None or top.get(INTENT_NAME_KEY) not in CRISIS_INTENTS:
             return None
+        if only_answers(message):
+            return None
         confidence = top.get(PREDICTED_CONFIDENCE_KEY)
         if not isinstance(confidence, (int, float)) or confidence < self.threshold:
             return None
@@ -198,6 +202,8 @@ class CrisisComponent(GraphComponent, IntentClassifier):
         if intent.get(INTENT_NAME_KEY) not in RISK_INTENTS:
             return
         ranking = [r for r in (message.get(INTENT_RANKING_KEY) or []) if isinstance(r, dict)]
+        if only_answers(message):  # "Wishaw": an answer to the question, whatever DIET's runner-up says
+            ranking = [{INTENT_NAME_KEY: "find_support", PREDICTED_CONFIDENCE_KEY: 1.0}] + ranking
         replacement = next((dict(r) for r in ranking if r.get(INTENT_NAME_KEY) not in RISK_INTENTS),
                            {INTENT_NAME_KEY: DEFAULT_NLU_FALLBACK_INTENT_NAME,
                             PREDICTED_CONFIDENCE_KEY: intent.get(PREDICTED_CONFIDENCE_KEY) or 0.0})
@@ -217,6 +223,15 @@ class CrisisComponent(GraphComponent, IntentClassifier):
                     if not (isinstance(e, dict) and e.get(ENTITY_ATTRIBUTE_TYPE) == ENTITY_NAME)]
         message.set(ENTITIES, entities + ([entity] if entity else []), add_to_output=True)
         message.set(CRISIS_KEY, details, add_to_output=True)
+
+
+def only_answers(message: Message) -> bool:
+    """Is the message nothing but answers to the search's questions (a place, an age, a format, a role)?
+    Stated needs don't count: "I've been drinking" is not only an answer."""
+    from bot.nlu.answers import is_mostly_answer  # here: bot.nlu.answers imports this module
+    answers = [e for e in message.get(ENTITIES) or [] if isinstance(e, dict)
+               and e.get(ENTITY_ATTRIBUTE_TYPE) in {"location", "stage", "format", "role", "avoid_format"}]
+    return bool(answers) and is_mostly_answer(message.get(TEXT) or "", answers)
 
 
 def _entity(category: Text, start: int, end: int, extractor: Text, confidence: float) -> Dict[Text, Any]:
