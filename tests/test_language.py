@@ -178,3 +178,12 @@ def test_the_silence_guard_answers_a_crisis_in_its_language():
         first = fallback_replies(text)[0]
         assert first.startswith(language.get(code).responses["crisis_suicide_self_harm"][:20]), code
         assert ENGLISH["crisis_suicide_self_harm"] in first
+
+
+def test_the_silence_guard_still_answers_a_crisis_if_the_language_layer_fails(monkeypatch):
+    from bot.channels.guard import fallback_replies
+
+    def broken(text):
+        raise RuntimeError("language layer down")
+    monkeypatch.setattr(language, "reply_language", broken)
+    assert fallback_replies("I want to kill myself")[0] == ENGLISH["crisis_suicide_self_harm"]

@@ -62,8 +62,12 @@ def fallback_replies(text: str | None, conversation_id: str | None = None, chann
         from bot.escalation import Detection, record_safely
         record_safely(Detection(conversation_id=conversation_id, channel=channel, category=signal.category,
                                 message=text or ""))
-    from bot.language import reply_language
-    language = reply_language(text or "")
+    try:  # the crisis answer must never depend on the language layer: English if it fails
+        from bot.language import reply_language
+        language = reply_language(text or "")
+    except Exception:  # noqa: BLE001
+        logger.exception("Choosing the reply language failed inside the silence guard")
+        language = None
     return [response_text(f"utter_crisis_{signal.category}", language), response_text("utter_crisis_followup", language)]
 
 
