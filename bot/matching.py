@@ -20,7 +20,8 @@ Ranking, best first, and why:
   3. local before national (local groups are what peer support is mostly about);
   4. nearest in-person location, when we know where the person is;
   5. fewer needs the service focuses on that the person did not state (general support first);
-  6. peer support before general helplines, then name.
+  6. by kind of support (bot.directory.records.KINDS): peer support, befriending, counselling, then
+     support lines and information; then name.
 
 Search runs on an in-memory index of the taxonomy masks (numpy arrays, one row per service),
 rebuilt from the database whenever the directory's revision number changes; the database stays
@@ -35,7 +36,7 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot.directory.records import ServiceRecord
+from bot.directory.records import KIND_ORDER, ServiceRecord
 from bot.directory.store import current_revision, load_cached_records
 from bot.models import Location, Service, ServiceArea, ServiceAtLocation
 from bot.vocabulary import AUDIENCES, FORMATS, NATIONAL_AREAS, NEEDS, SPECIALIST_NEEDS, STAGES, bit, mask
@@ -101,7 +102,7 @@ class SearchIndex:
         self.row_of = {sid: i for i, sid in enumerate(self.ids)}
         self.formats, self.audiences, self.stages, self.needs = (
             np.array([r[k] for r in rows], dtype=np.int64) for k in range(1, 5))
-        self.helpline = np.array([r.kind != "peer_support" for r in rows], dtype=bool)
+        self.kind_rank = np.array([KIND_ORDER.get(r.kind, len(KIND_ORDER)) for r in rows], dtype=np.int64)
         # Rows are in name order, so the row number is the final tie-break.
         by_area: dict[str, list[int]] = {}
         for sid, code in session.execute(select(ServiceArea.service_id, ServiceArea.code)):
@@ -153,7 +154,7 @@ class SearchIndex:
         unasked = mask(set(NEEDS) - set(asked), NEEDS)
         specialisms = sum(((self.needs[rows] & bit(n, NEEDS) & unasked) != 0).astype(np.int64) for n in NEEDS)
         distance2 = self._distance2(rows, request)
-        order = np.lexsort((rows, self.helpline[rows], specialisms, distance2, ~local, ~format_ok,
+        order = np.lexsort((rows, self.kind_rank[rows], specialisms, distance2, ~local, ~format_ok,
                             -needs_met))[:request.limit]
         return [(self.ids[rows[i]], bool(local[i]), bool(format_ok[i]), int(needs_met[i]),
                  None if np.isinf(distance2[i]) else float(distance2[i])) for i in order]

@@ -36,14 +36,16 @@ class Service(Base):
     description = Column(Text)
     url = Column(String(500))
     email = Column(String(300))
-    status = Column(String(20), nullable=False, default="active")  # HSDS: active | inactive | defunct
-    kind = Column(String(20), nullable=False, default="peer_support")  # ext: peer_support | helpline | information
+    status = Column(String(20), nullable=False, default="active")  # active | paused | closed (HSDS on export)
+    status_since = Column(Date)  # ext: when the status last changed, if known
+    kind = Column(String(20), nullable=False, default="peer_support")  # ext: bot.directory.records.KINDS
     application_process = Column(Text)  # HSDS: how to refer / get in touch
     referral_route = Column(String(20), nullable=False, default="self")  # ext: self | professional | both
     volunteer_training = Column(Text)  # ext: quality and safety (seed 1.1, 2.1)
     supervision = Column(Text)
     safeguarding_policy = Column(Text)
     source = Column(String(500), nullable=False)
+    source_date = Column(Date)  # ext: when the source page was published or updated, if known
     last_verified = Column(Date, nullable=False)
     # ext: bit masks of the service's taxonomy attributes (bot.vocabulary order). Derived from
     # `attributes` on every write (bot.directory.store) so matching is one indexed query.
@@ -78,6 +80,18 @@ class Location(Base):
     postal_code = Column(String(10))
     easting = Column(Integer)  # ext: OSGB grid, from the postcode; used for distance ranking
     northing = Column(Integer)
+
+
+class HeldService(Base):
+    """A record from an outside feed that could not be mapped to our directory, kept for a person to review."""
+    __tablename__ = "held_service"
+    id = Column(Integer, primary_key=True, autoincrement=True)
+    feed = Column(String(500), nullable=False)  # the file or URL it came from
+    external_id = Column(String(200))
+    name = Column(String(300))
+    reasons = Column(Text, nullable=False)  # one per line
+    record = Column(Text, nullable=False)  # the record as received (JSON)
+    held_at = Column(DateTime, nullable=False, default=datetime.utcnow)
 
 
 class ServiceAtLocation(Base):

@@ -12,7 +12,7 @@ from typing import Any, Iterable
 from sqlalchemy.orm import Session
 
 from bot import helplines
-from bot.directory.records import ServiceRecord
+from bot.directory.records import KINDS, ServiceRecord
 from bot.directory.store import load_cached_records, load_records
 from bot.geography import Resolution, resolve
 from bot.matching import Match, MatchRequest, MatchResult, find_matches
@@ -65,7 +65,8 @@ def describe(service: ServiceRecord, reason: str | None = None) -> str:
     who = who_for(service.audiences)
     return "\n".join(line for line in (
         f"- {service.name}",
-        f"{formats[0].upper()}{formats[1:]}, for {who}.",
+        # The reason line names the kind of support; without one, say it here.
+        f"{formats[0].upper()}{formats[1:]}, for {who}." if reason else f"{kind_label(service)}: {formats}, for {who}.",
         f"How: {contact_line(service)}",
         f"Why: {reason}" if reason else (service.description or ""),
     ) if line)
@@ -95,16 +96,25 @@ def explain(match: Match, request: MatchRequest) -> str:
     if match.distance_km is not None:
         parts.append(f"about {match.distance_km:g} km away")
     text = ", ".join(parts)
-    return text[0].upper() + text[1:] + "."
+    return f"{kind_label(service)}. {text[0].upper()}{text[1:]}."
+
+
+def kind_label(service) -> str:
+    """What kind of support this is, first in every suggestion (peer support is not counselling, seed 4.1)."""
+    label = KINDS.get(service.kind, "support")
+    return label[0].upper() + label[1:]
 
 
 SHORT_FORMATS = {"group": "group", "one_to_one": "one-to-one", "phone": "phone", "online": "online", "text": "text"}
+SHORT_KINDS = {"peer_support": "Peer support", "befriending": "Befriending", "counselling": "Counselling",
+               "helpline": "Support line", "information": "Information"}
 
 
 def short_reason(match: Match, request: MatchRequest) -> str:
-    """The reason in a few words, for a phone screen: "In Fife; for birth trauma; group, online"."""
+    """The reason in a few words, for a phone screen: "Peer support; in Fife; for birth trauma; group, online"."""
     service = match.service
-    parts = [f"In {_local_place(match, request)}" if match.local else "Scotland-wide"]
+    parts = [SHORT_KINDS.get(service.kind, "Support"),
+             f"in {_local_place(match, request)}" if match.local else "Scotland-wide"]
     if match.needs_met:
         parts.append("for " + " and ".join(NEEDS[n] for n in match.needs_met))
     if request.format and not match.format_match:
@@ -170,6 +180,11 @@ def details(session: Session, service_id: str) -> str | None:
     if not records:
         return None
     service = records[0]
+    if not service.active:
+        # An old SMS menu can still name it: say so rather than send someone to a closed door.
+        since = f" on {service.status_since:%-d %B %Y}" if service.status_since else ""
+        return (f"{service.name}: {'closed' if service.status == 'closed' else 'paused'}{since}, "
+                "so we no longer suggest it. Ask me to find support and I will look for others near you.")
     return "\n".join(line for line in (
         describe(service), f"Cost: {service.cost}" if service.cost else "",
         f"When: {service.schedule}" if service.schedule else "",
@@ -182,7 +197,7 @@ def in_language(session: Session, code: str, endonym: str, area_codes: Iterable[
     """Services that work in this language (the directory's `languages`), those serving the person's area
     first; None when there are none. Only services whose source names the language are tagged with it."""
     local = set(area_codes)
-    found = sorted((r for r in load_records(session) if code in r.languages),
+    found = sorted((r for r in load_records(session) if code in r.languages and r.active),
                    key=lambda r: (not local & set(r.areas), r.name))
     if not found:
         return None

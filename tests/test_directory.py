@@ -13,7 +13,8 @@ from bot.directory import SEED_FILE
 from bot.directory.__main__ import main as cli
 from bot.directory.files import read_records, write_csv, write_json, write_oruk
 from bot.directory.records import ImportFailed
-from bot.directory.store import coverage_gaps, load_records, stale_records
+from bot.directory.checks import due_for_review
+from bot.directory.store import coverage_gaps, load_records
 from bot.models import Service, TaxonomyTerm
 from bot.vocabulary import FORMATS, TAXONOMIES
 from tests.conftest import SAMPLE_DIRECTORY
@@ -71,7 +72,7 @@ def _write(tmp_path, name, services):
 
 def _good(**changes):
     record = {"id": "ok-service", "name": "OK", "organization": {"id": "org", "name": "Org", "url": "https://x.example.org"},
-              "formats": ["group"], "audiences": ["mothers"], "stages": ["postnatal"], "areas": ["scotland"],
+              "kind": "peer_support", "formats": ["group"], "audiences": ["mothers"], "stages": ["postnatal"], "areas": ["scotland"],
               "source": "https://x.example.org", "last_verified": "2026-01-01"}
     record.update(changes)
     return record
@@ -125,8 +126,8 @@ def test_import_updates_in_place_and_replace_removes_the_rest(sample_directory, 
 
 
 @pytest.mark.parametrize("content,expected", [
-    (b"", "must hold a list"),
-    (b"services: 12", "must hold a list"),
+    (b"", "must hold a service"),
+    (b"services: 12", "must hold a service"),
     (b"\x00\xff\xfe binary", "cannot be read"),
     (b"services: [unclosed", "is not valid YAML"),
     (b"- just a string", "must be a mapping"),
@@ -152,10 +153,10 @@ def test_a_service_must_be_reachable_somehow(tmp_path):
 
 def test_stale_records_are_flagged(sample_directory, capsys):
     with session_scope(sample_directory) as session:
-        stale = stale_records(load_records(session))
+        stale = [r for r, reasons in due_for_review(load_records(session)) if "more than a year ago" in reasons[0]]
     assert [r.id for r in stale] == ["national-baby-loss"]
     cli(["validate"])
-    assert "national-baby-loss: last verified 2024-01-01" in capsys.readouterr().out
+    assert "national-baby-loss: due for review — last verified 2024-01-01" in capsys.readouterr().out
 
 
 def test_validate_reports_coverage_gaps_with_exit_code(sample_directory, capsys):
@@ -170,7 +171,7 @@ def test_validate_reports_coverage_gaps_with_exit_code(sample_directory, capsys)
 def test_seed_directory_is_valid_and_every_board_reaches_every_format():
     records = read_records(SEED_FILE)
     assert coverage_gaps(records) == []
-    assert stale_records(records) == []
+    assert not [r for r, reasons in due_for_review(records) if any('last verified' in x for x in reasons)]
     assert {f for r in records for f in r.formats} == set(FORMATS)
 
 

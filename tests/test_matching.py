@@ -32,7 +32,8 @@ def test_local_service_in_the_requested_format_comes_first(sample_directory):
     result = match(sample_directory, **FIFE, audience="mothers", stage="postnatal", format="group")
     assert ids(result)[0] == "fife-mums-group"
     assert result.local_fit
-    assert reason(result) == "Runs in Fife, offers a peer support group, as you asked."
+    assert reason(result) == ("Peer support from people who have been through it. "
+                              "Runs in Fife, offers a peer support group, as you asked.")
 
 
 def test_board_wide_service_counts_as_local(sample_directory):
@@ -60,9 +61,10 @@ def test_no_local_fit_offers_national_options_in_that_format_and_records_the_nee
         result = signpost(session, request)
     assert not result.local_fit
     assert ids(result)[0] == "glasgow-befriending"  # the stated need first, honest that it has no text
-    assert reason(result).startswith("Runs in Glasgow City, for money worries, does not offer text or chat support")
+    assert reason(result).startswith("Befriending by trained volunteers. "
+                                     "Runs in Glasgow City, for money worries, does not offer text or chat support")
     assert ids(result)[1] == "national-text"
-    assert reason(result, 1).startswith("Available wherever you are in Scotland, offers text or chat support")
+    assert reason(result, 1).startswith("A support line. Available wherever you are in Scotland, offers text or chat support")
     assert "national-phone-line" not in ids(result)  # neither the format nor the need: left out
     with session_scope(sample_directory) as session:
         [need] = session.scalars(select(UnmetNeed)).all()
@@ -149,7 +151,7 @@ def test_a_directory_change_is_seen_by_the_next_search(sample_directory, tmp_pat
     assert not match(sample_directory, **request).local_fit
     new_group = tmp_path / "new.yml"
     new_group.write_text(
-        "services:\n- {id: glasgow-new-group, name: New Group, organization: {id: org-o, name: O, url: 'https://o.example.org'},"
+        "services:\n- {id: glasgow-new-group, name: New Group, organization: {id: org-o, name: O, url: 'https://o.example.org'}, kind: peer_support,"
         " formats: [group], audiences: [mothers], stages: [postnatal], areas: [S12000049],"
         " source: 'https://o.example.org', last_verified: '2026-11-01'}\n", encoding="utf-8")
     with session_scope(sample_directory) as session:
@@ -173,7 +175,7 @@ def test_a_service_for_a_need_is_offered_only_to_someone_who_stated_it(sample_di
     from bot.directory.store import save_records
     extra = tmp_path / "extra.yml"
     extra.write_text("services:\n" + "".join(
-        f"- {{id: {sid}, name: {name}, organization: {{id: org-x, name: X, url: 'https://x.example.org'}},"
+        f"- {{id: {sid}, name: {name}, organization: {{id: org-x, name: X, url: 'https://x.example.org'}}, kind: peer_support,"
         f" formats: [group], audiences: [mothers], stages: [postnatal], needs: {needs}, areas: [S12000049],"
         f" source: 'https://x.example.org', last_verified: '2026-11-01'}}\n"
         for sid, name, needs in (("aa-recovery-mums", "AA Recovery Mums", "[substance_use]"),

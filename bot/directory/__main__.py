@@ -4,8 +4,12 @@ Commands:
   init       create or upgrade the database schema; seed it from data/directory/services.yml if empty
   import     add or update services from YAML/JSON (ours or Open Referral UK) or CSV files — all or nothing
   export     print every service as json, csv or oruk (Open Referral UK / HSDS 3.0 JSON)
-  validate   check files (without importing them) or, with no files, the database: stale records,
-             and health board × format combinations that nothing reaches
+             Open Referral records that can't be mapped are held for review, not imported
+  held       list the feed records held for review, and why (--clear ID once dealt with)
+  validate   check files (without importing them) or, with no files, the database: health board × format
+             combinations nothing reaches, closed services still given out; records due for review warn
+  review     records due for re-verification: checked over a year ago, or a source over two years old
+  coverage   the health board × format (and × audience) grid of local versus national-only provision
   search     what a person in an area would be offered (as operators see it, with reasons)
 
 The database is DATABASE_URL (default: SQLite at var/directory.db).
@@ -21,10 +25,11 @@ from sqlalchemy import func, select
 from bot import migrate
 from bot.db import session_scope
 from bot.directory import SEED_FILE
-from bot.directory.files import read_records, write_csv, write_json, write_oruk
+from bot.directory.checks import closed_but_reachable, coverage_markdown, coverage_text, due_for_review
+from bot.directory.files import read_file, read_records, write_csv, write_json, write_oruk
 from bot.directory.records import ImportFailed
-from bot.directory.store import (cache_mismatches, coverage_gaps, load_records, replace_all, save_records,
-                                 stale_records)
+from bot.directory.store import (cache_mismatches, clear_held, coverage_gaps, hold, held_records, load_records,
+                                 replace_all, save_records)
 from bot.matching import MatchRequest, find_matches
 from bot.models import Service
 from bot.vocabulary import AUDIENCES, FORMATS, NEEDS, STAGES
@@ -50,11 +55,36 @@ def cmd_init(args) -> int:
 
 
 def cmd_import(args) -> int:
-    records = [r for path in args.files for r in read_records(path)]  # every file must parse before any write
+    records, held = [], []
+    for path in args.files:  # every file of ours must parse before any write
+        found, held_here = read_file(path, args.source)
+        records += found
+        held += held_here
     migrate.upgrade()
     with session_scope() as session:
         count = (replace_all if args.replace else save_records)(session, records, locate_postcode)
+        hold(session, held)
     print(f"Imported {count} services from {len(args.files)} file(s).")
+    if held:
+        print(f"Held {len(held)} record(s) for review (see `python -m bot.directory held`):")
+        for h in held:
+            print(f"  {h.feed} #{h.row} {h.name or h.external_id or '(no name)'}: {'; '.join(h.reasons)}")
+    return 0
+
+
+def cmd_held(args) -> int:
+    migrate.upgrade()
+    with session_scope() as session:
+        if args.clear is not None:
+            found = clear_held(session, args.clear)
+            print(f"Cleared held record {args.clear}." if found else f"No held record {args.clear}.")
+            return 0 if found else 1
+        rows = held_records(session)
+        for row in rows:
+            print(f"{row.id}. {row.name or row.external_id or '(no name)'} — from {row.feed}, held {row.held_at:%Y-%m-%d}")
+            for reason in row.reasons.splitlines():
+                print(f"   - {reason}")
+    print(f"{len(rows)} record(s) held for review.")
     return 0
 
 
@@ -82,12 +112,36 @@ def cmd_validate(args) -> int:
         source = "the database"
     problems = [f"Nothing reaches {fmt} support in {board}." for board, fmt in coverage_gaps(records)]
     problems += [f"{sid}: its search copy differs from its records; re-import it." for sid in mismatched]
-    warnings = [f"{r.id}: last verified {r.last_verified}, more than a year ago — please re-check it."
-                for r in stale_records(records)]
+    problems += [f"{line}: remove it there or mark the service active." for line in closed_but_reachable(records)]
+    warnings = [f"{r.id}: due for review — {'; '.join(reasons)}." for r, reasons in due_for_review(records)]
     for line in problems + warnings:
         print(line)
     print(f"{len(records)} services in {source}: {len(problems)} problem(s), {len(warnings)} warning(s).")
     return 1 if problems else 0
+
+
+def cmd_review(args) -> int:
+    records = _records(args.files)
+    due = due_for_review(records)
+    for r, reasons in due:
+        print(f"{r.id} ({r.name})\n   source: {r.source}")
+        for reason in reasons:
+            print(f"   - {reason}")
+    print(f"{len(due)} of {len(records)} services are due for re-verification.")
+    return 0
+
+
+def cmd_coverage(args) -> int:
+    records = _records(args.files)
+    sys.stdout.write(coverage_markdown(records) if args.markdown else coverage_text(records))
+    return 0
+
+
+def _records(files):
+    if files:
+        return [r for path in files for r in read_records(path)]
+    with session_scope() as session:
+        return load_records(session)
 
 
 def cmd_search(args) -> int:
@@ -120,7 +174,12 @@ def build_parser() -> argparse.ArgumentParser:
     imp = sub.add_parser("import", help="import services; nothing is written if any record is invalid")
     imp.add_argument("files", type=Path, nargs="+", help=".yml/.yaml/.json (ours or ORUK) or .csv files")
     imp.add_argument("--replace", action="store_true", help="remove services not in these files")
+    imp.add_argument("--source", help="where an Open Referral feed came from (URL), recorded as each record's "
+                                      "source when the feed gives none (default: the file name)")
     imp.set_defaults(run=cmd_import)
+    held = sub.add_parser("held", help="feed records held for review")
+    held.add_argument("--clear", type=int, metavar="ID", help="remove one once it is dealt with")
+    held.set_defaults(run=cmd_held)
     exp = sub.add_parser("export", help="print every service")
     exp.add_argument("--format", choices=("json", "csv", "oruk"), default="json")
     exp.add_argument("--output", type=Path, help="write to this file instead of standard output")
@@ -128,6 +187,13 @@ def build_parser() -> argparse.ArgumentParser:
     val = sub.add_parser("validate", help="check files or the database; exit 1 on problems")
     val.add_argument("files", type=Path, nargs="*")
     val.set_defaults(run=cmd_validate)
+    review = sub.add_parser("review", help="records due for re-verification")
+    review.add_argument("files", type=Path, nargs="*", help="check these files instead of the database")
+    review.set_defaults(run=cmd_review)
+    coverage = sub.add_parser("coverage", help="health board × format and × audience grid")
+    coverage.add_argument("files", type=Path, nargs="*", help="these files instead of the database")
+    coverage.add_argument("--markdown", action="store_true", help="the docs/coverage.md page")
+    coverage.set_defaults(run=cmd_coverage)
     search = sub.add_parser("search", help="what a person would be offered")
     search.add_argument("--area", required=True, help="postcode, town, council or health board")
     search.add_argument("--format", choices=list(FORMATS))

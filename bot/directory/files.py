@@ -9,20 +9,30 @@ from typing import Any, Iterable
 
 import yaml
 
+from bot.directory.openreferral import Held, is_hsds, read_hsds, write_hsds
 from bot.directory.records import ImportFailed, RecordError, ServiceRecord, parse_record
-from bot.vocabulary import TAXONOMIES, areas
 
 LIST_FIELDS = ("formats", "audiences", "stages", "needs", "areas", "languages")
 CSV_COLUMNS = ("id", "name", "organization_id", "organization_name", "organization_url", "kind", "description",
                "url", "email", "phones", *LIST_FIELDS, "cost", "schedule", "referral_route", "referral_how",
-               "volunteer_training", "supervision", "safeguarding_policy", "locations", "source", "last_verified")
+               "volunteer_training", "supervision", "safeguarding_policy", "locations", "source", "source_date", "last_verified", "status",
+               "status_since")
 # Repeating groups in one CSV cell: items separated by ";", their fields by "|".
 PHONE_FIELDS = ("number", "type", "description")
 LOCATION_FIELDS = ("name", "address_1", "city", "postcode")
 
 
 def read_records(path: Path) -> list[ServiceRecord]:
-    """Every record in a file, or ImportFailed naming each bad file/row/field."""
+    """Every record in a file, or ImportFailed naming each bad file/row/field (held feed records included)."""
+    records, held = read_file(path)
+    if held:
+        raise ImportFailed([RecordError(h.feed, h.row, "(record)", "; ".join(h.reasons)) for h in held])
+    return records
+
+
+def read_file(path: Path, feed: str | None = None) -> tuple[list[ServiceRecord], list[Held]]:
+    """Our own files are all-or-nothing (ImportFailed names each bad file/row/field). Open Referral records
+    that can't be mapped come back as Held, for review, and don't block the rest of the feed."""
     name = path.name
     try:
         text = path.read_text(encoding="utf-8")
@@ -32,10 +42,12 @@ def read_records(path: Path) -> list[ServiceRecord]:
         raw_rows = list(_csv_rows(text))
     else:
         raw_rows = [(i, item) for i, item in enumerate(_structured_items(text, name), 1)]
-    records, errors = [], []
+    feed_rows = [(row, raw) for row, raw in raw_rows if is_hsds(raw)]
+    records, held = read_hsds(feed_rows, feed or name)
+    errors = []
     for row, raw in raw_rows:
-        if isinstance(raw, dict) and _is_hsds(raw):
-            raw = hsds_to_flat(raw)
+        if is_hsds(raw):
+            continue
         record, problems = parse_record(raw, name, row)
         errors.extend(problems)
         if record:
@@ -47,7 +59,7 @@ def read_records(path: Path) -> list[ServiceRecord]:
         seen[record.id] = row
     if errors:
         raise ImportFailed(errors)
-    return records
+    return records, held
 
 
 def _structured_items(text: str, name: str) -> list[Any]:
@@ -56,10 +68,13 @@ def _structured_items(text: str, name: str) -> list[Any]:
     except (json.JSONDecodeError, yaml.YAMLError) as exc:
         raise ImportFailed([RecordError(name, 0, "(file)", f"is not valid {'JSON' if name.endswith('.json') else 'YAML'}: {exc}")]) from exc
     if isinstance(data, dict):
-        # Our files hold {"services": [...]}; ORUK API pages hold {"contents": [...]}.
-        data = data.get("services", data.get("contents"))
+        # Our files hold {"services": [...]}; ORUK API pages hold {"contents": [...]}; a lone service is itself.
+        if "services" in data or "contents" in data:
+            data = data.get("services", data.get("contents"))
+        elif "id" in data and "name" in data:
+            data = [data]
     if not isinstance(data, list):
-        raise ImportFailed([RecordError(name, 0, "(file)", "must hold a list of services (or {services: [...]})")])
+        raise ImportFailed([RecordError(name, 0, "(file)", "must hold a service, a list of services, {services: [...]} or an API page {contents: [...]}")])
     return data
 
 
@@ -75,6 +90,7 @@ def _csv_rows(text: str) -> Iterable[tuple[int, dict]]:
         raw["referral"] = {"route": raw.pop("referral_route", None), "how": raw.pop("referral_how", None)}
         raw["quality"] = {k: raw.pop(k, None) for k in ("volunteer_training", "supervision", "safeguarding_policy")}
         raw["locations"] = _split_groups(raw.get("locations"), LOCATION_FIELDS)
+        raw["status"] = {"state": raw.pop("status", None), "since": raw.pop("status_since", None)}
         yield reader.line_num, raw
 
 
@@ -97,7 +113,8 @@ def write_csv(records: Iterable[ServiceRecord]) -> str:
             row[key] = ";".join(getattr(r, key))
         row["phones"] = _join_groups(r.phones, PHONE_FIELDS)
         row["locations"] = _join_groups(r.locations, LOCATION_FIELDS)
-        row["last_verified"] = r.last_verified.isoformat()
+        for key in ("last_verified", "source_date", "status_since"):
+            row[key] = getattr(r, key).isoformat() if getattr(r, key) else ""
         writer.writerow(row)
     return out.getvalue()
 
@@ -106,70 +123,6 @@ def write_json(records: Iterable[ServiceRecord]) -> str:
     return json.dumps({"services": [r.to_dict() for r in records]}, indent=2, ensure_ascii=False)
 
 
-# --- Open Referral UK / HSDS 3.0 -------------------------------------------------------------
-
-def _is_hsds(raw: dict) -> bool:
-    return "attributes" in raw or "service_areas" in raw
-
-
-def flat_to_hsds(r: ServiceRecord) -> dict[str, Any]:
-    """One service in HSDS 3.0 shape, with our extensions under their own keys."""
-    names = areas()
-    attributes = [{"taxonomy_term": {"taxonomy": taxonomy, "code": code}}
-                  for taxonomy, field in (("format", "formats"), ("audience", "audiences"), ("stage", "stages"),
-                                          ("need", "needs"))
-                  for code in getattr(r, field)]
-    return {
-        "id": r.id, "name": r.name, "description": r.description, "url": r.url, "email": r.email,
-        "status": "active",
-        "organization": {"id": r.organization_id, "name": r.organization_name, "website": r.organization_url},
-        "phones": [{"number": p.number, "type": p.type, "description": p.description} for p in r.phones],
-        "service_areas": [{"name": names[c].name, "extent": c, "extent_type": "gss_code"} for c in r.areas],
-        "languages": [{"code": c} for c in r.languages],
-        "cost_options": [{"option": r.cost}] if r.cost else [],
-        "schedules": [{"description": r.schedule}] if r.schedule else [],
-        "application_process": r.referral_how,
-        "service_at_locations": [{"location": {"name": p.name, "location_type": "physical",
-                                               "addresses": [{"address_1": p.address_1, "city": p.city,
-                                                              "postal_code": p.postcode}]}}
-                                 for p in r.locations],
-        "attributes": attributes,
-        "x_kind": r.kind, "x_referral_route": r.referral_route,
-        "x_quality": {"volunteer_training": r.volunteer_training, "supervision": r.supervision,
-                      "safeguarding_policy": r.safeguarding_policy},
-        "x_source": r.source, "x_last_verified": r.last_verified.isoformat(),
-    }
-
-
-def hsds_to_flat(raw: dict[str, Any]) -> dict[str, Any]:
-    """HSDS 3.0 service → our flat raw record (validated afterwards like any other)."""
-    org = raw.get("organization") or {}
-    terms: dict[str, list[str]] = {t: [] for t in TAXONOMIES}
-    for attribute in raw.get("attributes") or []:
-        term = (attribute or {}).get("taxonomy_term") or {}
-        if term.get("taxonomy") in terms:
-            terms[term["taxonomy"]].append(term.get("code"))
-    locations = []
-    for sal in raw.get("service_at_locations") or []:
-        location = (sal or {}).get("location") or {}
-        address = ((location.get("addresses") or [{}])[0]) or {}
-        locations.append({"name": location.get("name"), "postcode": address.get("postal_code"),
-                          "address_1": address.get("address_1"), "city": address.get("city")})
-    return {
-        "id": raw.get("id"), "name": raw.get("name"), "description": raw.get("description"),
-        "url": raw.get("url"), "email": raw.get("email"), "kind": raw.get("x_kind"),
-        "organization": {"id": org.get("id"), "name": org.get("name"), "url": org.get("website")},
-        "phones": raw.get("phones") or [],
-        "formats": terms["format"], "audiences": terms["audience"], "stages": terms["stage"], "needs": terms["need"],
-        "areas": [a.get("extent") for a in raw.get("service_areas") or [] if isinstance(a, dict)],
-        "languages": [lang.get("code") for lang in raw.get("languages") or [] if isinstance(lang, dict)],
-        "cost": next((c.get("option") for c in raw.get("cost_options") or [] if isinstance(c, dict)), None),
-        "schedule": next((s.get("description") for s in raw.get("schedules") or [] if isinstance(s, dict)), None),
-        "referral": {"route": raw.get("x_referral_route"), "how": raw.get("application_process")},
-        "quality": raw.get("x_quality") or {}, "locations": locations,
-        "source": raw.get("x_source"), "last_verified": raw.get("x_last_verified"),
-    }
-
-
 def write_oruk(records: Iterable[ServiceRecord]) -> str:
-    return json.dumps({"services": [flat_to_hsds(r) for r in records]}, indent=2, ensure_ascii=False)
+    """Open Referral UK / HSDS 3.0: a list of service objects (bot.directory.openreferral)."""
+    return json.dumps(write_hsds(records), indent=2, ensure_ascii=False)

@@ -13,7 +13,19 @@ from typing import Any
 
 from bot.vocabulary import AUDIENCES, FORMATS, NEEDS, REFERRAL_ROUTES, STAGES, areas
 
-KINDS = ("peer_support", "helpline", "information")
+# What kind of support a service gives, said plainly in every suggestion: peers with lived experience
+# don't replace clinicians (seed 4.1), and people should know what they are being offered.
+KINDS: dict[str, str] = {
+    "peer_support": "peer support from people who have been through it",
+    "befriending": "befriending by trained volunteers",
+    "counselling": "counselling or therapy from trained professionals",
+    "helpline": "a support line",
+    "information": "information and signposting",
+}
+# The order a person is offered them in, all else equal: peer support first (the assistant's purpose).
+KIND_ORDER = {kind: i for i, kind in enumerate(KINDS)}
+# A closed service stays in the directory (its history matters) but is never suggested; paused is temporary.
+STATUSES = ("active", "paused", "closed")
 PHONE_TYPES = ("voice", "text")
 ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{1,99}$")
 URL_PATTERN = re.compile(r"^https?://[^\s]+$")
@@ -63,6 +75,13 @@ class ServiceRecord:
     locations: tuple[Place, ...]
     source: str
     last_verified: date
+    status: str = "active"
+    status_since: date | None = None  # when it became active / paused / closed, if known
+    source_date: date | None = None  # when the source page was published or updated, if known
+
+    @property
+    def active(self) -> bool:
+        return self.status == "active"
 
     @property
     def referral(self) -> dict[str, str | None]:
@@ -82,7 +101,8 @@ class ServiceRecord:
             referral_how=referral["how"], volunteer_training=quality["volunteer_training"],
             supervision=quality["supervision"], safeguarding_policy=quality["safeguarding_policy"],
             locations=tuple(Place(**p) for p in data["locations"]), source=data["source"],
-            last_verified=date.fromisoformat(data["last_verified"]))
+            last_verified=date.fromisoformat(data["last_verified"]), status=data["status"]["state"],
+            status_since=_iso(data["status"]["since"]), source_date=_iso(data["source_date"]))
 
     def to_dict(self) -> dict[str, Any]:
         """The export/interchange shape (also the `{"services": [...]}` payload's items)."""
@@ -97,11 +117,21 @@ class ServiceRecord:
         data["quality"] = {"volunteer_training": self.volunteer_training, "supervision": self.supervision,
                            "safeguarding_policy": self.safeguarding_policy}
         data["last_verified"] = self.last_verified.isoformat()
+        data["status"] = {"state": data.pop("status"), "since": _iso_text(data.pop("status_since"))}
+        data["source_date"] = _iso_text(self.source_date)
         for key in ("formats", "audiences", "stages", "needs", "areas", "languages"):
             data[key] = list(data[key])
         data["phones"] = [asdict(p) for p in self.phones]
         data["locations"] = [asdict(p) for p in self.locations]
         return data
+
+
+def _iso(text: str | None) -> date | None:
+    return date.fromisoformat(text) if text else None
+
+
+def _iso_text(day: date | None) -> str | None:
+    return day.isoformat() if day else None
 
 
 @dataclass
@@ -181,9 +211,10 @@ def parse_record(raw: Any, file: str, row: int) -> tuple[ServiceRecord | None, l
     org_id = check.text("organization.id", org.get("id"), True, ID_PATTERN)
     org_name = check.text("organization.name", org.get("name"), True)
     org_url = check.text("organization.url", org.get("url"), False, URL_PATTERN)
-    kind = check.text("kind", raw.get("kind")) or "peer_support"
-    if kind not in KINDS:
+    kind = check.text("kind", raw.get("kind"), required=True) or ""
+    if kind and kind not in KINDS:
         check.fail("kind", f"'{kind}' is not one of {', '.join(KINDS)}")
+    status, status_since = _status(raw.get("status"), check)
     url = check.text("url", raw.get("url"), pattern=URL_PATTERN)
     email = check.text("email", raw.get("email"), pattern=re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$"))
     phones = _phones(raw.get("phones"), check)
@@ -201,7 +232,8 @@ def parse_record(raw: Any, file: str, row: int) -> tuple[ServiceRecord | None, l
         check.fail("quality", "must be a mapping")
         quality = {}
     source = check.text("source", raw.get("source"), required=True, max_len=500)
-    verified = _date(raw.get("last_verified"), check)
+    verified = _date(raw.get("last_verified"), check, "last_verified", required=True)
+    source_date = _date(raw.get("source_date"), check, "source_date")
     locations = _locations(raw.get("locations"), check)
     record = ServiceRecord(
         id=record_id or "", name=name or "", organization_id=org_id or "", organization_name=org_name or "",
@@ -218,6 +250,7 @@ def parse_record(raw: Any, file: str, row: int) -> tuple[ServiceRecord | None, l
         safeguarding_policy=check.text("quality.safeguarding_policy", quality.get("safeguarding_policy")),
         locations=locations,
         source=source or "", last_verified=verified or date.min,
+        status=status, status_since=status_since, source_date=source_date,
     )
     return (None if check.errors else record), check.errors
 
@@ -262,18 +295,35 @@ def _locations(value: Any, check: _Checker) -> tuple[Place, ...]:
     return tuple(Place(v.get("name"), v.get("postcode"), v.get("address_1"), v.get("city")) for v in value)
 
 
-def _date(value: Any, check: _Checker) -> date | None:
+def _status(value: Any, check: _Checker) -> tuple[str, date | None]:
+    """`{state: closed, since: 2025-03-31}` (or just `active`); a change of state needs its date."""
+    if value in (None, ""):
+        return "active", None
+    if isinstance(value, str):
+        value = {"state": value}
+    if not isinstance(value, dict):
+        check.fail("status", "must be a mapping {state, since}")
+        return "active", None
+    state = str(value.get("state") or "active").strip()
+    if state not in STATUSES:
+        check.fail("status.state", f"'{state}' is not one of {', '.join(STATUSES)}")
+    since = _date(value.get("since"), check, "status.since", required=state != "active")
+    return state, since
+
+
+def _date(value: Any, check: _Checker, name: str, required: bool = False) -> date | None:
     if isinstance(value, date):
         parsed = value
-    elif isinstance(value, str):
+    elif isinstance(value, str) and value.strip():
         try:
             parsed = date.fromisoformat(value.strip())
         except ValueError:
-            check.fail("last_verified", f"'{value}' is not a date (YYYY-MM-DD)")
+            check.fail(name, f"'{value}' is not a date (YYYY-MM-DD)")
             return None
     else:
-        check.fail("last_verified", "is required (YYYY-MM-DD)")
+        if required:
+            check.fail(name, "is required (YYYY-MM-DD)")
         return None
     if parsed > date.today():
-        check.fail("last_verified", f"{parsed} is in the future")
+        check.fail(name, f"{parsed} is in the future")
     return parsed

@@ -2,18 +2,18 @@
 from __future__ import annotations
 
 import json
-from datetime import date, datetime, timedelta
+from datetime import datetime
 from typing import Iterable
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, selectinload
 
+from bot.directory.openreferral import Held
 from bot.directory.records import PhoneNumber, Place, ServiceRecord
-from bot.models import (Attribute, DirectoryRevision, CostOption, Language, Location, Organization, Phone, Schedule, Service,
+from bot.models import (Attribute, DirectoryRevision, CostOption, HeldService, Language, Location, Organization, Phone, Schedule, Service,
                         ServiceArea, ServiceAtLocation, Taxonomy, TaxonomyTerm)
 from bot.vocabulary import AUDIENCES, FORMATS, NEEDS, STAGES, TAXONOMIES, areas, health_boards, mask
 
-STALE_AFTER = timedelta(days=365)
 TAXONOMY_NAMES = {"format": "Support format", "audience": "Who it is for", "stage": "Perinatal stage",
                   "need": "Specific needs"}
 
@@ -47,6 +47,7 @@ def save_records(session: Session, records: Iterable[ServiceRecord], locate=None
             email=r.email, kind=r.kind, application_process=r.referral_how, referral_route=r.referral_route,
             volunteer_training=r.volunteer_training, supervision=r.supervision,
             safeguarding_policy=r.safeguarding_policy, source=r.source, last_verified=r.last_verified,
+            status=r.status, status_since=r.status_since, source_date=r.source_date,
             formats_mask=mask(r.formats, FORMATS), audiences_mask=mask(r.audiences, AUDIENCES),
             stages_mask=mask(r.stages, STAGES), needs_mask=mask(r.needs, NEEDS),
             record_json=json.dumps(r.to_dict(), ensure_ascii=False),
@@ -134,7 +135,8 @@ def to_record(s: Service) -> ServiceRecord:
         volunteer_training=s.volunteer_training, supervision=s.supervision, safeguarding_policy=s.safeguarding_policy,
         locations=tuple(Place(sal.location.name, sal.location.postal_code, sal.location.address_1, sal.location.city)
                         for sal in s.service_at_locations),
-        source=s.source, last_verified=s.last_verified,
+        source=s.source, last_verified=s.last_verified, status=s.status, status_since=s.status_since,
+        source_date=s.source_date,
     )
 
 
@@ -163,6 +165,18 @@ def coverage_gaps(records: Iterable[ServiceRecord]) -> list[tuple[str, str]]:
     return gaps
 
 
-def stale_records(records: Iterable[ServiceRecord], today: date | None = None) -> list[ServiceRecord]:
-    today = today or date.today()
-    return [r for r in records if today - r.last_verified > STALE_AFTER]
+def hold(session: Session, held: Iterable[Held]) -> None:
+    """Keep feed records that could not be mapped, with their reasons, for a person to review."""
+    for h in held:
+        session.add(HeldService(feed=h.feed[:500], external_id=str(h.external_id)[:200] if h.external_id else None,
+                                name=str(h.name)[:300] if h.name else None, reasons="\n".join(h.reasons),
+                                record=json.dumps(h.raw, ensure_ascii=False, default=str)))
+    session.flush()
+
+
+def held_records(session: Session) -> list[HeldService]:
+    return list(session.scalars(select(HeldService).order_by(HeldService.id)))
+
+
+def clear_held(session: Session, held_id: int) -> bool:
+    return session.execute(delete(HeldService).where(HeldService.id == held_id)).rowcount > 0
