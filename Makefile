@@ -23,7 +23,7 @@ export RASA_TELEMETRY_ENABLED := false
 export ACTIONS_PORT ?= 5055
 ACTION_TOKEN = ACTION_SERVER_TOKEN="$${ACTION_SERVER_TOKEN:-$$($(PY) -m bot.config secret action-server-token)}"
 
-.PHONY: setup db model run test test-unit test-e2e test-stories validate crisis-eval crisis-eval-pipeline crisis-report cross-validate nlu-heldout nlu-report conversation-report bench bench-language-id i18n clean
+.PHONY: setup db model run test test-unit test-e2e test-stories validate crisis-eval crisis-eval-pipeline crisis-report cross-validate nlu-heldout nlu-report conversation-report bench bench-language-id i18n coverage directory-review clean
 
 setup: $(STAMP)
 
@@ -91,6 +91,14 @@ nlu-report: cross-validate nlu-heldout
 
 bench: db
 	$(PY) -m bench.directory_search
+
+# docs/coverage.md from the seed directory (a test fails when it is stale).
+coverage: setup
+	$(PY) -m bot.directory coverage --markdown data/directory/services.yml > docs/coverage.md
+
+# Records due for re-verification (checked over a year ago, or an undated or two-year-old source).
+directory-review: setup
+	$(PY) -m bot.directory review data/directory/services.yml
 
 # Writes the translated replies (data/i18n/) into domain.yml as conditional response variations.
 i18n: setup

@@ -38,6 +38,7 @@ class Service(Base):
     email = Column(String(300))
     status = Column(String(20), nullable=False, default="active")  # active | paused | closed (HSDS on export)
     status_since = Column(Date)  # ext: when the status last changed, if known
+    status_note = Column(Text)  # ext: why (HSDS `alert` on export)
     kind = Column(String(20), nullable=False, default="peer_support")  # ext: bot.directory.records.KINDS
     application_process = Column(Text)  # HSDS: how to refer / get in touch
     referral_route = Column(String(20), nullable=False, default="self")  # ext: self | professional | both

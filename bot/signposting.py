@@ -106,8 +106,8 @@ def kind_label(service) -> str:
 
 
 SHORT_FORMATS = {"group": "group", "one_to_one": "one-to-one", "phone": "phone", "online": "online", "text": "text"}
-SHORT_KINDS = {"peer_support": "Peer support", "befriending": "Befriending", "counselling": "Counselling",
-               "helpline": "Support line", "information": "Information"}
+SHORT_KINDS = {"peer_support": "Peer support", "befriending": "Befriending", "specialist": "Staff support",
+               "counselling": "Counselling", "helpline": "Support line", "information": "Information"}
 
 
 def short_reason(match: Match, request: MatchRequest) -> str:

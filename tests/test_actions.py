@@ -43,7 +43,8 @@ def test_suggestions_send_text_and_the_services_payload(dispatcher, sample_direc
     events = ActionSuggestServices().run(
         dispatcher, tracker(role="mum", stage="postnatal", location="Kirkcaldy", format="group"), DOMAIN)
     first, menu = dispatcher.messages
-    assert "- Fife Mums Group" in first["text"] and "Why: Runs in Fife" in first["text"]
+    assert "- Fife Mums Group" in first["text"]
+    assert "Why: Peer support from people who have been through it. Runs in Fife" in first["text"]
     services = first["custom"]["services"]
     assert services[0]["id"] == "fife-mums-group"
     assert all(CONTRACT <= set(s) for s in services)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 import yaml
@@ -195,7 +196,17 @@ VERIFIED_EXTRA_NUMBERS = (
     "01924 200799",   # Miscarriage Association helpline
     "0808 801 0323",  # One Parent Families Scotland freephone
     "0800 027 1234",  # Scotland's Domestic Abuse and Forced Marriage Helpline
+    "08000 28 22 33",  # Children First support line
 )
+
+
+def test_every_phone_number_is_pinned_to_its_source():
+    """Each number is written, verbatim, in its record's row of SOURCES.md next to the page it was read on."""
+    rows = {line.split("|")[1].strip(): line for line in
+            (SEED_FILE.parent / "SOURCES.md").read_text(encoding="utf-8").splitlines() if line.startswith("| ")}
+    unpinned = [(r.id, p.number) for r in read_records(SEED_FILE) for p in r.phones
+                if r.id not in rows or p.number not in rows[r.id] or not re.search(r"[a-z0-9-]+\.[a-z]{2,}", rows[r.id])]
+    assert unpinned == []
 
 
 def test_cli_init_seeds_once(database_url, capsys):

@@ -81,7 +81,8 @@ def cmd_held(args) -> int:
             return 0 if found else 1
         rows = held_records(session)
         for row in rows:
-            print(f"{row.id}. {row.name or row.external_id or '(no name)'} — from {row.feed}, held {row.held_at:%Y-%m-%d}")
+            name = row.name or row.external_id or "(no name)"
+            print(f"{row.id}. {name} — from {row.feed}, held {row.held_at:%Y-%m-%d}")
             for reason in row.reasons.splitlines():
                 print(f"   - {reason}")
     print(f"{len(rows)} record(s) held for review.")

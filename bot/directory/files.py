@@ -16,7 +16,7 @@ LIST_FIELDS = ("formats", "audiences", "stages", "needs", "areas", "languages")
 CSV_COLUMNS = ("id", "name", "organization_id", "organization_name", "organization_url", "kind", "description",
                "url", "email", "phones", *LIST_FIELDS, "cost", "schedule", "referral_route", "referral_how",
                "volunteer_training", "supervision", "safeguarding_policy", "locations", "source", "source_date", "last_verified", "status",
-               "status_since")
+               "status_since", "status_note")
 # Repeating groups in one CSV cell: items separated by ";", their fields by "|".
 PHONE_FIELDS = ("number", "type", "description")
 LOCATION_FIELDS = ("name", "address_1", "city", "postcode")
@@ -74,7 +74,8 @@ def _structured_items(text: str, name: str) -> list[Any]:
         elif "id" in data and "name" in data:
             data = [data]
     if not isinstance(data, list):
-        raise ImportFailed([RecordError(name, 0, "(file)", "must hold a service, a list of services, {services: [...]} or an API page {contents: [...]}")])
+        raise ImportFailed([RecordError(name, 0, "(file)", "must hold a service, a list of services, "
+                                                           "{services: [...]} or an API page {contents: [...]}")])
     return data
 
 
@@ -90,7 +91,8 @@ def _csv_rows(text: str) -> Iterable[tuple[int, dict]]:
         raw["referral"] = {"route": raw.pop("referral_route", None), "how": raw.pop("referral_how", None)}
         raw["quality"] = {k: raw.pop(k, None) for k in ("volunteer_training", "supervision", "safeguarding_policy")}
         raw["locations"] = _split_groups(raw.get("locations"), LOCATION_FIELDS)
-        raw["status"] = {"state": raw.pop("status", None), "since": raw.pop("status_since", None)}
+        raw["status"] = {"state": raw.pop("status", None), "since": raw.pop("status_since", None),
+                         "note": raw.pop("status_note", None)}
         yield reader.line_num, raw
 
 

@@ -120,7 +120,8 @@ def to_hsds(r: ServiceRecord) -> dict[str, Any]:
                        "location": location})
     return _strip_none({
         "id": sid, "organization_id": oid, "name": r.name, "description": r.description, "url": r.url,
-        "email": r.email, "status": STATUS_TO_HSDS[r.status], "application_process": r.referral_how,
+        "email": r.email, "status": STATUS_TO_HSDS[r.status], "alert": r.status_note,
+        "application_process": r.referral_how,
         "assured_date": r.last_verified.isoformat(),
         "organization": {"id": oid, "name": r.organization_name, "website": r.organization_url,
                          "description": f"The organisation that runs {r.name}."},
@@ -246,7 +247,7 @@ def from_hsds(raw: dict[str, Any], feed: str, today: date | None = None) -> dict
         "quality": {name: values.get(f"quality:{name}") for name in QUALITY_FIELDS},
         "locations": locations,
         "status": {"state": STATUS_FROM_HSDS.get(str(raw.get("status") or "active"), "closed"),
-                   "since": status.get("last_action_date")},
+                   "since": status.get("last_action_date"), "note": raw.get("alert")},
         # Where a feed says nothing of its own provenance, the feed is the source and today is when we read it.
         "source": source.get("replacement_value") or feed,
         "source_date": source.get("last_action_date") if source.get("last_action_type") == "source_published" else None,

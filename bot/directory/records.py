@@ -18,6 +18,7 @@ from bot.vocabulary import AUDIENCES, FORMATS, NEEDS, REFERRAL_ROUTES, STAGES, a
 KINDS: dict[str, str] = {
     "peer_support": "peer support from people who have been through it",
     "befriending": "befriending by trained volunteers",
+    "specialist": "support from trained staff",
     "counselling": "counselling or therapy from trained professionals",
     "helpline": "a support line",
     "information": "information and signposting",
@@ -77,6 +78,7 @@ class ServiceRecord:
     last_verified: date
     status: str = "active"
     status_since: date | None = None  # when it became active / paused / closed, if known
+    status_note: str | None = None  # why, for the people who keep the directory (HSDS `alert`)
     source_date: date | None = None  # when the source page was published or updated, if known
 
     @property
@@ -102,7 +104,8 @@ class ServiceRecord:
             supervision=quality["supervision"], safeguarding_policy=quality["safeguarding_policy"],
             locations=tuple(Place(**p) for p in data["locations"]), source=data["source"],
             last_verified=date.fromisoformat(data["last_verified"]), status=data["status"]["state"],
-            status_since=_iso(data["status"]["since"]), source_date=_iso(data["source_date"]))
+            status_since=_iso(data["status"]["since"]), status_note=data["status"].get("note"),
+            source_date=_iso(data["source_date"]))
 
     def to_dict(self) -> dict[str, Any]:
         """The export/interchange shape (also the `{"services": [...]}` payload's items)."""
@@ -117,7 +120,8 @@ class ServiceRecord:
         data["quality"] = {"volunteer_training": self.volunteer_training, "supervision": self.supervision,
                            "safeguarding_policy": self.safeguarding_policy}
         data["last_verified"] = self.last_verified.isoformat()
-        data["status"] = {"state": data.pop("status"), "since": _iso_text(data.pop("status_since"))}
+        data["status"] = {"state": data.pop("status"), "since": _iso_text(data.pop("status_since")),
+                          "note": data.pop("status_note")}
         data["source_date"] = _iso_text(self.source_date)
         for key in ("formats", "audiences", "stages", "needs", "areas", "languages"):
             data[key] = list(data[key])
@@ -214,7 +218,7 @@ def parse_record(raw: Any, file: str, row: int) -> tuple[ServiceRecord | None, l
     kind = check.text("kind", raw.get("kind"), required=True) or ""
     if kind and kind not in KINDS:
         check.fail("kind", f"'{kind}' is not one of {', '.join(KINDS)}")
-    status, status_since = _status(raw.get("status"), check)
+    status, status_since, status_note = _status(raw.get("status"), check)
     url = check.text("url", raw.get("url"), pattern=URL_PATTERN)
     email = check.text("email", raw.get("email"), pattern=re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$"))
     phones = _phones(raw.get("phones"), check)
@@ -250,7 +254,7 @@ def parse_record(raw: Any, file: str, row: int) -> tuple[ServiceRecord | None, l
         safeguarding_policy=check.text("quality.safeguarding_policy", quality.get("safeguarding_policy")),
         locations=locations,
         source=source or "", last_verified=verified or date.min,
-        status=status, status_since=status_since, source_date=source_date,
+        status=status, status_since=status_since, status_note=status_note, source_date=source_date,
     )
     return (None if check.errors else record), check.errors
 
@@ -295,20 +299,20 @@ def _locations(value: Any, check: _Checker) -> tuple[Place, ...]:
     return tuple(Place(v.get("name"), v.get("postcode"), v.get("address_1"), v.get("city")) for v in value)
 
 
-def _status(value: Any, check: _Checker) -> tuple[str, date | None]:
-    """`{state: closed, since: 2025-03-31}` (or just `active`); a change of state needs its date."""
+def _status(value: Any, check: _Checker) -> tuple[str, date | None, str | None]:
+    """`{state: closed, since: 2025-03-31, note: ...}` (or just `active`); a change of state needs its date."""
     if value in (None, ""):
-        return "active", None
+        return "active", None, None
     if isinstance(value, str):
         value = {"state": value}
     if not isinstance(value, dict):
-        check.fail("status", "must be a mapping {state, since}")
-        return "active", None
+        check.fail("status", "must be a mapping {state, since, note}")
+        return "active", None, None
     state = str(value.get("state") or "active").strip()
     if state not in STATUSES:
         check.fail("status.state", f"'{state}' is not one of {', '.join(STATUSES)}")
     since = _date(value.get("since"), check, "status.since", required=state != "active")
-    return state, since
+    return state, since, check.text("status.note", value.get("note"), max_len=1000)
 
 
 def _date(value: Any, check: _Checker, name: str, required: bool = False) -> date | None:

@@ -47,7 +47,7 @@ def save_records(session: Session, records: Iterable[ServiceRecord], locate=None
             email=r.email, kind=r.kind, application_process=r.referral_how, referral_route=r.referral_route,
             volunteer_training=r.volunteer_training, supervision=r.supervision,
             safeguarding_policy=r.safeguarding_policy, source=r.source, last_verified=r.last_verified,
-            status=r.status, status_since=r.status_since, source_date=r.source_date,
+            status=r.status, status_since=r.status_since, status_note=r.status_note, source_date=r.source_date,
             formats_mask=mask(r.formats, FORMATS), audiences_mask=mask(r.audiences, AUDIENCES),
             stages_mask=mask(r.stages, STAGES), needs_mask=mask(r.needs, NEEDS),
             record_json=json.dumps(r.to_dict(), ensure_ascii=False),
@@ -136,7 +136,7 @@ def to_record(s: Service) -> ServiceRecord:
         locations=tuple(Place(sal.location.name, sal.location.postal_code, sal.location.address_1, sal.location.city)
                         for sal in s.service_at_locations),
         source=s.source, last_verified=s.last_verified, status=s.status, status_since=s.status_since,
-        source_date=s.source_date,
+        status_note=s.status_note, source_date=s.source_date,
     )
 
 

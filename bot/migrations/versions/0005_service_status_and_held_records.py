@@ -18,6 +18,7 @@ def upgrade() -> None:
     with op.batch_alter_table('service', schema=None) as batch_op:
         batch_op.add_column(sa.Column('status_since', sa.Date(), nullable=True))
         batch_op.add_column(sa.Column('source_date', sa.Date(), nullable=True))
+        batch_op.add_column(sa.Column('status_note', sa.Text(), nullable=True))
     op.create_table('held_service',
     sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
     sa.Column('feed', sa.String(length=500), nullable=False),
@@ -33,5 +34,6 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table('held_service')
     with op.batch_alter_table('service', schema=None) as batch_op:
+        batch_op.drop_column('status_note')
         batch_op.drop_column('source_date')
         batch_op.drop_column('status_since')
