@@ -102,3 +102,16 @@ def test_docs_coverage_is_generated_from_the_current_directory():
     expected = coverage_markdown(read_records(SEED_FILE))
     assert (PROJECT_ROOT / "docs" / "coverage.md").read_text(encoding="utf-8") == expected, \
         "docs/coverage.md is out of date: run `make coverage`"
+
+
+def test_init_says_when_the_seed_file_has_moved_on_from_the_database(database_url, tmp_path, capsys):
+    records = [r.to_dict() for r in read_records(SEED_FILE)]
+    seed = _write(tmp_path, records)
+    assert cli(["init", "--seed", str(seed)]) == 0
+    assert cli(["init", "--seed", str(seed)]) == 0
+    assert "differ from the database" not in capsys.readouterr().out
+    records[0]["status"] = {"state": "closed", "since": "2026-01-01"}
+    seed = _write(tmp_path, records)
+    assert cli(["init", "--seed", str(seed)]) == 0
+    out = capsys.readouterr().out
+    assert f"1 service(s) in {seed} differ from the database ({records[0]['id']})" in out

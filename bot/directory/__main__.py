@@ -51,7 +51,19 @@ def cmd_init(args) -> int:
             print(f"Database ready; seeded {len(records)} services from {args.seed}.")
         else:
             print(f"Database ready; it holds {count} services.")
+            if not args.empty and args.seed.exists():
+                _report_seed_drift(session, args.seed)
     return 0
+
+
+def _report_seed_drift(session, seed: Path) -> None:
+    """The database is the directory once seeded (managers edit it); say when the seed file has moved on,
+    e.g. a service found closed, so the operator can choose to take the change."""
+    stored = {r.id: r.to_dict() for r in load_records(session)}
+    changed = [r.id for r in read_records(seed) if stored.get(r.id) != r.to_dict()]
+    if changed:
+        print(f"{len(changed)} service(s) in {seed} differ from the database ({', '.join(changed[:5])}"
+              f"{', ...' if len(changed) > 5 else ''}). To take them: python -m bot.directory import {seed}")
 
 
 def cmd_import(args) -> int:

@@ -136,21 +136,26 @@ def coverage_markdown(records: list[ServiceRecord], today: date | None = None) -
         "",
         f"- **{active}** active services ({len(records) - active} paused or closed, kept for their history).",
         f"- **{with_local} of {len(boards)}** health boards have at least one genuinely local perinatal"
-        " service (peer support, befriending or counselling with a presence in the board).",
+        " service (peer support, befriending, support from trained staff or counselling, with a presence in"
+        " the board; support lines and information pages don't count).",
         f"- **{reached} of {len(council_rows)}** council areas are reached by a service that names the council or"
         " covers its whole health board.",
         "",
         "\"Local\" means an active service lists the board or one of its councils; \"national\" means only"
         " Scotland-wide or UK-wide services offer it there; **none** means nothing does. A gap is evidence for"
-        " commissioners, not something to fill with a listing that isn't real.",
+        " commissioners, not something to fill with a listing that isn't real. \"Newest source\" is the most"
+        " recent dated source among a board's local services: where it is old or missing, local provision rests"
+        " on evidence that needs a live check (`make directory-review` lists every record due).",
         "",
         "## Health boards × formats",
         "",
-        "| Health board | local services | " + " | ".join(FORMATS) + " |",
-        "|---|---|" + "---|" * len(FORMATS),
+        "| Health board | local services | newest source | " + " | ".join(FORMATS) + " |",
+        "|---|---|---|" + "---|" * len(FORMATS),
     ]
     for b in boards:
-        lines.append(f"| {b.board.name} | {len(b.local_services)} | "
+        dated = [r.source_date for r in b.local_services if r.source_date]
+        newest = max(dated).isoformat() if dated else ("undated" if b.local_services else "—")
+        lines.append(f"| {b.board.name} | {len(b.local_services)} | {newest} | "
                      + " | ".join(mark[b.formats[f]] for f in FORMATS) + " |")
     lines += ["", "## Health boards × who it is for", "",
               "| Health board | " + " | ".join(AUDIENCES[a] for a in AUDIENCES) + " |",
