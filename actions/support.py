@@ -10,6 +10,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from bot.db import session_scope
+from bot.evaluation import record_search_safely
 from bot.nlu.answers import NOT_GIVEN
 from bot.signposting import (build_request, details, read_digression, read_location, read_slot_answer,
                              returning_from_digression, signpost, suggestions)
@@ -30,6 +31,9 @@ def _suggest(dispatcher: CollectingDispatcher, tracker: Tracker, more: bool) -> 
         logger.exception("Directory lookup failed")
         dispatcher.utter_message(response="utter_service_unavailable")
         return []
+    if not more:
+        record_search_safely(tracker.sender_id, tracker.get_latest_input_channel(), request,
+                             [m.service.id for m in result.matches], result.local_fit)
     found = suggestions(result, tracker.get_slot("area_label"), more=more)
     dispatcher.utter_message(text=found.text, json_message=found.payload)
     dispatcher.utter_message(response="utter_after_suggestions")

@@ -158,6 +158,12 @@ class Settings:
     escalation_journal: str = ""
     public_base_url: str = ""
     log_message_text: bool = True  # DEBUG lines with message text: development only
+    # Data protection (docs/data-protection.md): conversations, escalation words and numbers are kept this
+    # long, then purged daily by the alert worker; evaluation events (anonymised) for longer.
+    retention_days: int = 90
+    evaluation_retention_days: int = 730
+    privacy_notice_url: str = ""
+    follow_up_after_days: int = 14
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -184,6 +190,10 @@ class Settings:
             escalation_journal=os.environ.get("ESCALATION_JOURNAL") or str(VAR_DIR / "escalation-journal.jsonl"),
             public_base_url=(os.environ.get("PUBLIC_BASE_URL") or "").rstrip("/"),
             log_message_text=env != PRODUCTION,
+            retention_days=_int("RETENTION_DAYS", 90),
+            evaluation_retention_days=_int("EVALUATION_RETENTION_DAYS", 730),
+            privacy_notice_url=os.environ.get("PRIVACY_NOTICE_URL") or "",
+            follow_up_after_days=_int("FOLLOW_UP_AFTER_DAYS", 14),
         )
 
 

@@ -13,6 +13,33 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.config import settings
 
 
+@event.listens_for(Engine, "connect")
+def _sqlite_secure_delete(dbapi_connection, _record) -> None:
+    """Every SQLite connection in the process, Rasa's tracker store's included (this module is imported
+    before Rasa builds its engine: bot/rasa_stores.py): deleted rows are overwritten with zeros, so an
+    erased conversation can't be read back from free pages of the file."""
+    if type(dbapi_connection).__module__.startswith("sqlite3"):
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA secure_delete=ON")
+        cursor.close()
+
+
+def checkpoint(url: str) -> None:
+    """Copy SQLite's write-ahead log into the database and empty it: the log still holds pages as they
+    were before a delete until then. No-op for other databases (see docs/data-protection.md)."""
+    if not url.startswith("sqlite:///") or not Path(url.removeprefix("sqlite:///")).exists():
+        return
+    with engine_for(url).connect() as connection:
+        connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+
+
+def tracker_events(url: str):
+    """The engine of Rasa's tracker store if its `events` table exists yet (Rasa creates it), else None."""
+    from sqlalchemy import inspect
+    engine = engine_for(url)
+    return engine if inspect(engine).has_table("events") else None
+
+
 @lru_cache(maxsize=8)
 def engine_for(url: str) -> Engine:
     """One engine (and pool) per database URL for the life of the process. `hide_parameters`: an error

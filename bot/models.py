@@ -333,3 +333,63 @@ class TwilioDelivery(Base):
 
 
 __all__ += ["TwilioInbound", "TwilioMenu", "TwilioOptOut", "TwilioDelivery"]
+
+
+# --- Data protection and evaluation ---
+# bot/privacy (erasure, retention, access) and bot/evaluation (anonymised events, feedback, follow-up).
+
+class PrivacyNotice(Base):
+    """When a conversation was first told what is kept and how to delete it (so it is told once)."""
+    __tablename__ = "privacy_notice"
+    conversation_id = Column(String(100), primary_key=True)
+    sent_at = Column(DateTime, nullable=False, default=datetime.utcnow, index=True)
+
+
+class ErasureRequest(Base):
+    """A "delete my data" the person confirmed, until it is complete. `waiting`: an alert about this
+    conversation is still being delivered (an escalation is never lost to erasure); the worker finishes it."""
+    __tablename__ = "erasure_request"
+    conversation_id = Column(String(100), primary_key=True)
+    channel = Column(String(30))
+    requested_at = Column(DateTime, nullable=False, default=datetime.utcnow)
+    status = Column(String(20), nullable=False, default="pending")  # pending | waiting
+
+
+class FollowUp(Base):
+    """A follow-up text the person agreed to ("can I ask in two weeks how it went?"), SMS/WhatsApp only."""
+    __tablename__ = "follow_up"
+    conversation_id = Column(String(100), primary_key=True)
+    channel = Column(String(30), nullable=False)
+    agreed_at = Column(DateTime, nullable=False, default=datetime.utcnow)
+    due_at = Column(DateTime, nullable=False, index=True)
+    # scheduled → sent → answered | cancelled (STOP, erasure, a later crisis) | not_sent (no template, no number)
+    status = Column(String(20), nullable=False, default="scheduled", index=True)
+    sent_at = Column(DateTime)
+
+
+class PseudonymKey(Base):
+    """The key that pseudonymises conversation ids in evaluation events, one per month. Older keys are
+    deleted, so last month's events can't be linked to anyone, even by us."""
+    __tablename__ = "pseudonym_key"
+    period = Column(String(7), primary_key=True)  # YYYY-MM
+    key = Column(String(64), nullable=False)
+
+
+class EvaluationEvent(Base):
+    """One anonymised fact for commissioners (seed 5.1, 5.2): no words, no numbers, no names, no ids."""
+    __tablename__ = "evaluation_event"
+    id = Column(Integer, primary_key=True, autoincrement=True)
+    occurred_on = Column(Date, nullable=False, index=True)  # the day only
+    # conversation | request | suggestion | unmet_need | feedback | follow_up | escalation | erasure
+    kind = Column(String(20), nullable=False, index=True)
+    channel = Column(String(20))  # rest | web | twilio
+    person = Column(String(40))  # this month's keyed pseudonym of the conversation (PseudonymKey)
+    board_code = Column(String(20))
+    area_code = Column(String(20))
+    format = Column(String(20))
+    audience = Column(String(30))
+    stage = Column(String(20))
+    needs = Column(String(300))  # comma-separated codes
+    service_ids = Column(Text)  # comma-separated directory ids (suggestions)
+    outcome = Column(String(40))  # feedback: yes | partly | no; reason; follow-up answer; alert outcome
+__all__ += ["PrivacyNotice", "ErasureRequest", "FollowUp", "PseudonymKey", "EvaluationEvent"]

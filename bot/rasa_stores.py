@@ -12,6 +12,7 @@ from rasa.core.tracker_store import SQLTrackerStore
 from sqlalchemy.engine import make_url
 
 from bot import config
+from bot import db  # noqa: F401  (PRAGMA secure_delete on every SQLite connection, this store's included)
 
 
 class TrackerStoreFromEnv(SQLTrackerStore):

@@ -97,18 +97,42 @@ OnNewMessage = Callable[[UserMessage], Awaitable[Any]]
 
 
 def never_silent(on_new_message: OnNewMessage) -> OnNewMessage:
+    """Also carries out privacy around each turn (bot/privacy/turns.py): the notice at first contact, and
+    erasure once Rasa has saved the turn. `message.metadata["privacy_erased"]` tells the channel."""
+    from bot.privacy import turns
+
     async def guarded(message: UserMessage) -> None:
         counter = CountingOutputChannel(message.output_channel)
         message.output_channel = counter
+        if turns.is_erasure_confirmation(message.text):  # no Rasa turn: nothing of it is stored
+            for reply in await asyncio.to_thread(turns.erase_now, message.sender_id, message.input_channel):
+                await counter.send_text_message(message.sender_id, reply)
+            _mark_erased(message)
+            return
         try:
             await on_new_message(message)
         except Exception:
             logger.exception("Handling a message failed; sending the fallback reply")
-        if counter.sent == 0:
+        extra, erased = await asyncio.to_thread(turns.after_turn, message.sender_id, message.input_channel)
+        if erased:
+            _mark_erased(message)
+        if counter.sent == 0 and not erased:
             logger.error("No reply was produced for a message; sending the fallback reply")
             replies = await asyncio.to_thread(fallback_replies, message.text, message.sender_id,
                                               message.input_channel)
             for reply in replies:
                 await counter.inner.send_text_message(message.sender_id, reply)
+        for reply in extra:  # marked, so a channel can tell them from the turn's own replies
+            await counter.send_response(message.sender_id, {"text": reply, PRIVACY_MARK: True})
 
     return guarded
+
+
+PRIVACY_MARK = "privacy"  # on replies the guard adds for privacy (the notice, an erasure's confirmation)
+
+
+def _mark_erased(message: UserMessage) -> None:
+    if isinstance(message.metadata, dict):
+        message.metadata["privacy_erased"] = True
+    else:
+        message.metadata = {"privacy_erased": True}

@@ -3,7 +3,8 @@
 Commands:
   contacts list | add | remove   who is alerted, per health board or the national default
   alerts [--status failed]        every alert with its delivery status (failed ones need a person)
-  deliver [--loop]                send due alerts from the outbox (and replay the local journal)
+  deliver [--loop]                send due alerts from the outbox (and replay the local journal); then
+                                  finish erasures that waited for an alert, and purge daily (bot/privacy)
   report                          detections and alerts by category, board and status
   review [--days N]               possible-risk signals and urgent-help requests (no alert was sent):
                                   the clinical safety lead reads these weekly, with the person's answer
@@ -17,7 +18,7 @@ import logging
 import sys
 import time
 from collections import Counter
-from datetime import timedelta
+from datetime import date, timedelta
 
 from sqlalchemy import select
 
@@ -80,14 +81,30 @@ def replay_journal() -> int:
     return journal.replay(record_one)
 
 
+def housekeeping(last_purge: date | None) -> date | None:
+    """The worker's other duties, after each delivery round (one supervised process, nothing to forget):
+    erasures that waited for an alert, follow-up texts that are due, then once a day the retention purge."""
+    from bot.evaluation.follow_up import send_due
+    from bot.privacy.erasure import finish_waiting
+    from bot.privacy.retention import due, purge
+    finish_waiting()
+    send_due()
+    if due(last_purge):
+        purge()
+        return date.today()
+    return last_purge
+
+
 def cmd_deliver(args) -> int:
     """One round, or (--loop) rounds for ever. In a loop, a failed round (database down, a bug) is logged and
     retried with back-off: the worker must outlive any fault, since alerts wait for it in the outbox."""
     delay = args.interval
+    last_purge: date | None = None
     while True:
         try:
             replayed = replay_journal()
             counts = deliver_due(NOTIFIERS)
+            last_purge = housekeeping(last_purge)
         except Exception:
             if not args.loop:
                 raise

@@ -18,9 +18,10 @@ from sanic.response import HTTPResponse
 
 from bot import config, privacy
 from bot.channels import sms
-from bot.channels.guard import domain_responses, domain_variations, fallback_replies, never_silent
+from bot.channels.guard import PRIVACY_MARK, domain_responses, domain_variations, fallback_replies, never_silent
 from bot.channels.limits import Limits, cap_request_bodies, prepare_process, read_capped, refusal
 from bot.channels.twilio.sender import DeliveryFailed, TwilioSender
+from bot.privacy import erasure
 from bot.channels.twilio.settings import (CHANNEL, COUNTS, EMPTY_TWIML, FAILED_STATUSES, HELP_FOOTER,
                                           STOP_CONFIRMATION, UNSUBSCRIBED_CODES, WHATSAPP_WINDOW, ChannelSettings,
                                           utcnow)
@@ -134,6 +135,7 @@ class TwilioChannel(InputChannel):
         self.settings = settings or ChannelSettings.from_env()
         self.sender = sender or TwilioSender(self.settings)
         self._locks: dict[str, asyncio.Lock] = {}
+        self._erased: set[str] = set()  # conversations erased in the turn now being sent
         self._lock_users: Counter = Counter()
         self._tasks: set[asyncio.Task] = set()
         self._guarded: Optional[OnNewMessage] = None
@@ -285,6 +287,9 @@ class TwilioChannel(InputChannel):
                 del self._lock_users[conversation]
                 self._locks.pop(conversation, None)
         await self._db(finish_inbound, inbound.message_sid, status, what="mark a message answered")
+        if conversation in self._erased:  # the confirmation went out: what sending it wrote goes too
+            self._erased.discard(conversation)
+            await self._db(erasure.erase_traces, conversation, what="finish an erasure")
 
     async def _turn(self, inbound: Inbound) -> str:
         from bot.crisis import detect
@@ -335,11 +340,15 @@ class TwilioChannel(InputChannel):
         assert self._guarded is not None, "blueprint() sets the Rasa handler"
         await self._guarded(message)
         collector.closed = True
+        if (message.metadata or {}).get("privacy_erased"):
+            self._erased.add(conversation)
         crisis = crisis or any(is_crisis_reply(m) for m in collector.messages)
         replies = collector.messages
-        if not sms.compose(replies).texts:  # e.g. only a custom payload, which SMS doesn't carry: never silent
+        own = [m for m in replies if not m.get(PRIVACY_MARK)]
+        if own and not sms.compose(own).texts:  # e.g. only a custom payload, which SMS doesn't carry: never silent
             logger.error("The reply to conversation %s had nothing a phone can show; sending the fallback", ref)
-            replies = [{"text": t} for t in fallback_replies(inbound.body)]
+            replies = [{"text": t} for t in fallback_replies(inbound.body)] + \
+                [m for m in replies if m.get(PRIVACY_MARK)]
 
         if opted_out and crisis and inbound.kind == "whatsapp":
             # Twilio blocks SMS after STOP but not WhatsApp replies inside the window: a crisis is answered.

@@ -15,6 +15,7 @@ STATUS_PATH = "/webhooks/twilio/status"
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
 WHATSAPP_WINDOW = timedelta(hours=24)
 MENU_TTL = timedelta(hours=4)  # the domain's session expiry: a "1" after that is just text
+FOLLOW_UP_MENU_TTL = timedelta(days=7)  # the answer to a follow-up text may come days later
 INBOUND_RETENTION = timedelta(days=7)  # Twilio retries within hours; older claims are pruned at start
 RECOVER_AFTER = timedelta(minutes=2)  # a claimed message still unanswered after this was interrupted
 RECOVER_WITHIN = timedelta(minutes=30)  # …and is answered at start-up if it is no older than this

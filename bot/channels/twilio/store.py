@@ -14,8 +14,8 @@ from sqlalchemy.exc import IntegrityError
 
 from bot import privacy
 from bot.channels import sms
-from bot.channels.twilio.settings import (CHANNEL, FAILED_STATUSES, INBOUND_RETENTION, MENU_TTL, RECOVER_AFTER,
-                                          RECOVER_WITHIN, _STATUS_RANK, utcnow)
+from bot.channels.twilio.settings import (CHANNEL, FAILED_STATUSES, FOLLOW_UP_MENU_TTL, INBOUND_RETENTION, MENU_TTL,
+                                          RECOVER_AFTER, RECOVER_WITHIN, _STATUS_RANK, utcnow)
 from bot.db import session_scope
 from bot.models import ChannelContact, TwilioDelivery, TwilioInbound, TwilioMenu, TwilioOptOut
 
@@ -74,9 +74,12 @@ def opt_in(conversation_id: str) -> bool:
 def pending_menu(conversation_id: str, now: datetime) -> list[sms.Option]:
     with session_scope() as session:
         menu = session.get(TwilioMenu, conversation_id)
-        if menu is None or now - menu.sent_at > MENU_TTL:
+        if menu is None:
             return []
-        return [sms.Option.from_dict(o) for o in json.loads(menu.options_json)]
+        options = [sms.Option.from_dict(o) for o in json.loads(menu.options_json)]
+        # A follow-up question (bot/evaluation/follow_up.py) may be answered days after it was sent.
+        ttl = FOLLOW_UP_MENU_TTL if any(o.payload.startswith("/follow_up_outcome") for o in options) else MENU_TTL
+        return options if now - menu.sent_at <= ttl else []
 
 
 def save_menu(conversation_id: str, options: list[sms.Option], now: datetime) -> None:

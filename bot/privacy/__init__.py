@@ -18,8 +18,8 @@
   also withholds DEBUG records, which in Rasa carry message text.
 
 Changing CONVERSATION_ID_SECRET starts every SMS/WhatsApp conversation afresh (and forgets opt-outs,
-which Twilio still enforces for SMS itself). Find the conversation of a number, e.g. for a subject
-access request:  python -m bot.privacy id +447700900123
+which Twilio still enforces for SMS itself). Erasure ("delete my data"), retention and access requests:
+bot.privacy.erasure, bot.privacy.retention, bot.privacy.access, and `python -m bot.privacy --help`.
 """
 from __future__ import annotations
 
@@ -29,7 +29,6 @@ import hmac
 import logging
 import re
 import secrets
-import sys
 
 from bot import config
 
@@ -150,17 +149,3 @@ def install_log_redaction() -> None:
     writes it, and handlers added later (Rasa configures its own after start-up) included."""
     if logging.getLogRecordFactory() is not _redacting_factory:
         logging.setLogRecordFactory(_redacting_factory)
-
-
-def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    if len(argv) != 2 or argv[0] != "id":
-        print("usage: python -m bot.privacy id <number, e.g. +447700900123 or whatsapp:+447700900123>",
-              file=sys.stderr)
-        return 2
-    print(conversation_id(argv[1]))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
