@@ -214,6 +214,67 @@ def test_conversations_are_kept_in_the_sql_tracker_store(servers):
     assert count > 0
 
 
+# --- data protection (bot/privacy) -----------------------------------------------------------
+
+def readable_in(directory: Path, needle: str) -> list[str]:
+    """Every file under the servers' directory (databases, write-ahead logs, journal, logs) holding `needle`."""
+    return [str(p.relative_to(directory)) for p in directory.rglob("*") if p.is_file() and needle.encode() in
+            p.read_bytes()]
+
+
+def test_the_privacy_notice_comes_once_and_after_a_first_crisis_answer(servers):
+    sender = new_sender()
+    replies = servers.say(sender, "I want to kill myself")
+    assert "999" in replies[0]["text"] and replies[-1]["text"].startswith("Privacy: I keep this chat 90 days")
+    assert "Privacy:" not in texts(servers.say(sender, "hello"))
+
+
+def test_delete_my_data_over_rest_leaves_nothing_readable_anywhere(servers):
+    sender, secret = new_sender(), f"quokka{uuid.uuid4().hex[:8]}"
+    servers.say(sender, "hi")
+    servers.say(sender, f"I want to kill myself {secret}")
+    assert escalations(servers, sender) == ["suicide_self_harm"]
+    servers.say(sender, f"I live in Kirkcaldy {secret}")
+    assert readable_in(servers.workdir, secret)  # the words are stored before
+    question = servers.say(sender, "can you delete everything I've said")
+    assert "delete this conversation" in texts(question)
+    assert [b["payload"] for b in question[0]["buttons"]] == ["/confirm_erasure", "/cancel_erasure"]
+    done = servers.say(sender, "/confirm_erasure")
+    assert texts(done).startswith("Done: I've deleted this conversation")
+    assert readable_in(servers.workdir, secret) == []
+    assert escalations(servers, sender) == []  # anonymised: kept for audit, not linked to the person
+    import sqlite3
+    with sqlite3.connect(servers.workdir / "directory.db") as db:
+        assert db.execute("select count(*) from escalation where message like '[erased%'").fetchone()[0] >= 1
+    after = servers.say(sender, "hello")  # a new start, with the notice again
+    assert "Privacy:" in texts(after)
+
+
+def test_a_typed_yes_erases_too_and_no_keeps_everything(servers):
+    sender, secret = new_sender(), f"wombat{uuid.uuid4().hex[:8]}"
+    servers.say(sender, f"hi {secret}")
+    servers.say(sender, "delete my data")
+    assert "haven't deleted anything" in texts(servers.say(sender, "no"))
+    assert readable_in(servers.workdir, secret)
+    servers.say(sender, "please erase this conversation")
+    assert texts(servers.say(sender, "yes")).startswith("Done:")
+    assert readable_in(servers.workdir, secret) == []
+
+
+def test_feedback_at_the_natural_end_of_a_search_but_not_after_a_crisis(servers):
+    sender = new_sender()
+    for message in ("I'm a mum looking for a group in Fife", "the baby is 3 months"):
+        servers.say(sender, message)
+    if servers.slot(sender, "shown_service_ids"):
+        closing = servers.say(sender, "thanks, that's all")
+        assert "did this help?" in texts(closing).lower()
+        assert "Thank you" in texts(servers.say(sender, '/feedback{"helpful":"yes"}'))
+    crisis = new_sender()
+    servers.say(crisis, "I want to kill myself")
+    servers.say(crisis, "find me a group in Fife, I'm a mum, baby is 3 months")
+    assert "did this help?" not in texts(servers.say(crisis, "thanks bye")).lower()
+
+
 # --- other languages (bot/language, data/i18n/) ----------------------------------------------
 
 # Written for these tests (not taken from the labelled sets): one plain disclosure and one ordinary request each.

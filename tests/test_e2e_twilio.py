@@ -297,6 +297,37 @@ def test_forged_status_callbacks_are_refused(servers, twilio):
 
 # --- privacy -----------------------------------------------------------------------------------------
 
+def test_delete_my_data_by_sms_leaves_neither_words_nor_number_anywhere(servers, twilio):
+    parent, secret = new_number(), f"capybara{uuid.uuid4().hex[:8]}"
+    conversation = privacy.conversation_id(parent, SECRET.encode())
+    text(servers, twilio, parent, "Hi")
+    crisis = text(servers, twilio, parent, f"I want to kill myself {secret}")
+    options = re.search(r"Reply (\d) for yes, call me", "\n".join(crisis))
+    text(servers, twilio, parent, options.group(1))  # a call-back: the number is in the escalation too
+    assert escalations(servers, conversation, [("suicide_self_harm", "twilio")])
+    question = text(servers, twilio, parent, "delete my data please")
+    choice = re.search(r"Reply (\d+) for yes, delete it", "\n".join(question))
+    assert choice, question
+    before = len(twilio.sent_to(parent))
+    post_webhook(webhook_url(servers), inbound_params(parent, OUR_SMS, choice.group(1)))
+    done = twilio.wait_for_messages(before + 1, to=parent)[before:]
+    assert done[0].body.startswith("Done: I've deleted this conversation")
+    deadline = time.monotonic() + 20  # the channel removes what sending the confirmation wrote, just after
+    digits = parent.lstrip("+")
+    while time.monotonic() < deadline:
+        leftovers = [str(p.name) for p in servers.workdir.rglob("*") if p.is_file() and (
+            secret.encode() in p.read_bytes() or digits.encode() in p.read_bytes())]
+        with db(servers) as conn:
+            rows = sum(conn.execute(f"select count(*) from {table} where conversation_id = ?",
+                                    (conversation,)).fetchone()[0]
+                       for table in ("channel_contact", "twilio_inbound", "twilio_menu", "twilio_delivery"))
+        if not leftovers and rows == 0:
+            break
+        time.sleep(0.3)
+    assert leftovers == [] and rows == 0
+    assert escalations(servers, conversation, []) == []
+
+
 def test_no_phone_number_in_the_rasa_log(servers, twilio):
     log = (servers.workdir / "rasa.log").read_text(errors="replace")
     assert "/webhooks/twilio" in log or "twilio" in log.lower()
