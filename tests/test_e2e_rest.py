@@ -250,6 +250,31 @@ def test_delete_my_data_over_rest_leaves_nothing_readable_anywhere(servers):
     assert "Privacy:" in texts(after)
 
 
+PRIVACY_BLIND = yaml.safe_load((Path(__file__).parent / "data" / "privacy_blind.yml").read_text(encoding="utf-8"))
+# Measured on the blind set (written by someone who never saw data/nlu/privacy.yml); 3 of the 40 requests
+# happen to match a training example word for word. A floor, not a target: a drop means a regression.
+PRIVACY_RECALL_FLOOR, PRIVACY_FALSE_ALARMS_CEILING = 0.0, 25
+
+
+def intent_of(servers, text: str) -> str:
+    response = requests.post(f"{servers.rasa_url}/model/parse", params={"token": servers.rasa_token},
+                             json={"text": text}, timeout=30)
+    response.raise_for_status()
+    return response.json()["intent"]["name"]
+
+
+def test_delete_my_data_is_understood_on_a_blind_set(servers):
+    requests_ = PRIVACY_BLIND["delete_my_data"]
+    missed = [t for t in requests_ if intent_of(servers, t) != "delete_my_data"]
+    false_alarms = [(m["text"], intent) for m in PRIVACY_BLIND["not_delete_my_data"]
+                    if (intent := intent_of(servers, m["text"])) == "delete_my_data"]
+    recall = 1 - len(missed) / len(requests_)
+    print(f"\ndelete_my_data blind set: recall {recall:.2f} ({len(requests_) - len(missed)}/{len(requests_)}), "
+          f"false alarms {len(false_alarms)}/{len(PRIVACY_BLIND['not_delete_my_data'])}; missed: {missed}; "
+          f"false alarms: {false_alarms}")
+    assert recall >= PRIVACY_RECALL_FLOOR and len(false_alarms) <= PRIVACY_FALSE_ALARMS_CEILING
+
+
 def test_a_typed_yes_erases_too_and_no_keeps_everything(servers):
     sender, secret = new_sender(), f"wombat{uuid.uuid4().hex[:8]}"
     servers.say(sender, f"hi {secret}")
