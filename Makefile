@@ -23,7 +23,7 @@ export RASA_TELEMETRY_ENABLED := false
 export ACTIONS_PORT ?= 5055
 ACTION_TOKEN = ACTION_SERVER_TOKEN="$${ACTION_SERVER_TOKEN:-$$($(PY) -m bot.config secret action-server-token)}"
 
-.PHONY: setup db model run test test-unit test-e2e test-stories validate crisis-eval crisis-eval-pipeline crisis-report cross-validate nlu-heldout nlu-report conversation-report bench bench-language-id i18n coverage directory-review clean
+.PHONY: setup db model run test test-unit test-e2e test-stories validate crisis-eval crisis-eval-pipeline crisis-report cross-validate nlu-heldout nlu-report conversation-report bench bench-language-id i18n coverage directory-review web clean
 
 setup: $(STAMP)
 
@@ -52,7 +52,7 @@ validate: setup
 test-unit: db
 	$(PY) -m pytest -q -m "not e2e"
 
-test-e2e: model
+test-e2e: model web/node_modules
 	MODEL=$(MODEL) $(PY) -m pytest -q -m e2e
 
 # Crisis gates: the lexicon alone on data/crisis/corpus/lexicon_set.yml (recall 1.00, <= 3% false alarms), then
@@ -91,6 +91,15 @@ nlu-report: cross-validate nlu-heldout
 
 bench: db
 	$(PY) -m bench.directory_search
+
+# The chat widget: web/dist/ is committed (make run needs no Node); this rebuilds it from web/src with the
+# versions locked in web/package-lock.json. The browser tests use axe-core from web/node_modules.
+web/node_modules: web/package-lock.json
+	cd web && npm ci --no-audit --no-fund
+	@touch $@
+
+web: web/node_modules
+	cd web && npm run build
 
 # docs/coverage.md from the seed directory (a test fails when it is stale).
 coverage: setup

@@ -26,6 +26,9 @@ CRISIS = ("crisis_suicide_self_harm", "crisis_harm_to_baby", "crisis_psychosis",
 RESPONSES = {f"utter_{key}": (key, True) for key in CRISIS}
 RESPONSES["utter_crisis_followup"] = ("crisis_followup", False)
 RESPONSES["utter_not_english"] = ("not_english", True)
+# The web widget shows these apart and never collapses them; a marker in the domain works with the action
+# server down (bot/channels/rest.py passes it on with the text).
+CRISIS_MARKER = "      custom:\n        kind: crisis\n"
 
 
 def _texts(code: str) -> dict[str, str]:
@@ -71,6 +74,8 @@ def block() -> str:
                 lines.append(f"      text: {json.dumps(v['text'], ensure_ascii=False)}\n")
             else:
                 lines.append(f"    - text: {json.dumps(v['text'], ensure_ascii=False)}\n")
+            if name.startswith("utter_crisis_"):
+                lines.append(CRISIS_MARKER)
         lines.append("\n")
     lines.append(END)
     return "".join(lines)

@@ -40,9 +40,13 @@ rasa_pid=$!
 # Delivers crisis alerts from the outbox to clinical contacts (python -m bot.escalation --help).
 supervise "The alert delivery worker (alerts wait in the outbox)" .venv/bin/python -m bot.escalation deliver --loop &
 alerts_pid=$!
+# The demo page with the chat widget (web/), and the urgent-help page.
+export WEB_PORT="${WEB_PORT:-8080}" WEBCHAT_SERVER_URL="${WEBCHAT_SERVER_URL:-http://localhost:$RASA_PORT}"
+supervise "The chat page server" .venv/bin/python -m bot.web --host "$ASSISTANT_BIND_HOST" --port "$WEB_PORT" &
+web_pid=$!
 
 stop() {
-  kill "$actions_pid" "$rasa_pid" "$alerts_pid" 2>/dev/null || true
+  kill "$actions_pid" "$rasa_pid" "$alerts_pid" "$web_pid" 2>/dev/null || true
   wait 2>/dev/null || true
 }
 trap 'stop; exit 0' INT TERM
@@ -53,7 +57,7 @@ for _ in $(seq 1 240); do
     echo
     echo "The assistant is running (on $ASSISTANT_BIND_HOST only):"
     echo "  REST:       POST http://127.0.0.1:$RASA_PORT/webhooks/rest/webhook  {\"sender\": \"me\", \"message\": \"hi\"}"
-    echo "  Web chat:   socket.io at http://127.0.0.1:$RASA_PORT/socket.io (pages from: $WEBCHAT_ORIGINS)"
+    echo "  Web chat:   http://localhost:$WEB_PORT/ (the widget talks to socket.io at $WEBCHAT_SERVER_URL; pages from: $WEBCHAT_ORIGINS)"
     echo "  Rasa API:   needs ?token=\$(.venv/bin/python -m bot.config secret rasa-auth-token)"
     echo "Press Ctrl-C to stop."
     break

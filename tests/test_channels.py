@@ -15,6 +15,12 @@ from bot.models import Escalation
 DOMAIN = yaml.safe_load((Path(__file__).parent.parent / "domain.yml").read_text(encoding="utf-8"))
 
 
+@pytest.fixture(autouse=True)
+def no_privacy_extras(monkeypatch):
+    """The notice and erasure around a turn have their own tests (tests/test_privacy.py); here, only the turn."""
+    monkeypatch.setattr("bot.privacy.turns.after_turn", lambda *args, **kwargs: ([], False))
+
+
 def message(text: str) -> UserMessage:
     return UserMessage(text, CollectingOutputChannel(), sender_id="guard-test", input_channel="rest")
 

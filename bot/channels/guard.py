@@ -40,6 +40,18 @@ def response_text(name: str, language: str | None = None) -> str:
     return next(v["text"] for v in variants if not v.get("condition"))
 
 
+@lru_cache(maxsize=1)
+def crisis_texts() -> frozenset[str]:
+    """Every wording of every crisis response, in every language."""
+    return frozenset(v["text"] for name, variants in domain_variations().items() if name.startswith("utter_crisis")
+                     for v in variants if "text" in v)
+
+
+def with_marker(text: str) -> dict[str, Any]:
+    """A reply as the domain would send it: crisis answers carry `custom: {kind: crisis}` for the web widget."""
+    return {"text": text, "custom": {"kind": "crisis"}} if text in crisis_texts() else {"text": text}
+
+
 def domain_responses() -> dict[str, str]:
     """Every domain response's English text (the variation without a condition)."""
     return {name: response_text(name) for name, variants in domain_variations().items()
@@ -121,7 +133,7 @@ def never_silent(on_new_message: OnNewMessage) -> OnNewMessage:
             replies = await asyncio.to_thread(fallback_replies, message.text, message.sender_id,
                                               message.input_channel)
             for reply in replies:
-                await counter.inner.send_text_message(message.sender_id, reply)
+                await counter.inner.send_response(message.sender_id, with_marker(reply))
         for reply in extra:  # marked, so a channel can tell them from the turn's own replies
             await counter.send_response(message.sender_id, {"text": reply, PRIVACY_MARK: True})
 

@@ -13,6 +13,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import secrets
+from collections import OrderedDict
 from typing import Any, Dict, Optional, Text
 
 from rasa.core.channels.channel import CollectingOutputChannel, InputChannel, UserMessage
@@ -95,6 +97,96 @@ class GuardedRestInput(InputChannel):
         return webhook
 
 
+class ReplyLog:
+    """The last replies to each web conversation, numbered, so a widget that reconnects after a dropped
+    connection is sent what it missed (socket.io drops what is emitted to a room nobody is in). Numbers
+    restart with the process; `epoch` tells the widget so. In memory: with several Rasa processes, the
+    proxy keeps a conversation on one (sticky sessions, which socket.io's polling needs anyway)."""
+
+    def __init__(self, per_conversation: int = 50, conversations: int = 10_000) -> None:
+        self.epoch = secrets.token_hex(4)
+        self.per_conversation, self.conversations = per_conversation, conversations
+        self._replies: "OrderedDict[str, list[dict]]" = OrderedDict()
+        self._next: dict[str, int] = {}
+
+    def add(self, conversation: str, event: dict) -> dict:
+        seq = self._next.get(conversation, 0) + 1
+        self._next[conversation] = seq
+        event = {**event, "seq": seq, "epoch": self.epoch}
+        replies = self._replies.pop(conversation, [])
+        replies.append(event)
+        self._replies[conversation] = replies[-self.per_conversation:]
+        while len(self._replies) > self.conversations:
+            oldest, _ = self._replies.popitem(last=False)
+            self._next.pop(oldest, None)
+        return event
+
+    def since(self, conversation: str, seq: object, epoch: object) -> list[dict]:
+        if epoch != self.epoch or not isinstance(seq, int):
+            seq = 0
+        return [e for e in self._replies.get(conversation, []) if e["seq"] > seq]
+
+    def forget(self, conversation: str) -> None:
+        """After an erasure: the words of the replies go too (the numbering carries on)."""
+        self._replies.pop(conversation, None)
+
+
+class WidgetOutput(SocketIOOutput):
+    """One socket.io event per reply, with everything the widget needs together: the text (paragraphs kept,
+    not split into bubbles), quick replies, and the custom payload (service cards, the crisis marker),
+    numbered by the ReplyLog. Rasa's own output splits text on blank lines and passes custom JSON to
+    `emit` as keyword arguments, which fails for a payload such as `{"services": [...]}`."""
+
+    def __init__(self, sio, bot_message_evt: Text, replies: ReplyLog) -> None:
+        super().__init__(sio, bot_message_evt)
+        self.replies = replies
+
+    async def _send_message(self, socket_id: Text, response: Any) -> None:
+        await self.sio.emit(self.bot_message_evt, self.replies.add(socket_id, response), room=socket_id)
+
+    async def send_response(self, recipient_id: Text, message: Dict[Text, Any]) -> None:
+        event: Dict[Text, Any] = {}
+        if message.get("text"):
+            event["text"] = message["text"]
+        buttons = message.get("quick_replies") or message.get("buttons") or []
+        if buttons:
+            event["quick_replies"] = [{"title": b.get("title"), "payload": b.get("payload")} for b in buttons
+                                      if isinstance(b, dict) and b.get("title") and b.get("payload")]
+        for key in ("custom", "image", "attachment"):
+            if message.get(key):
+                event[key] = message[key]
+        if event:
+            await self._send_message(recipient_id, event)
+
+    async def send_text_message(self, recipient_id: Text, text: Text, **kwargs: Any) -> None:
+        await self._send_message(recipient_id, {"text": text})
+
+    async def send_custom_json(self, recipient_id: Text, json_message: Dict[Text, Any], **kwargs: Any) -> None:
+        await self._send_message(recipient_id, {"custom": json_message})
+
+
+class SeenMessages:
+    """The last few client message ids per conversation: a message the widget resends after a dropped
+    connection (it can't know whether the first try arrived) is answered once."""
+
+    def __init__(self, per_conversation: int = 50, conversations: int = 10_000) -> None:
+        self.per_conversation, self.conversations = per_conversation, conversations
+        self._seen: "OrderedDict[str, list[str]]" = OrderedDict()
+
+    def first_time(self, conversation: str, message_id: object) -> bool:
+        if not isinstance(message_id, str) or not message_id or len(message_id) > 100:
+            return True  # no id: nothing to compare, so it is new
+        ids = self._seen.pop(conversation, [])
+        self._seen[conversation] = ids
+        if message_id in ids:
+            return False
+        ids.append(message_id)
+        del ids[:-self.per_conversation]
+        while len(self._seen) > self.conversations:
+            self._seen.popitem(last=False)
+        return True
+
+
 class GuardedSocketIOInput(SocketIOInput):
     """The website widget's socket.io channel: Rasa's events and payloads, with signed server-issued ids."""
 
@@ -106,6 +198,8 @@ class GuardedSocketIOInput(SocketIOInput):
         super().__init__(*args, **kwargs)
         self.settings = prepare_process()
         self.limits = Limits.from_settings(self.settings)
+        self.seen = SeenMessages()
+        self.replies = ReplyLog()
 
     def blueprint(self, on_new_message) -> Blueprint:
         from socketio import AsyncServer
@@ -140,6 +234,10 @@ class GuardedSocketIOInput(SocketIOInput):
             await sio.save_session(sid, session, namespace=self.namespace)
             sio.enter_room(sid, session_id, namespace=self.namespace)
             await sio.emit("session_confirm", session_id, room=sid, namespace=self.namespace)
+            if session_id == requested:  # a reconnect: what was said while the connection was down
+                asked = data or {}
+                for event in self.replies.since(session_id, asked.get("last_seq"), asked.get("epoch")):
+                    await sio.emit(self.bot_message_evt, event, room=sid, namespace=self.namespace)
 
         @sio.on(self.user_message_evt, namespace=self.namespace)
         async def handle_message(sid: Text, data: Any) -> None:
@@ -153,14 +251,20 @@ class GuardedSocketIOInput(SocketIOInput):
                 for reply in replies if crisis else [INVALID_SESSION_TEXT]:
                     await sio.emit(self.bot_message_evt, {"text": reply}, room=sid, namespace=self.namespace)
                 return
-            output = SocketIOOutput(sio, self.bot_message_evt)
+            output = WidgetOutput(sio, self.bot_message_evt, self.replies)
+            metadata = data.get(self.metadata_key)
+            metadata = metadata if isinstance(metadata, dict) else None
+            if not self.seen.first_time(session_id, (metadata or {}).get("client_message_id")):
+                logger.info("A resent socket.io message was already answered; not answering it twice")
+                return
             if not self.limits.admit(session_id, session.get("client")):
                 replies, _ = await asyncio.to_thread(refusal, text, session_id, self.name())
                 for reply in replies:
                     await output.send_text_message(session_id, reply)
                 return
-            metadata = data.get(self.metadata_key)
-            await guarded(UserMessage(text, output, session_id, input_channel=self.name(),
-                                      metadata=metadata if isinstance(metadata, dict) else None))
+            message = UserMessage(text, output, session_id, input_channel=self.name(), metadata=metadata)
+            await guarded(message)
+            if (message.metadata or {}).get("privacy_erased"):
+                self.replies.forget(session_id)
 
         return socket_blueprint
