@@ -56,13 +56,15 @@ def demo_page(assistant: str) -> str:
 
 
 def help_page() -> str:
+    emergency = helplines.EMERGENCY.number
     rows = "".join(f"<li><strong>{html.escape(h.name)}</strong>: <a href=\"tel:{h.number.replace(' ', '')}\">"
                    f"{html.escape(h.number)}</a> ({html.escape(h.hours)})</li>" for h in helplines.ALL)
     return ("<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" "
             "content=\"width=device-width, initial-scale=1\"><title>Urgent help</title>"
             "<link rel=\"stylesheet\" href=\"/page.css\"></head><body><main><h1>Urgent help</h1>"
-            f"<p>If you or someone else is in danger now, call <a href=\"tel:999\">999</a>. If you can't speak, "
-            f"call 999 from a mobile and press {helplines.SILENT_SOLUTION} when asked.</p><ul>{rows}</ul>"
+            f"<p>If you or someone else is in danger now, call <a href=\"tel:{emergency}\">{emergency}</a>. If you "
+            f"can't speak, call {emergency} from a mobile and press {helplines.SILENT_SOLUTION} when asked.</p>"
+            f"<ul>{rows}</ul>"
             "<p><a href=\"/\">Back to the chat</a></p></main></body></html>")
 
 
