@@ -31,6 +31,9 @@ import { io } from "socket.io-client";
     data.open !== undefined ? { open: data.open !== "false" } : {}
   );
 
+  ["helpUrl", "exitUrl", "server"].forEach(function (k) { // relative addresses, as the page would read them
+    try { config[k] = new URL(config[k], window.location.href).href; } catch (e) { /* left as given */ }
+  });
   const KEY = "perinatal-chat:";
   const FORMATS = { group: "Group", one_to_one: "One-to-one", phone: "Phone", online: "Online", text: "Text or chat" };
   const AUDIENCES = { mothers: "mums", fathers_partners: "dads and partners", families: "families" };
@@ -128,7 +131,8 @@ import { io } from "socket.io-client";
     link(config.helpUrl, "Other urgent help"),
   ]);
   const status = el("p", { className: "pcw-status", role: "status", hidden: true });
-  const log = el("ol", { className: "pcw-log", role: "log", "aria-live": "polite", "aria-label": "Conversation" });
+  // role=log: new messages are announced politely; a div (an <ol> with role=log loses its list semantics)
+  const log = el("div", { className: "pcw-log", role: "log", "aria-live": "polite", "aria-label": "Conversation" });
   const typing = el("p", { className: "pcw-typing", hidden: true, text: "The assistant is typing…" });
   const input = el("textarea", { id: "pcw-input", className: "pcw-input", rows: "2", maxlength: "2000",
     autocomplete: "off", "aria-label": "Your message" });
@@ -150,7 +154,7 @@ import { io } from "socket.io-client";
 
   // --- messages ------------------------------------------------------------------------------
   function renderUser(text) {
-    log.appendChild(el("li", { className: "pcw-msg pcw-user" }, [el("span", { className: "pcw-visually-hidden", text: "You: " }),
+    log.appendChild(el("div", { className: "pcw-msg pcw-user" }, [el("span", { className: "pcw-visually-hidden", text: "You: " }),
       paragraphs(text)]));
   }
   function clearQuickReplies() {
@@ -182,7 +186,7 @@ import { io } from "socket.io-client";
   function renderBot(event, live) {
     const custom = event.custom && typeof event.custom === "object" ? event.custom : {};
     const crisis = custom.kind === "crisis";
-    const item = el("li", { className: "pcw-msg pcw-bot" + (crisis ? " pcw-crisis" : "") });
+    const item = el("div", { className: "pcw-msg pcw-bot" + (crisis ? " pcw-crisis" : "") });
     if (crisis) item.appendChild(el("strong", { className: "pcw-crisis-label", text: "Urgent help" }));
     if (event.text) item.appendChild(paragraphs(event.text));
     if (Array.isArray(custom.services) && custom.services.length) item.appendChild(renderCards(custom.services));
