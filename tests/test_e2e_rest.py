@@ -161,10 +161,10 @@ def escalations(servers, sender: str) -> list[str]:
 
 def test_a_possible_risk_is_asked_about_kindly_and_yes_becomes_a_recorded_crisis(servers):
     sender = new_sender()
-    replies = servers.say(sender, POSSIBLE)
+    replies = [r for r in servers.say(sender, POSSIBLE) if not r.get("text", "").startswith("Privacy:")]
     question = texts(replies)
     assert "thoughts of ending their life" in question and "116 123" in question and "999" in question
-    assert len(replies) == 1, "a question, not a menu"
+    assert len(replies) == 1, "a question, not a menu (the first turn's privacy notice aside)"
     assert servers.slot(sender, "crisis_tier") == "possible" and servers.slot(sender, "crisis_category") is None
     replies = servers.say(sender, "yes")
     assert "999" in replies[0]["text"] and "116 123" in replies[0]["text"]
