@@ -251,9 +251,11 @@ def test_delete_my_data_over_rest_leaves_nothing_readable_anywhere(servers):
 
 
 PRIVACY_BLIND = yaml.safe_load((Path(__file__).parent / "data" / "privacy_blind.yml").read_text(encoding="utf-8"))
-# Measured on the blind set (written by someone who never saw data/nlu/privacy.yml); 3 of the 40 requests
-# happen to match a training example word for word. A floor, not a target: a drop means a regression.
-PRIVACY_RECALL_FLOOR, PRIVACY_FALSE_ALARMS_CEILING = 0.0, 25
+# Measured on the blind set (written by someone who never saw data/nlu/privacy.yml; 3 of the 40 requests
+# happen to match a training example word for word): recall 0.85 (34/40), 6 false alarms of 25 (model
+# 2a67e43b, 2026-12-03). Floors, not targets, with room for a retrain's variance: a drop means a regression.
+# A false alarm costs a confirmation question ("Do you want me to delete…?"), never an erasure.
+PRIVACY_RECALL_FLOOR, PRIVACY_FALSE_ALARMS_CEILING = 0.75, 8
 
 
 def intent_of(servers, text: str) -> str:
