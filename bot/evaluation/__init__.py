@@ -50,8 +50,7 @@ def pseudonym(session: Session, conversation_id: str, today: date) -> str:
 
 def channel_name(input_channel: str | None) -> str | None:
     """The channel as the report groups it (the conversation id's prefix says more than Rasa's name)."""
-    return {"socketio": "web", "guarded_socketio": "web", "twilio": "sms/whatsapp"}.get(input_channel or "",
-                                                                                      input_channel)
+    return {"socketio": "web", "twilio": "sms/whatsapp"}.get(input_channel or "", input_channel)
 
 
 def record(session: Session, kind: str, conversation_id: str | None = None, channel: str | None = None,

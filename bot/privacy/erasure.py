@@ -8,7 +8,7 @@ back to the person: an escalation's category, time, board and alert outcome unde
 (a clinical audit needs them), and an SMS opt-out (a suppression list: keeping a STOP is honouring it).
 
 Two rules keep it safe:
-- It runs after Rasa has saved the turn (the channel guard calls `finish`): Rasa's SQL tracker store
+- It runs after Rasa has saved the turn (the channel guard, bot/privacy/turns.py): Rasa's SQL tracker store
   re-inserts a whole session whose rows vanish in the middle of a turn.
 - An escalation is never lost to erasure: a detection still in the journal, or an alert still waiting
   to be delivered, is kept until the alert worker has delivered it; the request waits (`status =
@@ -55,12 +55,6 @@ def request(conversation_id: str, channel: str | None, now: datetime | None = No
         if session.get(ErasureRequest, conversation_id) is None:
             session.add(ErasureRequest(conversation_id=conversation_id, channel=channel,
                                        requested_at=now or datetime.utcnow()))
-
-
-def pending(conversation_id: str) -> bool:
-    with session_scope() as session:
-        row = session.get(ErasureRequest, conversation_id)
-        return row is not None and row.status == "pending"
 
 
 def erase(conversation_id: str, channel: str | None = None) -> Erasure:
@@ -119,15 +113,6 @@ def erase_traces(conversation_id: str) -> None:
         for table in (ChannelContact, TwilioMenu, TwilioDelivery, TwilioInbound):
             session.execute(delete(table).where(table.conversation_id == conversation_id))
     checkpoint(config.settings().database_url)
-
-
-def finish(conversation_id: str) -> Erasure | None:
-    """Carry out a pending request for this conversation, if there is one (the channel guard, after the turn)."""
-    if not pending(conversation_id):
-        return None
-    with session_scope() as session:
-        channel = session.get(ErasureRequest, conversation_id).channel
-    return erase(conversation_id, channel)
 
 
 def finish_waiting() -> int:

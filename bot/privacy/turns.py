@@ -16,7 +16,7 @@ from datetime import datetime
 
 from bot import config
 from bot.db import session_scope
-from bot.models import PrivacyNotice
+from bot.models import ErasureRequest, PrivacyNotice
 from bot.privacy import erasure
 
 logger = logging.getLogger(__name__)
@@ -54,21 +54,19 @@ def erase_now(conversation_id: str, channel: str | None) -> list[str]:
 
 
 def after_turn(conversation_id: str, channel: str | None, now: datetime | None = None) -> tuple[list[str], bool]:
-    """(Replies to add after the turn's own, whether the conversation was erased in this turn)."""
-    try:
-        if erasure.pending(conversation_id):
-            return erase_now(conversation_id, channel), True
-    except Exception:  # noqa: BLE001 - the database is down: the worker or the next turn finishes a request
-        logger.exception("Checking for an erasure request failed")
-        return [], False
+    """(Replies to add after the turn's own, whether the conversation was erased in this turn). One database
+    round trip on an ordinary turn: is an erasure pending, else has the notice been sent."""
     try:
         with session_scope() as session:
-            if session.get(PrivacyNotice, conversation_id) is not None:
-                return [], False
-            session.add(PrivacyNotice(conversation_id=conversation_id, sent_at=now or datetime.utcnow()))
-            from bot.evaluation import record
-            record(session, "conversation", conversation_id, channel)
-        return [notice_text()], False
-    except Exception:  # noqa: BLE001 - a notice is never worth a failed turn; it is tried again next turn
-        logger.exception("Sending the privacy notice failed")
+            request = session.get(ErasureRequest, conversation_id)
+            erase = request is not None and request.status == "pending"
+            if not erase:
+                if session.get(PrivacyNotice, conversation_id) is not None:
+                    return [], False
+                session.add(PrivacyNotice(conversation_id=conversation_id, sent_at=now or datetime.utcnow()))
+                from bot.evaluation import record
+                record(session, "conversation", conversation_id, channel)
+    except Exception:  # noqa: BLE001 - the database is down: the next turn (or the worker) tries again
+        logger.exception("Checking for an erasure request or the privacy notice failed")
         return [], False
+    return (erase_now(conversation_id, channel), True) if erase else ([notice_text()], False)

@@ -19,7 +19,7 @@ from pathlib import Path
 from sqlalchemy import select
 
 from bot.db import session_scope
-from bot.directory.checks import LOCAL, NATIONAL, board_coverage, due_for_review
+from bot.directory.checks import board_coverage, due_for_review
 from bot.directory.store import load_records
 from bot.evaluation import FEEDBACK, FEEDBACK_REASONS, FOLLOW_UP_OUTCOMES
 from bot.models import Alert, Escalation, EvaluationEvent
@@ -269,4 +269,4 @@ def write_csv(figures: Figures, directory: Path) -> list[Path]:
     return written
 
 
-__all__ = ["Figures", "gather", "render", "write_csv", "shown", "LOCAL", "NATIONAL"]
+__all__ = ["Figures", "gather", "render", "write_csv", "shown"]
