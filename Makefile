@@ -23,7 +23,7 @@ export RASA_TELEMETRY_ENABLED := false
 export ACTIONS_PORT ?= 5055
 ACTION_TOKEN = ACTION_SERVER_TOKEN="$${ACTION_SERVER_TOKEN:-$$($(PY) -m bot.config secret action-server-token)}"
 
-.PHONY: setup db model run test test-unit test-e2e test-stories validate crisis-eval crisis-eval-pipeline crisis-report cross-validate nlu-heldout nlu-report conversation-report bench bench-language-id i18n coverage directory-review web clean
+.PHONY: setup db model run run-prod stop-prod test test-unit test-e2e test-stories validate crisis-eval crisis-eval-pipeline crisis-report cross-validate nlu-heldout nlu-report conversation-report bench bench-language-id i18n coverage directory-review web clean
 
 setup: $(STAMP)
 
@@ -45,6 +45,14 @@ $(MODEL): | setup
 
 run: db model
 	MODEL=$(MODEL) scripts/run.sh
+
+# The production profile on this machine (scripts/prod.py): PostgreSQL, Redis, two Rasa instances and two
+# action servers behind nginx, all on loopback, in the background until `make stop-prod`.
+run-prod: setup model
+	MODEL=$(MODEL) $(PY) scripts/prod.py start
+
+stop-prod: setup
+	$(PY) scripts/prod.py stop
 
 validate: setup
 	$(PY) scripts/validate_data.py

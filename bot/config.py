@@ -77,14 +77,15 @@ def secret(name: str) -> str:
     if not value:
         if is_production():
             raise ConfigError(f"{spec.env} is not set ({spec.purpose}): set it to a long random value")
-        value = _create_secret_file(path)
+        value = generated_secret(path)
     if value in KNOWN_PUBLIC_SECRETS or (is_production() and len(value) < MIN_SECRET_LENGTH):
         raise ConfigError(f"{spec.env} is a known or short value ({spec.purpose}): set at least "
                           f"{MIN_SECRET_LENGTH} random characters")
     return value
 
 
-def _create_secret_file(path: Path) -> str:
+def generated_secret(path: Path) -> str:
+    """The secret in this file, created first (random, mode 0600) if missing."""
     path.parent.mkdir(parents=True, exist_ok=True)
     value = _secrets.token_hex(32)
     try:  # O_EXCL: of several processes starting at once, one writes and the others read its value
