@@ -295,7 +295,8 @@ import { io } from "socket.io-client";
       confirmed = false;
       clearTimeout(downTimer);
       downTimer = setTimeout(function () {
-        setStatus("Can't connect right now. Trying again… In an emergency call 999.");
+        setStatus("Can't connect right now. Trying again… If you need help now: 999 in an emergency, " +
+          "NHS 24 on 111, Samaritans on 116 123 (all 24/7).");
       }, 1500);
     }
     socket.on("disconnect", down);
