@@ -169,12 +169,21 @@ def _script_counts(text: str) -> dict[str, int]:
 @lru_cache(maxsize=1)
 def _detector() -> Any:
     """lingua, limited to the languages we support plus the ones most often confused with them (and English),
-    so "other" is a real answer. Loaded once (about 5 s, on first use)."""
+    so "other" is a real answer. Built once with every model loaded (about 10 s and 500 MB): lazily, the first
+    parent's message in each script would wait for them instead (see warm_up)."""
     from lingua import Language as L, LanguageDetectorBuilder
     wanted = {name for lang in languages().values() for name in lang.detector}
     wanted |= {"ENGLISH", "RUSSIAN", "PERSIAN", "HINDI", "FRENCH", "SPANISH", "GERMAN", "ITALIAN", "PORTUGUESE",
                "DUTCH", "CZECH", "SLOVAK", "BULGARIAN", "BENGALI", "JAPANESE", "KOREAN", "LATIN", "SOMALI", "TURKISH"}
-    return LanguageDetectorBuilder.from_languages(*[getattr(L, name) for name in sorted(wanted)]).build()
+    return (LanguageDetectorBuilder.from_languages(*[getattr(L, name) for name in sorted(wanted)])
+            .with_preloaded_language_models().build())
+
+
+def warm_up() -> None:
+    """Loads the language data and the detector now (Rasa calls this while loading the model, before it
+    accepts messages), not on a parent's first message."""
+    languages()
+    _detector()
 
 
 def _code_for(detector_name: str) -> str:

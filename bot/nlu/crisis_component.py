@@ -58,7 +58,7 @@ from rasa.shared.nlu.constants import (
 )
 from rasa.shared.nlu.training_data.message import Message
 
-from bot import crisis
+from bot import crisis, language
 from bot.nlu import crisis_net
 
 logger = logging.getLogger(__name__)
@@ -115,6 +115,7 @@ class CrisisComponent(GraphComponent, IntentClassifier):
         """Creates the component and loads the lexicon now, so a broken lexicon fails loudly here
         (at training and at start-up) and the first message is not slowed by loading."""
         component = cls(config)
+        language.warm_up()
         crisis.detect("warm up")
         crisis_net.net()  # trains the n-gram net now (a couple of seconds), not on the first message
         return component
