@@ -1,4 +1,7 @@
-"""Schema migrations (Alembic), run from code so `make run`, the CLI and tests share one path."""
+"""Schema migrations (Alembic), run from code so `make run`, the CLI and tests share one path.
+
+    python -m bot.migrate      upgrade DATABASE_URL to the newest schema
+"""
 from __future__ import annotations
 
 from pathlib import Path
@@ -24,3 +27,8 @@ def upgrade(url: str | None = None, revision: str = "head") -> None:
 
 def downgrade(url: str | None = None, revision: str = "base") -> None:
     command.downgrade(alembic_config(url), revision)
+
+
+if __name__ == "__main__":
+    # python -m bot.migrate: the schema only (`python -m bot.directory init` also seeds an empty directory).
+    upgrade()

@@ -235,6 +235,36 @@ def test_with_the_database_down_detections_are_journalled_and_replayed(database_
     assert not (tmp_path / "journal.jsonl").exists() or not (tmp_path / "journal.jsonl").read_text().strip()
 
 
+def test_the_broker_replays_its_own_journal_once_the_database_is_back(database_url, tmp_path, monkeypatch):
+    # In Kubernetes the journal is on the Rasa pod's disk, out of the alert worker's reach.
+    from bot.escalation import broker as broker_module
+    monkeypatch.setenv("ESCALATION_JOURNAL", str(tmp_path / "journal.jsonl"))
+    monkeypatch.setenv("DATABASE_URL", "postgresql://nobody:x@127.0.0.1:9/none?connect_timeout=1")
+    broker = EscalationEventBroker()
+    broker.publish(user_event("s5", "I want to die", "crisis_suicide_self_harm"))
+    broker.flush()
+    assert "s5" in (tmp_path / "journal.jsonl").read_text()
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    monkeypatch.setattr(broker_module, "REPLAY_EVERY_SECONDS", 0)
+    broker.publish(user_event("s6", "hello", "greet"))
+    broker.flush()
+    with session_scope(database_url) as session:
+        assert session.scalars(select(Escalation.conversation_id)).all() == ["s5"]
+
+
+def test_only_one_process_replays_the_journal_at_a_time(database_url, tmp_path, monkeypatch):
+    import fcntl
+    from bot.escalation import journal, replay_journal, utcnow
+    monkeypatch.setenv("ESCALATION_JOURNAL", str(tmp_path / "journal.jsonl"))
+    journal.append(Detection(conversation_id="s7", channel="rest", category="psychosis", message="x"), utcnow())
+    with (tmp_path / "journal.lock").open("a") as other_process:
+        fcntl.flock(other_process, fcntl.LOCK_EX)
+        assert replay_journal() == 0
+    assert replay_journal() == 1
+    with session_scope(database_url) as session:
+        assert session.scalars(select(Escalation.conversation_id)).all() == ["s7"]
+
+
 def test_a_torn_journal_line_loses_no_other_detection(database_url, tmp_path, monkeypatch):
     from bot.escalation import journal
     path = tmp_path / "journal.jsonl"

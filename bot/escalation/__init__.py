@@ -122,6 +122,16 @@ def record_safely(detection: Detection, now: datetime | None = None) -> None:
             logger.critical("Could not journal a crisis detection either: it is lost", exc_info=True)
 
 
+def replay_journal() -> int:
+    """Records the detections journalled while the database was down (bot/escalation/journal.py)."""
+    from bot.escalation import journal
+
+    def record_one(item, detected_at):
+        with session_scope() as session:
+            record(session, Detection(**item), detected_at)
+    return journal.replay(record_one)
+
+
 def record_review(conversation_id: str, channel: str | None, kind: str, message: str,
                   now: datetime | None = None) -> None:
     """Keep a possible-risk signal (or an urgent-help request) for clinical review: no alert. Never raises."""

@@ -22,13 +22,15 @@ from datetime import date, timedelta
 
 from sqlalchemy import select
 
-from bot import config, migrate, privacy
+from bot import config, logs, migrate, privacy
 from bot.db import session_scope
-from bot.escalation import CATEGORY_NAMES, Detection, deliver_due, on_duty, record, utcnow
+from bot.escalation import CATEGORY_NAMES, Detection, deliver_due, on_duty, record, replay_journal, utcnow
 from bot.escalation import journal
 from bot.escalation.notifiers import NOTIFIERS, check_webhook_address
 from bot.models import Alert, ClinicalContact, Escalation, RiskReview
 from bot.vocabulary import areas
+
+logger = logging.getLogger("bot.escalation.__main__")  # its name under `python -m` too
 
 MAX_RETRY_DELAY_SECONDS = 60
 
@@ -74,13 +76,6 @@ def cmd_alerts(args) -> int:
     return 1 if args.status == "failed" and alerts else 0
 
 
-def replay_journal() -> int:
-    def record_one(item, detected_at):
-        with session_scope() as session:
-            record(session, Detection(**item), detected_at)
-    return journal.replay(record_one)
-
-
 def housekeeping(last_purge: date | None) -> date | None:
     """The worker's other duties, after each delivery round (one supervised process, nothing to forget):
     erasures that waited for an alert, follow-up texts that are due, then once a day the retention purge."""
@@ -108,15 +103,14 @@ def cmd_deliver(args) -> int:
         except Exception:
             if not args.loop:
                 raise
-            logging.getLogger(__name__).critical("An alert delivery round failed; retrying in %.0f s", delay,
-                                                 exc_info=True)
+            logger.critical("An alert delivery round failed; retrying in %.0f s", delay, exc_info=True)
             time.sleep(delay)
             delay = min(delay * 2, MAX_RETRY_DELAY_SECONDS)
             continue
         delay = args.interval
         if replayed or any(counts.values()):
-            print(f"replayed {replayed}, delivered {counts['delivered']}, retrying {counts['retrying']}, "
-                  f"failed {counts['failed']}", flush=True)
+            logger.info("Replayed %d, delivered %d, retrying %d, failed %d", replayed, counts["delivered"],
+                        counts["retrying"], counts["failed"])
         if not args.loop:
             return 1 if counts["failed"] else 0
         time.sleep(args.interval)
@@ -180,10 +174,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    privacy.install_log_redaction()  # this process handles alert bodies and call-back numbers too
     args = build_parser().parse_args(argv)
     try:
+        logs.setup("alert-worker")  # redacted: this process handles alert bodies and call-back numbers too
         config.enforce()
     except config.ConfigError as error:
         print(f"configuration: {error}", file=sys.stderr)

@@ -18,6 +18,7 @@ What is recorded, from each turn's events (all published together by the instanc
 from __future__ import annotations
 
 import logging
+import time
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -26,7 +27,7 @@ from typing import Any, Dict, Optional, Text
 from rasa.core.brokers.broker import EventBroker
 
 from bot.crisis import CATEGORIES
-from bot.escalation import Detection, record_review, record_review_answer, record_safely
+from bot.escalation import Detection, journal, record_review, record_review_answer, record_safely, replay_journal
 
 logger = logging.getLogger(__name__)
 CRISIS_PREFIX = "crisis_"
@@ -35,6 +36,7 @@ CRISIS_ANSWER_PREFIX = "utter_crisis_"
 POSSIBLE_QUESTION_PREFIX = "utter_possible_"
 REVIEWED_INTENTS = ("urgent_help",)
 REMEMBERED_CONVERSATIONS = 10_000
+REPLAY_EVERY_SECONDS = 30  # while this process has journalled detections, how often it tries the database
 
 
 def category_of(parse_data: Dict[Text, Any]) -> Optional[str]:
@@ -77,6 +79,7 @@ class EscalationEventBroker(EventBroker):
         self._turns = _Recent()  # each conversation's latest user message
         self._asked = _Recent()  # conversations whose last bot message was the possible-risk question
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="escalation-broker")
+        self._last_replay = 0.0
 
     @classmethod
     async def from_endpoint_config(cls, broker_config, event_loop=None) -> "EscalationEventBroker":
@@ -85,8 +88,18 @@ class EscalationEventBroker(EventBroker):
     def publish(self, event: Dict[Text, Any]) -> None:
         try:
             self._handle(event)
+            self._replay_when_due()
         except Exception:
             logger.exception("Escalation broker failed on an event")
+
+    def _replay_when_due(self) -> None:
+        """Detections this process journalled while the database was down are recorded from here, on the
+        writer thread, once it is back: the journal is on this process's own disk (a Kubernetes pod's),
+        where no other process may see it."""
+        now = time.monotonic()
+        if now - self._last_replay >= REPLAY_EVERY_SECONDS and journal.journal_path().exists():
+            self._last_replay = now
+            self._writer.submit(replay_journal)
 
     def _handle(self, event: Dict[Text, Any]) -> None:
         sender = event.get("sender_id") or "unknown"

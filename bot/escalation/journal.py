@@ -1,10 +1,12 @@
 """A local append-only file for detections that could not be written to the database.
 
-The delivery worker replays it into the database when the database is back, so a detection made
-while the database was down is delayed, never lost.
+The process that wrote it replays it into the database when the database is back (Rasa's event broker,
+every half minute while a journal exists; the delivery worker too, where they share a disk), so a
+detection made while the database was down is delayed, never lost.
 """
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
 import os
@@ -48,6 +50,18 @@ def replay(record_one) -> int:
     `.replaying` file left by an interrupted replay is finished first, never overwritten. A line that
     can't be read (torn by a crash) is moved to `.unreadable` for a person to look at, and logged."""
     path = journal_path()
+    if not path.exists() and not path.with_suffix(".replaying").exists():
+        return 0
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.with_suffix(".lock").open("a") as lock:
+        try:  # one replay at a time (Rasa and the worker may share this file): the other tries again later
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return 0
+        return _replay_claimed(path, record_one)
+
+
+def _replay_claimed(path: Path, record_one) -> int:
     claimed = path.with_suffix(".replaying")
     if not claimed.exists():
         if not path.exists():
