@@ -15,9 +15,9 @@ import sys
 
 from sanic import response
 
-from bot import config, privacy
+from bot import config, logs
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("bot.action_server")  # its name under `python -m` too
 
 MAX_ACTION_CALL_BYTES = 8 * 1024 * 1024  # Rasa sends the whole tracker; long conversations run to a few MB
 OPEN_PATHS = {"/health"}
@@ -56,9 +56,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="interface to listen on (default ASSISTANT_BIND_HOST, else 127.0.0.1)")
     parser.add_argument("--actions", default="actions", help="the actions package (default: actions)")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s  %(message)s")
-    privacy.install_log_redaction()
     try:
+        logs.setup("action-server")
         config.enforce()
         token = config.secret("action-server-token")
     except config.ConfigError as error:

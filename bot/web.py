@@ -19,9 +19,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from bot import PROJECT_ROOT, config, helplines
+from bot import PROJECT_ROOT, config, helplines, logs
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("bot.web")  # its name under `python -m` too
 
 DIST = PROJECT_ROOT / "web" / "dist"
 DEMO = PROJECT_ROOT / "web" / "demo" / "index.html"
@@ -116,11 +116,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", default=config.settings().bind_host)
     parser.add_argument("--port", type=int, default=int(os.environ.get("WEB_PORT", "8080")))
     args = parser.parse_args(argv)
+    try:
+        logs.setup("chat-page")
+    except config.ConfigError as error:
+        print(f"configuration: {error}", file=sys.stderr)
+        return 1
     if not (DIST / "widget.js").exists():
         print("web/dist/widget.js is missing: run `make web`", file=sys.stderr)
         return 1
     server = make_server(args.host, args.port)
-    print(f"Chat page: http://{args.host}:{args.port}/ (widget talks to {server_url()})", flush=True)
+    logger.info("Chat page on http://%s:%s/ (the widget talks to %s)", args.host, args.port, server_url())
     try:
         server.serve_forever()
     except KeyboardInterrupt:
