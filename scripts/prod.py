@@ -181,7 +181,8 @@ def environment() -> dict[str, str]:
            "DATABASE_URL": urls["assistant"], "TRACKER_STORE_URL": urls["tracker"], "LOCK_STORE_URL": redis_url(),
            "ACTION_SERVER_URL": f"http://127.0.0.1:{LAYOUT.actions_lb_port}/webhook",
            "TRUSTED_PROXIES": "127.0.0.1", "WEBCHAT_ORIGINS": origins,
-           "WEBCHAT_SERVER_URL": f"http://localhost:{LAYOUT.port}"}
+           "WEBCHAT_SERVER_URL": f"http://localhost:{LAYOUT.port}",
+           "LOG_FORMAT": os.environ.get("LOG_FORMAT") or "json"}  # one JSON object a line, for a collector
     for name, spec in config.SECRETS.items():
         env[spec.env] = os.environ.get(spec.env) or _secret_file(spec.file)
     return env
@@ -220,7 +221,8 @@ def services(model: str, env: dict[str, str]) -> list[Service]:
         listed.append(Service(f"rasa-{index}", [
             str(VENV_BIN / "rasa"), "run", "--model", model, "--interface", "127.0.0.1", "--port", str(port),
             "--enable-api", "--auth-token", env["RASA_AUTH_TOKEN"], "--cors", *origins,
-            "--endpoints", "endpoints.prod.yml", "--credentials", "credentials.yml"],
+            "--endpoints", "endpoints.prod.yml", "--credentials", "credentials.yml",
+            "--logging-config-file", "logging.yml"],
             f"http://127.0.0.1:{port}/"))
     listed += [
         Service("worker", [python, "-m", "bot.escalation", "deliver", "--loop"]),
