@@ -2,23 +2,81 @@
 
 Rasa's endpoints.yml cannot give an environment variable a default, so these classes do:
 embedded SQLite and in-memory locks when nothing is set, PostgreSQL and Redis in production.
+
+The tracker store reads a conversation incrementally. Rasa's SQLTrackerStore rebuilds the whole session from
+every stored event on each retrieve, and each save retrieves it again (to find the events to publish) and
+counts its rows again (to find the events to insert), so a turn cost more the longer the conversation
+(bench/profile.md). Here each Rasa process remembers, per conversation, the tracker exactly as Rasa would
+rebuild it and the newest row it has seen: a retrieve reads only rows written since (by this process or
+another one), and a save inserts and publishes exactly the events the turn added. Rows that vanish (erasure,
+the retention purge) or a new session make it rebuild the conversation from the database, as Rasa does.
 """
 from __future__ import annotations
 
+import copy
+import dataclasses
+import itertools
+import json
+from collections import OrderedDict, deque
+from dataclasses import dataclass
 from typing import Any, Optional
 
+import sqlalchemy as sa
 from rasa.core.lock_store import InMemoryLockStore, LockStore, RedisLockStore
 from rasa.core.tracker_store import SQLTrackerStore
+from rasa.shared.core.domain import Domain
+from rasa.shared.core.events import SessionStarted, deserialise_events
+from rasa.shared.core.trackers import DialogueStateTracker
+from rasa.shared.nlu.constants import INTENT_NAME_KEY
 from sqlalchemy.engine import make_url
 
 from bot import config
 from bot import db  # noqa: F401  (PRAGMA secure_delete on every SQLite connection, this store's included)
 
+# Events each Rasa process keeps in memory (about 2.6 KB each, measured), least recently used conversations
+# forgotten first; a forgotten conversation is read from the database again. A ten-turn conversation holds
+# about 130 events, a 200-turn one about 2,800.
+CACHED_EVENTS = 100_000
+
+
+@dataclass
+class _Conversation:
+    """One conversation as this process last read or wrote it."""
+    tracker: DialogueStateTracker  # exactly what SQLTrackerStore would rebuild; never handed out
+    last_id: int  # the newest row of this conversation, in any session
+    rows: int  # this conversation's rows up to last_id
+    newest: Optional[float]  # the newest timestamp among them: with `rows`, shows those rows are unchanged
+    session_start: Optional[float]  # the latest SessionStarted's timestamp: Rasa keeps rows from it on
+
+    def add(self, row_id: int, timestamp: Optional[float], data: dict[str, Any]) -> None:
+        """A row written after `last_id`, applied as Rasa's session filter would."""
+        self.last_id, self.rows = row_id, self.rows + 1
+        if timestamp is not None and (self.newest is None or timestamp > self.newest):
+            self.newest = timestamp
+        if self.session_start is None or (timestamp is not None and timestamp >= self.session_start):
+            for event in deserialise_events([data]):
+                self.tracker.update(event)
+
+
+def independent_copy(tracker: DialogueStateTracker) -> DialogueStateTracker:
+    """What `tracker.copy()` gives — the same event objects, state of its own — without replaying every event."""
+    clone = copy.copy(tracker)
+    clone.events = deque(tracker.events, tracker.events.maxlen)
+    clone.slots = type(tracker.slots)((name, copy.copy(slot)) for name, slot in tracker.slots.items())
+    clone.active_loop = dataclasses.replace(tracker.active_loop) if tracker.active_loop else None
+    clone.latest_action = dict(tracker.latest_action) if tracker.latest_action is not None else None
+    return clone
+
 
 class TrackerStoreFromEnv(SQLTrackerStore):
-    """SQLTrackerStore on TRACKER_STORE_URL, or SQLite at var/tracker.db."""
+    """SQLTrackerStore on TRACKER_STORE_URL, or SQLite at var/tracker.db, reading each conversation
+    incrementally (module docstring). Called from Rasa's event loop only; several processes may share the
+    database (Rasa's lock store serialises one conversation's turns between them)."""
 
-    def __init__(self, domain=None, host: Optional[str] = None, event_broker=None, **kwargs: Any) -> None:
+    def __init__(self, domain=None, host: Optional[str] = None, event_broker=None,
+                 cached_events: int = CACHED_EVENTS, **kwargs: Any) -> None:
+        self._conversations: OrderedDict[str, _Conversation] = OrderedDict()  # least recently used first
+        self._events_held, self._capacity = 0, cached_events
         url = make_url(config.settings().tracker_store_url)
         if url.get_backend_name() == "sqlite":
             config.VAR_DIR.mkdir(parents=True, exist_ok=True)
@@ -27,6 +85,119 @@ class TrackerStoreFromEnv(SQLTrackerStore):
                          event_broker=event_broker, query=dict(url.query) or None)
         # Rasa builds its engine without it: a failed insert would log the message's words.
         self.engine.hide_parameters = True
+
+    @property
+    def domain(self) -> Domain:
+        return self._domain
+
+    @domain.setter
+    def domain(self, domain: Optional[Domain]) -> None:
+        # A new model may bring other slots: trackers are rebuilt with the new domain's.
+        self._domain = domain or Domain.empty()
+        self._conversations.clear()
+        self._events_held = 0
+
+    async def retrieve(self, sender_id: str) -> Optional[DialogueStateTracker]:
+        """The latest session's tracker, as SQLTrackerStore returns it; the caller's own copy."""
+        conversation = self._take(sender_id)
+        with self.session_scope() as session:
+            if conversation is None or not self._read_newer_rows(session, conversation):
+                conversation = self._load(session, sender_id)
+        if conversation is None:
+            return None
+        self._remember(sender_id, conversation)
+        return independent_copy(conversation.tracker)
+
+    async def save(self, tracker: DialogueStateTracker) -> None:
+        """Insert the events added since the tracker was retrieved, publishing each to the event broker once
+        (first, as Rasa does: a crisis message reaches the escalation record even if the insert fails)."""
+        conversation = self._take(tracker.sender_id)
+        if conversation is not None and _extends(tracker, conversation.tracker):
+            new_events = list(itertools.islice(tracker.events, len(conversation.tracker.events), None))
+        else:  # not retrieved here (a new conversation), or not from our copy: count the rows, as Rasa does
+            conversation = None
+            with self.session_scope() as session:
+                new_events = list(self._additional_events(session, tracker))
+        if not new_events:
+            if conversation is not None:
+                self._remember(tracker.sender_id, conversation)
+            return
+        if self.event_broker:
+            await self._stream_new_events(self.event_broker, new_events, tracker.sender_id)
+        rows = []
+        with self.session_scope() as session:
+            for event in new_events:  # as SQLTrackerStore.save writes them
+                data = event.as_dict()
+                rows.append(self.SQLEvent(
+                    sender_id=tracker.sender_id, type_name=event.type_name, timestamp=data.get("timestamp"),
+                    intent_name=data.get("parse_data", {}).get("intent", {}).get(INTENT_NAME_KEY),
+                    action_name=data.get("name"), data=json.dumps(data)))
+            session.add_all(rows)
+            session.flush()  # assigns the ids
+            written = [(row.id, row.timestamp, json.loads(row.data)) for row in rows]
+            session.commit()
+        if conversation is None or any(isinstance(event, SessionStarted) for event in new_events):
+            return  # read from the database on the next retrieve (a new session moves Rasa's session filter)
+        for row_id, timestamp, data in written:  # the stored JSON, so the tracker is what a rebuild would give
+            conversation.add(row_id, timestamp, data)
+        self._remember(tracker.sender_id, conversation)
+
+    def _read_newer_rows(self, session, conversation: _Conversation) -> bool:
+        """Apply rows written since `conversation.last_id`. False if it must be rebuilt instead: rows it was
+        built from have changed (erased, purged) or a new session has started."""
+        events = self.SQLEvent
+        sender = conversation.tracker.sender_id
+        seen = session.execute(sa.select(sa.func.count(), sa.func.max(events.timestamp)).where(
+            events.sender_id == sender, events.id <= conversation.last_id)).one()
+        if tuple(seen) != (conversation.rows, conversation.newest):
+            return False
+        newer = session.execute(sa.select(events.id, events.type_name, events.timestamp, events.data).where(
+            events.sender_id == sender, events.id > conversation.last_id).order_by(events.id)).all()
+        if any(row.type_name == SessionStarted.type_name for row in newer):
+            return False
+        for row in newer:
+            conversation.add(row.id, row.timestamp, json.loads(row.data))
+        return True
+
+    def _load(self, session, sender_id: str) -> Optional[_Conversation]:
+        """The latest session from the database, with Rasa's session filter (SQLTrackerStore._event_query):
+        rows timed at or after the latest SessionStarted, or every row if there is none."""
+        events = self.SQLEvent
+        rows, last_id, newest = session.execute(sa.select(
+            sa.func.count(), sa.func.max(events.id), sa.func.max(events.timestamp)).where(
+            events.sender_id == sender_id)).one()
+        if not rows:
+            return None
+        mine = sa.and_(events.sender_id == sender_id, events.id <= last_id)  # rows written later: next retrieve
+        session_start = session.execute(sa.select(sa.func.max(events.timestamp)).where(
+            mine, events.type_name == SessionStarted.type_name)).scalar()
+        query = sa.select(events.data).where(mine).order_by(events.id)
+        if session_start is not None:
+            query = query.where(events.timestamp >= session_start)
+        stored = [json.loads(data) for data in session.execute(query).scalars()]
+        if not stored:
+            return None
+        tracker = DialogueStateTracker.from_dict(sender_id, stored, self.domain.slots)
+        return _Conversation(tracker, last_id, rows, newest, session_start)
+
+    def _take(self, sender_id: str) -> Optional[_Conversation]:
+        """Out of the cache while it is read or written (a failure half way leaves nothing stale behind)."""
+        conversation = self._conversations.pop(sender_id, None)
+        if conversation is not None:
+            self._events_held -= len(conversation.tracker.events)
+        return conversation
+
+    def _remember(self, sender_id: str, conversation: _Conversation) -> None:
+        self._conversations[sender_id] = conversation
+        self._events_held += len(conversation.tracker.events)
+        while self._events_held > self._capacity:
+            self._take(next(iter(self._conversations)))
+
+
+def _extends(tracker: DialogueStateTracker, known: DialogueStateTracker) -> bool:
+    """Whether `tracker` is `known` with events added: a copy we handed out (it shares our event objects)."""
+    count = len(known.events)
+    return len(tracker.events) >= count and (count == 0 or tracker.events[count - 1] is known.events[-1])
 
 
 class LockStoreFromEnv:
