@@ -23,7 +23,7 @@ export RASA_TELEMETRY_ENABLED := false
 export ACTIONS_PORT ?= 5055
 ACTION_TOKEN = ACTION_SERVER_TOKEN="$${ACTION_SERVER_TOKEN:-$$($(PY) -m bot.config secret action-server-token)}"
 
-.PHONY: setup db model run run-prod stop-prod test test-unit test-e2e test-stories validate crisis-eval crisis-eval-pipeline crisis-report cross-validate nlu-heldout nlu-report conversation-report bench bench-language-id i18n coverage directory-review web clean
+.PHONY: setup db model run run-prod stop-prod test test-unit test-e2e test-stories validate crisis-eval crisis-eval-pipeline crisis-report cross-validate nlu-heldout nlu-report conversation-report bench bench-load soak bench-profile bench-language-id i18n coverage directory-review web clean
 
 setup: $(STAMP)
 
@@ -99,6 +99,19 @@ nlu-report: cross-validate nlu-heldout
 
 bench: db
 	$(PY) -m bench.directory_search
+
+# Load over REST (1, 10, 50 concurrent conversations; one 200-turn conversation; RSS per process) for the assistant
+# and, in the same run, a bare `rasa init` bot (bench/bare/, trained here if needed): bench/load.md.
+bench-load: model
+	MODEL=$(MODEL) $(PY) -m bench.run_load load
+
+# Thousands of turns against the assistant on loopback: fails on any error, or a process whose memory grows >10%.
+soak: model
+	MODEL=$(MODEL) $(PY) -m bench.run_load soak
+
+# Where a turn's time goes at turn 1 and turn 200 (cProfile): bench/profile.md.
+bench-profile: model
+	MODEL=$(MODEL) $(PY) -m bench.profile_turn
 
 # The chat widget: web/dist/ is committed (make run needs no Node); this rebuilds it from web/src with the
 # versions locked in web/package-lock.json. The browser tests use axe-core from web/node_modules.
