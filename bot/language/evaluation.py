@@ -3,7 +3,8 @@
 Each set was written by a different writer from that language's lexicon. `<code>.yml` is the development
 part (`part: dev`, and `part: blind1`: the first blind batch, measured once and then tuned on, so now
 development data too); `blind/<code>.yml` is the blind part, written by yet another writer and never tuned
-on. Agreement between two machine-written sets is not clinical evidence: a native speaker must review both before these figures mean more than "the lexicon agrees with another writer".
+on. Agreement between two machine-written sets is not clinical evidence: a native speaker must review both
+before these figures mean more than "the lexicon agrees with another writer".
 """
 from __future__ import annotations
 
