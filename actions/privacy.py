@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 from typing import List, Text
 
 from rasa_sdk import Action, Tracker
-from rasa_sdk.events import EventType
+from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from bot import config
@@ -18,7 +18,11 @@ logger = logging.getLogger(__name__)
 
 def crisis_in_conversation(tracker: Tracker) -> bool:
     """Was a crisis (or a possible one) met anywhere in this conversation? Then no feedback question and no
-    follow-up text: after a crisis answer, the next contact is a clinician's (docs/data-protection.md)."""
+    follow-up text: after a crisis answer, the next contact is a clinician's (docs/data-protection.md).
+    The `crisis_met` slot remembers it for the whole session; the action server is sent only the recent turns
+    (bot/rasa_speed.py), which are looked through as well, for a crisis answer that came another way."""
+    if tracker.get_slot("crisis_met"):
+        return True
     for event in tracker.events:
         intent = ((event.get("parse_data") or {}).get("intent") or {}).get("name") or ""
         if event.get("event") == "user" and intent.startswith(("crisis_", "possible_")):
@@ -30,8 +34,14 @@ def crisis_in_conversation(tracker: Tracker) -> bool:
 
 
 def _already_asked(tracker: Tracker, response: str) -> bool:
-    return any(e.get("event") == "bot" and (e.get("metadata") or {}).get("utter_action") == response
-               for e in tracker.events)
+    return response in (tracker.get_slot("questions_asked") or []) or any(
+        e.get("event") == "bot" and (e.get("metadata") or {}).get("utter_action") == response for e in tracker.events)
+
+
+def _ask(dispatcher: CollectingDispatcher, tracker: Tracker, response: str) -> List[EventType]:
+    """A question asked once a conversation: noted in `questions_asked`."""
+    dispatcher.utter_message(response=response)
+    return [SlotSet("questions_asked", [*(tracker.get_slot("questions_asked") or []), response])]
 
 
 def _entity(tracker: Tracker, name: str) -> str | None:
@@ -60,8 +70,8 @@ class ActionCloseConversation(Action):
     def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain) -> List[EventType]:
         searched = bool(tracker.get_slot("shown_service_ids"))
         if searched and not _already_asked(tracker, "utter_ask_feedback") and not crisis_in_conversation(tracker):
-            dispatcher.utter_message(response="utter_ask_feedback")
-        elif (tracker.latest_message.get("intent") or {}).get("name") == "thanks":
+            return _ask(dispatcher, tracker, "utter_ask_feedback")
+        if (tracker.latest_message.get("intent") or {}).get("name") == "thanks":
             dispatcher.utter_message(response="utter_thanks")
         else:
             dispatcher.utter_message(response="utter_goodbye")
@@ -89,8 +99,9 @@ class ActionRecordFeedback(Action):
                 return []
         elif reason in FEEDBACK_REASONS:
             record_safely("feedback", tracker.sender_id, channel, outcome=f"reason:{reason}")
-        dispatcher.utter_message(response="utter_ask_follow_up" if _offers_follow_up(tracker)
-                                 else "utter_feedback_thanks")
+        if _offers_follow_up(tracker):
+            return _ask(dispatcher, tracker, "utter_ask_follow_up")
+        dispatcher.utter_message(response="utter_feedback_thanks")
         return []
 
 

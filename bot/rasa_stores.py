@@ -32,6 +32,7 @@ from sqlalchemy.engine import make_url
 
 from bot import config
 from bot import db  # noqa: F401  (PRAGMA secure_delete on every SQLite connection, this store's included)
+from bot import rasa_speed  # noqa: F401  (every `rasa run` loads this module: the recent-turn speed-ups, too)
 
 # Events each Rasa process keeps in memory (about 2.6 KB each, measured), least recently used conversations
 # forgotten first; a forgotten conversation is read from the database again. A ten-turn conversation holds

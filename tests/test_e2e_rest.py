@@ -302,6 +302,30 @@ def test_feedback_at_the_natural_end_of_a_search_but_not_after_a_crisis(servers)
     assert "did this help?" not in texts(servers.say(crisis, "thanks bye")).lower()
 
 
+def test_a_long_conversation_keeps_its_early_facts_and_its_form(servers):
+    """Past 10 user turns the policies and the action server see only the recent turns (bot/rasa_speed.py): a
+    crisis at turn 1 still stops the feedback question at turn 16, and a form begun before the window's edge
+    carries on through a question asked inside it."""
+    from bot.rasa_speed import RECENT_USER_TURNS
+    sender = new_sender()
+    servers.say(sender, "I want to kill myself")
+    chat = ["what is peer support?", "is it free?", "are you a real person?", "what happens at a group?",
+            "can dads get pnd?", "is this confidential?", "what is peer support?", "is it free?"]
+    for message in chat:
+        servers.say(sender, message)
+    servers.say(sender, "I'm a mum looking for a group")
+    for message in ["is it free?", "the baby is 3 months"]:
+        replies = servers.say(sender, message)
+    assert len([e for e in servers.tracker(sender)["events"] if e["event"] == "user"]) > RECENT_USER_TURNS + 1
+    assert servers.slot(sender, "role") == "mum" and servers.slot(sender, "stage"), texts(replies)
+    replies = servers.say(sender, "Fife")
+    if asked_slot(replies) == "format":
+        replies = servers.say(sender, "don't mind")
+    assert services(replies), texts(replies)
+    assert servers.slot(sender, "crisis_met") is True
+    assert "did this help?" not in texts(servers.say(sender, "thanks bye")).lower()
+
+
 # --- other languages (bot/language, data/i18n/) ----------------------------------------------
 
 # Written for these tests (not taken from the labelled sets): one plain disclosure and one ordinary request each.

@@ -54,11 +54,23 @@ CRISIS_TURN = {"event": "user", "text": "...", "parse_data": {"intent": {"name":
     ({"shown_service_ids": ["a"]}, [CRISIS_TURN], "goodbye", "utter_goodbye"),  # never after a crisis
     ({"shown_service_ids": ["a"]}, [{"event": "bot", "metadata": {"utter_action": "utter_ask_feedback"}}],
      "goodbye", "utter_goodbye"),  # asked once only
+    # The action server is sent only the recent turns (bot/rasa_speed.py): older facts come from slots.
+    ({"shown_service_ids": ["a"], "crisis_met": True}, [], "thanks", "utter_thanks"),
+    ({"shown_service_ids": ["a"], "questions_asked": ["utter_ask_feedback"]}, [], "goodbye", "utter_goodbye"),
 ])
 def test_the_feedback_question_comes_only_at_the_natural_end(database_url, slots, turns, intent, expected):
     dispatcher = CollectingDispatcher()
     ActionCloseConversation().run(dispatcher, tracker(intent=intent, events=turns, **slots), DOMAIN)
     assert said(dispatcher) == [expected]
+
+
+def test_a_question_asked_is_noted_for_the_rest_of_the_conversation(database_url):
+    dispatcher = CollectingDispatcher()
+    events_ = ActionCloseConversation().run(dispatcher, tracker(shown_service_ids=["a"],
+                                                                questions_asked=["utter_other"]), DOMAIN)
+    assert said(dispatcher) == ["utter_ask_feedback"]
+    assert events_ == [{"event": "slot", "timestamp": None, "name": "questions_asked",
+                        "value": ["utter_other", "utter_ask_feedback"]}]
 
 
 def test_feedback_is_counted_without_words_and_no_asks_why(database_url):
@@ -88,11 +100,12 @@ def test_on_sms_a_follow_up_is_offered_and_a_yes_schedules_it(database_url):
         assert row.status == "scheduled" and timedelta(days=13) < row.due_at - row.agreed_at < timedelta(days=15)
 
 
-def test_no_follow_up_after_a_crisis(database_url):
+@pytest.mark.parametrize("turns, slots", [([CRISIS_TURN], {}), ([], {"crisis_met": True})])
+def test_no_follow_up_after_a_crisis(database_url, turns, slots):
     dispatcher = CollectingDispatcher()
     ActionRecordFollowUpConsent().run(dispatcher, tracker(SMS_PERSON, "follow_up_consent",
                                                           [{"entity": "consent", "value": "yes"}],
-                                                          events=[CRISIS_TURN]), DOMAIN)
+                                                          events=turns, **slots), DOMAIN)
     with session_scope() as session:
         assert session.get(FollowUp, SMS_PERSON) is None
 
