@@ -150,6 +150,9 @@ def test_the_answer_rule_never_takes_a_crisis_intent_from_diet():
     ("help_someone", "help for my partner pls", False),
     ("feeling_low", "i'm so lonely since the baby came", False),  # low mood stays low mood...
     ("feeling_low", "mum in Fife, 6 month old, I've been drinking", True),  # ...unless it gives the search facts
+    ("feeling_low", "Stonehaven", True),  # ...or is nothing but an answer
+    ("feeling_low", "face to face", True),
+    ("feeling_low", "i'm a mum and i'm exhausted", False),
     ("deny", "nah not for me", False),  # a plain no stays a no
     ("deny", "no groups please", True),  # a no that names a fact is an answer
 ])

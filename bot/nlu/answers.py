@@ -108,7 +108,7 @@ def answer_replaces(intent: str | None, text: str, entities: list[dict[str, Any]
     kinds = {e.get("entity") for e in entities}
     if is_question(text) and "location" not in kinds:
         return False
-    if intent == "feeling_low" and len(kinds & FACTS) < 2:
+    if intent == "feeling_low" and len(kinds & FACTS) < 2 and answer_share(text, entities) < 1.0:
         return False
     if intent in ("affirm", "deny") and not kinds & (FACTS | {"avoid_format"}):
         return False
@@ -124,6 +124,12 @@ def is_mostly_answer(text: str, entities: list[dict[str, Any]]) -> bool:
     answers = [e for e in entities if e.get("entity") in {"location", "stage", "format", "avoid_format", "role"}]
     if len({e["entity"] for e in answers} - {"avoid_format"}) >= 2:
         return True  # "mum in Fife", "dad, baby 4 months": facts for the search, whatever else is said
+    return answer_share(text, entities) >= ANSWER_SHARE
+
+
+def answer_share(text: str, entities: list[dict[str, Any]]) -> float:
+    """The share of the message's content words that are answers to the form's questions (0 to 1)."""
+    answers = [e for e in entities if e.get("entity") in {"location", "stage", "format", "avoid_format", "role"}]
     doc = tokenize(text[:500])
     spans = [(e["start"], e["end"]) for e in answers + [e for e in entities if e.get("entity") == "need"]]
     spans += [(a["start"], a["end"]) for a in stages_from_ages(text, default_weeks="pregnancy")]  # "ten weeks"
@@ -134,9 +140,9 @@ def is_mostly_answer(text: str, entities: list[dict[str, Any]]) -> bool:
               for start, end in cues + [(start, end) for _, start, end in _answer_matcher()(doc)]]
     content = [t for t in doc if not t.is_punct and not t.is_space and t.lower_ not in _FILLER]
     if not spans or not content:
-        return False
+        return 0.0
     covered = [t for t in content if any(start <= t.idx < end for start, end in spans)]
-    return len(covered) / len(content) >= ANSWER_SHARE
+    return len(covered) / len(content)
 
 
 try:  # The Rasa adapter; the functions above are usable without Rasa.
