@@ -23,7 +23,7 @@ export RASA_TELEMETRY_ENABLED := false
 export ACTIONS_PORT ?= 5055
 ACTION_TOKEN = ACTION_SERVER_TOKEN="$${ACTION_SERVER_TOKEN:-$$($(PY) -m bot.config secret action-server-token)}"
 
-.PHONY: setup db model run run-prod stop-prod test test-unit test-e2e test-stories validate crisis-eval crisis-eval-pipeline crisis-report cross-validate nlu-heldout nlu-report conversation-report bench bench-load soak bench-profile bench-language-id i18n coverage directory-review web clean
+.PHONY: setup db model run run-prod stop-prod test test-unit test-e2e test-stories validate crisis-eval crisis-eval-pipeline crisis-report cross-validate nlu-heldout nlu-report conversation-report bench bench-load bench-load-prod soak bench-profile bench-language-id i18n coverage directory-review web clean
 
 setup: $(STAMP)
 
@@ -104,6 +104,10 @@ bench: db
 # and, in the same run, a bare `rasa init` bot (bench/bare/, trained here if needed): bench/load.md.
 bench-load: model
 	MODEL=$(MODEL) $(PY) -m bench.run_load load
+
+# The same load through the production profile (two instances behind nginx, PostgreSQL, Redis).
+bench-load-prod: model
+	MODEL=$(MODEL) $(PY) -m bench.run_load load-prod --out bench/load-prod.md
 
 # Thousands of turns against the assistant on loopback: fails on any error, or a process whose memory grows >10%.
 soak: model

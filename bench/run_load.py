@@ -2,6 +2,7 @@
 
     MODEL=models/<fingerprint>.tar.gz python -m bench.run_load load [bench.load options, e.g. --duration 20]
     MODEL=models/<fingerprint>.tar.gz python -m bench.run_load soak [bench.soak options, e.g. --turns 12]
+    MODEL=models/<fingerprint>.tar.gz python -m bench.run_load load-prod [bench.load options]
 
 load: trains the bare `rasa init` bot (bench/bare/) if its model is missing, into
 models/bench-bare-<fingerprint of its training files>.tar.gz (a cold training: a fresh Rasa cache; the wall
@@ -9,6 +10,8 @@ time is kept beside the model, in .training.json); starts it (Rasa's REST channe
 server) and the assistant as scripts/run.sh starts it (Rasa, action server, alert worker, chat page; SQLite in a
 fresh ASSISTANT_VAR_DIR); runs bench.load against both in the same run; writes bench/load.md.
 soak: starts the assistant only and runs bench.soak against it.
+load-prod: as load, but the assistant is the production profile (scripts/prod.py: two Rasa instances and two
+action servers behind nginx, PostgreSQL and Redis) in a fresh PROD_DIR, measured through nginx.
 The assistant's rate limits are raised out of the way: one client address sends every message.
 """
 from __future__ import annotations
@@ -224,6 +227,36 @@ def run_load(started: Started, model: str, forwarded: list[str]) -> int:
                       "--pids", f"bare={bare_process.pid}", *[f"--note={note}" for note in notes], *forwarded])
 
 
+def run_load_prod(started: Started, model: str, forwarded: list[str]) -> int:
+    env = base_environment()
+    bare_model, training = train_bare_if_missing(env)
+    print("Starting the bare bot and the production profile…", flush=True)
+    bare_url, bare_process, bare_log = start_bare(started, bare_model, env)
+    prod_dir = started.workdir / "prod"
+    prod_env = {**env, "MODEL": model, "PROD_DIR": str(prod_dir), "RATE_LIMIT_PER_CONVERSATION": UNLIMITED,
+                "RATE_LIMIT_PER_CLIENT": UNLIMITED}
+    prod = [str(PYTHON), str(ROOT / "scripts" / "prod.py")]
+    subprocess.run(prod + ["start"], env=prod_env, cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
+    try:
+        wait_until_up(f"{bare_url}/webhooks/rest/", bare_process, bare_log)
+        state = json.loads((prod_dir / "state.json").read_text())
+        pids = [str(info["pid"]) for name, info in sorted(state.items())
+                if name.startswith(("rasa-", "actions-")) and info.get("pid")]
+        notes = [f"`production`: `{model}`, scripts/prod.py in a fresh PROD_DIR: two Rasa instances and two action "
+                 "servers behind nginx (round robin), PostgreSQL tracker store and directory, Redis lock store, "
+                 "the alert worker; measured through nginx. RSS is the two Rasa and two action-server processes. "
+                 f"Rate limits set to {int(UNLIMITED):,} a minute: one client address sends every message.",
+                 f"`bare`: bench/bare/ (what `rasa init` creates in Rasa 3.6), `{bare_model.relative_to(ROOT)}`; "
+                 "Rasa's REST channel, its in-memory tracker and lock stores, no action server.",
+                 f"Training: the bare bot took {training['seconds']:.0f} s (cold Rasa cache, {training['date']}, "
+                 f"{training['machine']})."]
+        return load.main(["--target", "production=http://127.0.0.1:8000", "--target", f"bare={bare_url}",
+                          "--baseline", "bare", "--pids", f"production={','.join(pids)}",
+                          "--pids", f"bare={bare_process.pid}", *[f"--note={note}" for note in notes], *forwarded])
+    finally:
+        subprocess.run(prod + ["stop"], env=prod_env, cwd=ROOT)
+
+
 def run_soak(started: Started, model: str, forwarded: list[str]) -> int:
     print("Starting the assistant…", flush=True)
     url, pids = start_assistant(started, model, base_environment())
@@ -232,7 +265,7 @@ def run_soak(started: Started, model: str, forwarded: list[str]) -> int:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("mode", choices=("load", "soak"))
+    parser.add_argument("mode", choices=("load", "load-prod", "soak"))
     parser.add_argument("--model", default=os.environ.get("MODEL"), help="the assistant's model (default: $MODEL)")
     args, forwarded = parser.parse_known_args()
     if not args.model or not Path(args.model).exists():
@@ -240,7 +273,8 @@ def main() -> int:
     workdir = Path(tempfile.mkdtemp(prefix=f"bench-{args.mode}-"))
     started, status = Started(workdir), 1
     try:
-        status = (run_load if args.mode == "load" else run_soak)(started, args.model, forwarded)
+        run = {"load": run_load, "load-prod": run_load_prod, "soak": run_soak}[args.mode]
+        status = run(started, args.model, forwarded)
     finally:
         started.stop()
         if status == 0:
