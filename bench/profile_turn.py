@@ -6,7 +6,8 @@ directory, over REST on loopback, with cProfile switched on inside the Rasa proc
 For each tracker store it starts the servers (`ours`: endpoints.yml as shipped, bot.rasa_stores.TrackerStoreFromEnv;
 `rasa`: Rasa's own SQLTrackerStore on SQLite, as this project ran before; `memory`: Rasa's InMemoryTrackerStore,
 what a bare Rasa does; `ours-narrowN`: ours, with the policies given only the last N user turns — an experiment
-patched into the measured process only, see bench/narrow_history.py). It plays one conversation of --turns turns
+patched into the measured process only, see bench/narrow_history.py; `ours-whole`: ours with bot/rasa_speed.py's
+changes undone in the measured process and the whole domain sent with every action — the "before" of that module). It plays one conversation of --turns turns
 cycling ordinary messages (no crisis wording) and times every turn, with stage timers on for the first cycle of
 turns and the last one (the same messages in the same order, so the two windows differ only in how long the
 conversation is); then plays an identical conversation with cProfile on for the same windows. It prints, per
@@ -121,8 +122,9 @@ class StageTimers:
         call_format = RemoteAction._action_call_format
 
         def counted(action, tracker, domain):
-            self.notes[EVENTS_AT_ACTION_CALL] = len(tracker.events)
-            return call_format(action, tracker, domain)
+            body = call_format(action, tracker, domain)
+            self.notes[EVENTS_AT_ACTION_CALL] = len(body["tracker"]["events"])
+            return body
         RemoteAction._action_call_format = counted
         for label, module_name, class_name, attribute in STAGES:
             if module_name == "tracker stores":  # each store's own method; the label counts once when nested
@@ -136,6 +138,17 @@ class StageTimers:
 
 
 NARROW_PREDICTION = "BENCH_NARROW_PREDICTION"  # the ours-narrowN experiment: N user turns
+WHOLE_HISTORY = "BENCH_WHOLE_HISTORY"  # ours-whole: Rasa as it is, without bot/rasa_speed.py
+
+
+def undo_rasa_speed() -> None:
+    from rasa.core.actions.action import RemoteAction
+    from rasa.core.processor import MessageProcessor
+
+    from bot import rasa_speed
+    MessageProcessor._predict_next_with_tracker = rasa_speed._rasa_predict_next_with_tracker
+    RemoteAction._action_call_format = rasa_speed._rasa_action_call_format
+    RemoteAction._validate_action_result = rasa_speed._rasa_validate_action_result
 
 
 def narrow_prediction(keep_turns: int) -> None:
@@ -157,6 +170,8 @@ def serve(profile_dir: Path, rasa_args: list[str]) -> None:
     """Run `rasa` with measuring windows. SIGUSR1 opens one, named by profile_dir/window ({"name", "profile"}):
     stage timers always, cProfile too if asked; SIGUSR2 closes it, writing <name>.json (and <name>.prof)."""
     import cProfile
+    if os.environ.get(WHOLE_HISTORY):
+        undo_rasa_speed()  # before the timers wrap the methods
     timers = StageTimers()
     timers.install()
     if os.environ.get(NARROW_PREDICTION):
@@ -235,9 +250,11 @@ def _wait_for_path(path: Path, present: bool, timeout: float = 30) -> None:
         time.sleep(0.01)
 
 
-def endpoints_for(store: str, workdir: Path) -> Path:
-    """endpoints.yml with the tracker store to measure."""
+def endpoints_for(store: str, workdir: Path, whole_domain: bool = False) -> Path:
+    """endpoints.yml with the tracker store to measure (and, whole_domain, the domain sent with every action)."""
     endpoints = yaml.safe_load((ROOT / "endpoints.yml").read_text(encoding="utf-8"))
+    if whole_domain:
+        endpoints["action_endpoint"].pop("enable_selective_domain", None)
     if store == "rasa":
         endpoints["tracker_store"] = {"type": "sql", "dialect": "sqlite", "db": str(workdir / "tracker.db")}
     elif store == "memory":
@@ -288,9 +305,12 @@ def measure(store: str, turns: int, rasa_port: int, actions_port: int) -> Result
     profile_dir = workdir / "profiles"
     profile_dir.mkdir()
     store_name, _, narrow = store.partition("-narrow")
+    whole = store_name.endswith("-whole")
+    store_name = store_name.removesuffix("-whole")
     servers = ProfiledServers(workdir, rasa_port=rasa_port, actions_port=actions_port,
-                              endpoints=endpoints_for(store_name, workdir), profile_dir=profile_dir,
-                              extra_env={NARROW_PREDICTION: narrow} if narrow else {})
+                              endpoints=endpoints_for(store_name, workdir, whole_domain=whole), profile_dir=profile_dir,
+                              extra_env={**({NARROW_PREDICTION: narrow} if narrow else {}),
+                                         **({WHOLE_HISTORY: "1"} if whole else {})})
     servers.start()
     cycle = len(CYCLE)
     late_start = ((turns - cycle) // cycle) * cycle + 1  # the last whole cycle
@@ -366,7 +386,7 @@ def latency_lines(result: Result) -> list[str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--turns", type=int, default=200)
-    parser.add_argument("--stores", default="rasa,ours", help="comma-separated: ours, rasa, memory, ours-narrowN")
+    parser.add_argument("--stores", default="rasa,ours", help="comma-separated: ours, rasa, memory, ours-narrowN, ours-whole")
     parser.add_argument("--rasa-port", type=int, default=5210)
     parser.add_argument("--actions-port", type=int, default=5211)
     parser.add_argument("--top", type=int, default=30)

@@ -21,6 +21,7 @@ tracker store from endpoints.yml, so every process that serves the assistant has
 """
 import dataclasses
 import functools
+from collections import OrderedDict
 from typing import Any, Dict, Optional
 
 from rasa.core.actions.action import RemoteAction
@@ -50,19 +51,39 @@ def recent_tracker(tracker: DialogueStateTracker, slots: Any) -> DialogueStateTr
     if len(user_turns) <= RECENT_USER_TURNS:
         return tracker
     cut = user_turns[-RECENT_USER_TURNS] - 1  # from the action_listen before that message
-    before = DialogueStateTracker.from_events(tracker.sender_id, events[:cut], slots)
+    narrowed = DialogueStateTracker.from_events(tracker.sender_id, _state_at(tracker.sender_id, events, cut, slots)
+                                                + events[cut:], slots)
+    narrowed.followup_action = tracker.followup_action
+    if tracker.active_loop is not None:  # the message that started the loop may be before the cut
+        narrowed.active_loop = dataclasses.replace(tracker.active_loop)
+    _last = (tracker, len(tracker.events), narrowed)
+    return narrowed
+
+
+# Per conversation, the state at its last cut: (the event at the cut, its index, the state as events). The next
+# cut replays only the events between the two, so finding the state does not grow with the conversation.
+# Events are the same objects from turn to turn (the tracker store shares them), which identifies the prefix.
+_cut_states: "OrderedDict[str, tuple[Event, int, list[Event]]]" = OrderedDict()
+CUT_STATES_KEPT = 2_000
+
+
+def _state_at(sender_id: str, events: list[Event], cut: int, slots: Any) -> list[Event]:
+    known = _cut_states.get(sender_id)
+    if known is not None and known[1] <= cut and known[1] < len(events) and events[known[1]] is known[0]:
+        before = DialogueStateTracker.from_events(sender_id, known[2] + events[known[1]:cut], slots)
+    else:
+        before = DialogueStateTracker.from_events(sender_id, events[:cut], slots)
     state: list[Event] = [SlotSet(name, slot.value) for name, slot in before.slots.items()
                           if slot.value != slot.initial_value]
     if before.active_loop_name:
         state.append(ActiveLoop(before.active_loop_name))
         if before.active_loop.is_interrupted:
             state.append(LoopInterrupted(True))
-    narrowed = DialogueStateTracker.from_events(tracker.sender_id, state + events[cut:], slots)
-    narrowed.followup_action = tracker.followup_action
-    if tracker.active_loop is not None:  # the message that started the loop may be before the cut
-        narrowed.active_loop = dataclasses.replace(tracker.active_loop)
-    _last = (tracker, len(tracker.events), narrowed)
-    return narrowed
+    _cut_states[sender_id] = (events[cut], cut, state)
+    _cut_states.move_to_end(sender_id)
+    while len(_cut_states) > CUT_STATES_KEPT:
+        _cut_states.popitem(last=False)
+    return state
 
 
 _rasa_predict_next_with_tracker = MessageProcessor._predict_next_with_tracker
@@ -73,6 +94,9 @@ def _predict_next_with_tracker(self: MessageProcessor, tracker: DialogueStateTra
     if tracker.followup_action:  # Rasa runs it without predicting, and clears it on the real tracker
         return _rasa_predict_next_with_tracker(self, tracker)
     return _rasa_predict_next_with_tracker(self, recent_tracker(tracker, self.domain.slots))
+
+
+_rasa_validate_action_result = RemoteAction._validate_action_result
 
 
 @functools.lru_cache(maxsize=1)

@@ -93,3 +93,22 @@ def test_action_server_replies_are_still_checked():
         action._validate_action_result({"events": "not a list", "responses": []})
     with pytest.raises(ValidationError):
         action._validate_action_result({"events": [{"event": "no_such_event"}], "responses": []})
+
+
+def test_the_state_at_the_cut_is_carried_forward_not_replayed_from_the_start(monkeypatch):
+    """Turn after turn the cut moves on; its state is found from the last cut's (same result as a replay)."""
+    tracker = conversation(40)
+    recent_tracker(tracker, DOMAIN.slots)
+    for number in range(3):  # three more turns: the same event objects, as the tracker store keeps them
+        for event in turn(f"more {number}", "faq", ActionExecuted("utter_faq"), SlotSet("requested_slot", "stage")):
+            tracker.update(event)
+        replays = []
+        original = DialogueStateTracker.from_events.__func__
+        monkeypatch.setattr(DialogueStateTracker, "from_events", classmethod(
+            lambda cls, sender, events, *a, **k: replays.append(len(events)) or original(cls, sender, events, *a, **k)))
+        narrowed = recent_tracker(tracker, DOMAIN.slots)
+        monkeypatch.undo()
+        assert max(replays) < len(tracker.events) / 3, replays  # never the whole conversation
+        whole = DialogueStateTracker.from_events("speed", list(tracker.events), DOMAIN.slots)
+        assert narrowed.current_state()["slots"] == whole.current_state()["slots"]
+        assert narrowed.active_loop_name == whole.active_loop_name == "support_form"
