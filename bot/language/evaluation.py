@@ -1,9 +1,9 @@
 """Per-language crisis figures on the labelled multilingual sets (tests/data/multilingual/<code>.yml).
 
-Each set was written by a different writer from that language's lexicon. `<code>.yml` is the development
-part (`part: dev`, and `part: blind1`: the first blind batch, measured once and then tuned on, so now
-development data too); `blind/<code>.yml` is the blind part, written by yet another writer and never tuned
-on. Agreement between two machine-written sets is not clinical evidence: a native speaker must review both
+Each set was written by a different writer from that language's lexicon. `<code>.yml` and `batch2/<code>.yml`
+are the development part (`part: dev`, and `part: blind1` / `blind2`: earlier blind batches, each measured
+once and then tuned on, so now development data too); `blind/<code>.yml` is the blind part, written by yet
+another writer and never tuned on. Agreement between two machine-written sets is not clinical evidence: a native speaker must review both
 before these figures mean more than "the lexicon agrees with another writer".
 """
 from __future__ import annotations
@@ -38,12 +38,9 @@ class Figures:
         return self.false_alarms / self.negatives if self.negatives else 0.0
 
 
-BLIND_DIR = SETS_DIR / "blind"
-
-
 def labelled(code: str) -> list[dict]:
     items: list[dict] = []
-    for path in (SETS_DIR / f"{code}.yml", BLIND_DIR / f"{code}.yml"):
+    for path in [SETS_DIR / f"{code}.yml", *sorted(SETS_DIR.glob(f"*/{code}.yml"))]:
         if path.exists():
             items += (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("messages") or []
     return items
