@@ -223,7 +223,7 @@ class ProfiledServers(Servers):
                        capture_output=True)
         self.start_actions()
         self._spawn("rasa", [sys.executable, "-m", "bench.profile_turn", "serve", str(self.profile_dir), "--",
-                             "run", "--model", model_path(), "--enable-api", "--auth-token", self.rasa_token,
+                             "run", "--model", model_path(), "--enable-api", f"--auth-token={self.rasa_token}",
                              "--interface", "127.0.0.1", "--port", str(self.rasa_port),
                              "--endpoints", str(self.endpoints), "--credentials", str(ROOT / "credentials.yml")])
         wait_for(f"{self.rasa_url}/webhooks/rest/", self.processes["rasa"], 300, self.workdir / "rasa.log")

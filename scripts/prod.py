@@ -220,7 +220,7 @@ def services(model: str, env: dict[str, str]) -> list[Service]:
     for index, port in enumerate(LAYOUT.rasa_ports, 1):
         listed.append(Service(f"rasa-{index}", [
             str(VENV_BIN / "rasa"), "run", "--model", model, "--interface", "127.0.0.1", "--port", str(port),
-            "--enable-api", "--auth-token", env["RASA_AUTH_TOKEN"], "--cors", *origins,
+            "--enable-api", f"--auth-token={env['RASA_AUTH_TOKEN']}", "--cors", *origins,
             "--endpoints", "endpoints.prod.yml", "--credentials", "credentials.yml",
             "--logging-config-file", "logging.yml"],
             f"http://127.0.0.1:{port}/"))

@@ -55,7 +55,7 @@ or so), the action server on $ACTIONS_PORT, the chat page on $WEB_PORT and the a
 supervise "The action server" .venv/bin/python -m bot.action_server --host "$ASSISTANT_BIND_HOST" --port "$ACTIONS_PORT" &
 actions_pid=$!
 .venv/bin/rasa run --model "$MODEL" --interface "$ASSISTANT_BIND_HOST" --port "$RASA_PORT" \
-  --enable-api --auth-token "$RASA_AUTH_TOKEN" --cors "${origins[@]}" \
+  --enable-api --auth-token="$RASA_AUTH_TOKEN" --cors "${origins[@]}" \
   --endpoints endpoints.yml --credentials credentials.yml --logging-config-file logging.yml &
 rasa_pid=$!
 # Delivers crisis alerts from the outbox to clinical contacts (python -m bot.escalation --help).

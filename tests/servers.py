@@ -71,7 +71,7 @@ class Servers:
                        capture_output=True)
         self.start_actions()
         self._spawn("rasa", [str(VENV_BIN / "rasa"), "run", "--model", model_path(), "--enable-api",
-                             "--auth-token", self.rasa_token, "--interface", "127.0.0.1",
+                             f"--auth-token={self.rasa_token}", "--interface", "127.0.0.1",
                              "--port", str(self.rasa_port), "--endpoints", str(ROOT / "endpoints.yml"),
                              "--credentials", str(ROOT / "credentials.yml")])
         wait_for(f"{self.rasa_url}/webhooks/rest/", self.processes["rasa"], 240, self.workdir / "rasa.log")
