@@ -383,7 +383,8 @@ def report(results: Results, targets: dict[str, str], baseline: str | None, pids
         places = f" (the place varies: {', '.join(bot.places)})" if bot.places else ""
         lines += [f"- `{name}`, each conversation{places}: {example}.",
                   f"- `{name}`, the long conversation cycles: {', '.join(f'“{text}”' for text in bot.long_cycle)}."]
-    lines += ["", "Reproduce: `make bench-load` (starts both bots; `python -m bench.run_load --help`)."]
+    lines += ["", "Reproduce: `make bench-load` (one instance, as `make run` starts it) or `make bench-load-prod` (the "
+              "production profile); each starts both bots (`python -m bench.run_load --help`)."]
     return "\n".join(lines) + "\n"
 
 
