@@ -86,6 +86,16 @@ def _state_at(sender_id: str, events: list[Event], cut: int, slots: Any) -> list
     return state
 
 
+def forget(sender_id: str) -> None:
+    """Drop what is kept about a conversation (the tracker store calls this when it rebuilds one: after an
+    erasure, the retention purge or a new session), so no slot value outlives the rows it came from."""
+    global _last
+    _cut_states.pop(sender_id, None)
+    last = _last
+    if last is not None and last[0].sender_id == sender_id:
+        _last = None
+
+
 _rasa_predict_next_with_tracker = MessageProcessor._predict_next_with_tracker
 
 

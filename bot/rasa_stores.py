@@ -163,6 +163,7 @@ class TrackerStoreFromEnv(SQLTrackerStore):
     def _load(self, session, sender_id: str) -> Optional[_Conversation]:
         """The latest session from the database, with Rasa's session filter (SQLTrackerStore._event_query):
         rows timed at or after the latest SessionStarted, or every row if there is none."""
+        rasa_speed.forget(sender_id)  # its cut state came from rows that may be gone
         events = self.SQLEvent
         rows, last_id, newest = session.execute(sa.select(
             sa.func.count(), sa.func.max(events.id), sa.func.max(events.timestamp)).where(

@@ -112,3 +112,11 @@ def test_the_state_at_the_cut_is_carried_forward_not_replayed_from_the_start(mon
         whole = DialogueStateTracker.from_events("speed", list(tracker.events), DOMAIN.slots)
         assert narrowed.current_state()["slots"] == whole.current_state()["slots"]
         assert narrowed.active_loop_name == whole.active_loop_name == "support_form"
+
+
+def test_a_rebuilt_conversation_keeps_nothing_from_before():
+    tracker = conversation(30)
+    recent_tracker(tracker, DOMAIN.slots)
+    assert "speed" in rasa_speed._cut_states and rasa_speed._last[0] is tracker
+    rasa_speed.forget("speed")  # what the tracker store does when it rebuilds (erasure, purge, new session)
+    assert "speed" not in rasa_speed._cut_states and rasa_speed._last is None
