@@ -23,7 +23,7 @@ export RASA_TELEMETRY_ENABLED := false
 export ACTIONS_PORT ?= 5055
 ACTION_TOKEN = ACTION_SERVER_TOKEN="$${ACTION_SERVER_TOKEN:-$$($(PY) -m bot.config secret action-server-token)}"
 
-.PHONY: setup db model run run-prod stop-prod test test-unit test-e2e test-stories validate crisis-eval crisis-eval-pipeline crisis-report cross-validate nlu-heldout nlu-report conversation-report bench bench-load bench-load-prod soak bench-profile bench-language-id i18n coverage directory-review web clean
+.PHONY: setup db model run run-prod stop-prod test test-unit test-e2e test-stories validate crisis-eval crisis-eval-pipeline crisis-report cross-validate nlu-heldout nlu-report conversation-report bench bench-crisis bench-load bench-load-prod soak bench-profile bench-language-id i18n coverage directory-review web clean
 
 setup: $(STAMP)
 
@@ -99,6 +99,10 @@ nlu-report: cross-validate nlu-heldout
 
 bench: db
 	$(PY) -m bench.directory_search
+
+# Crisis detection per message (every language's lexicon and the English one), reported not asserted.
+bench-crisis: setup
+	$(PY) -m bench.crisis_detection
 
 # Load over REST (1, 10, 50 concurrent conversations; one 200-turn conversation; RSS per process) for the assistant
 # and, in the same run, a bare `rasa init` bot (bench/bare/, trained here if needed): bench/load.md.

@@ -6,8 +6,6 @@ examples must match. Run with:  .venv/bin/python -m pytest tests/test_crisis_det
 from __future__ import annotations
 
 import dataclasses
-import statistics
-import time
 from pathlib import Path
 
 import pytest
@@ -290,20 +288,6 @@ def test_long_message_with_risk_in_the_middle():
             + "Anyway, are there groups in Perth? " * 20)
     got = detect(text)
     assert got is not None and got.category == "suicide_self_harm"
-
-
-def test_detection_is_fast():
-    texts = [i["text"] for i in LABELLED]
-    for t in texts[:50]:
-        detect(t)  # warm
-    times = []
-    for t in texts:
-        t0 = time.perf_counter()
-        detect(t)
-        times.append(time.perf_counter() - t0)
-    # ~0.3 ms median on the project's 2-core machine; generous bounds for a shared CI box
-    assert statistics.median(times) < 0.003
-    assert statistics.mean(times) < 0.005
 
 
 # --------------------------------------------------------------------------- the lexicon loader

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, Iterable
 
 SENTENCE_BREAKS = set(".!?;\n。！？；؟۔")
@@ -30,6 +31,7 @@ def _is_word_char(ch: str) -> bool:
     return unicodedata.category(ch)[0] in "LMN"
 
 
+@lru_cache(maxsize=65536)  # a pure function of one character: each lexicon tokenizes every message
 def _fold(ch: str, fold_marks: bool) -> str:
     """One source character → its normalised form (possibly empty)."""
     if ch in _DROP:
@@ -53,6 +55,11 @@ class Token:
 def tokenize(text: str, fold_marks: bool, characters: bool) -> list[Token]:
     """Words (runs of letters, marks and digits) with their positions in `text`; in `characters` mode every
     Han character is a token of its own. Normalisation is per character, so positions stay exact."""
+    return list(_tokenize(text, fold_marks, characters))
+
+
+@lru_cache(maxsize=256)  # the seven lexicons share three ways of tokenizing: each message is tokenized once a way
+def _tokenize(text: str, fold_marks: bool, characters: bool) -> tuple[Token, ...]:
     tokens: list[Token] = []
     sentence = 0
     word, word_start = "", -1
@@ -82,7 +89,7 @@ def tokenize(text: str, fold_marks: bool, characters: bool) -> list[Token]:
         else:
             flush(i)
     flush(len(text))
-    return tokens
+    return tuple(tokens)
 
 
 # ------------------------------------------------------------------------------------ patterns
