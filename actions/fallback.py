@@ -13,8 +13,6 @@ MEANINGS = {
     "feeling_low": "tell me how you're feeling",
     "urgent_help": "get help right now",
     "more_options": "see more options",
-    "change_format": "try a different kind of support",
-    "change_area": "look in a different area",
     "start_again": "start again",
     "faq": "ask a question about peer support",
     "bot_challenge": "know who you're talking to",
@@ -35,5 +33,5 @@ class ActionDefaultAskAffirmation(Action):
         payload = "/faq/what_is_peer_support" if intent == "faq" else f"/{intent}"
         dispatcher.utter_message(text=f"Sorry, I'm not sure I understood. Did you want to {MEANINGS[intent]}?",
                                  buttons=[{"title": "Yes", "payload": payload},
-                                          {"title": "No", "payload": "/out_of_scope"}])
+                                          {"title": "No", "payload": "/out_of_scope/other"}])
         return []

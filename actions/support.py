@@ -78,36 +78,35 @@ class ActionServiceDetails(Action):
         return []
 
 
-def _named_now(tracker: Tracker, entity: str) -> bool:
-    """Did the latest message itself name a value for this entity ("online instead", "try Perth")?"""
-    return any(e.get("entity") == entity for e in tracker.latest_message.get("entities") or [])
+def _named_now(tracker: Tracker, entity: str) -> set:
+    """The values the latest message itself named for this entity ("online instead", "try Perth")."""
+    return {e.get("value") for e in tracker.latest_message.get("entities") or [] if e.get("entity") == entity}
 
 
-class ActionChangeFormat(Action):
-    """Forget the format so the form asks again (unless this message named the new one, or refused one: "not a
-    group" means any format but that, so there is nothing to ask), then suggest afresh."""
+LOCATION_SLOTS = ("location", "council_code", "board_code", "area_label")
+
+
+class ActionUpdateSearch(Action):
+    """Before the form runs on a request, apply what this message changed. A new request starts a fresh list.
+    "A different format" or "somewhere else" with no new value named forgets the old one, so the form asks
+    again; "not a group" after choosing groups means any format but that, so there is nothing to ask.
+    A value the message named is set by the slot mappings, and the form validates it."""
 
     def name(self) -> Text:
-        return "action_change_format"
+        return "action_update_search"
 
     def run(self, dispatcher, tracker, domain) -> List[EventType]:
         events = [SlotSet("shown_service_ids", None)]
-        if _named_now(tracker, "format"):
-            return events
-        if _named_now(tracker, "avoid_format"):
-            return events + [SlotSet("format", NOT_GIVEN["format"])]
-        return events + [SlotSet("format", None)]
-
-
-class ActionChangeArea(Action):
-    def name(self) -> Text:
-        return "action_change_area"
-
-    def run(self, dispatcher, tracker, domain) -> List[EventType]:
-        events = [SlotSet("shown_service_ids", None)]
-        if _named_now(tracker, "location"):
-            return events
-        return events + [SlotSet(slot, None) for slot in ("location", "council_code", "board_code", "area_label")]
+        changes = _named_now(tracker, "change")
+        chosen = tracker.get_slot("format")
+        if chosen and not _named_now(tracker, "format"):
+            if chosen in _named_now(tracker, "avoid_format"):
+                events.append(SlotSet("format", NOT_GIVEN["format"]))
+            elif "format" in changes:
+                events.append(SlotSet("format", None))
+        if "area" in changes and tracker.get_slot("location") and not _named_now(tracker, "location"):
+            events += [SlotSet(slot, None) for slot in LOCATION_SLOTS]
+        return events
 
 
 class ActionRestartSupport(Action):
@@ -117,9 +116,9 @@ class ActionRestartSupport(Action):
         return "action_restart_support"
 
     def run(self, dispatcher, tracker, domain) -> List[EventType]:
-        return [SlotSet(slot, None) for slot in ("role", "support_for", "stage", "location", "council_code",
-                                                 "board_code", "area_label", "format", "avoid_formats", "needs",
-                                                 "shown_service_ids", "reask", "unclear_answers")]
+        return [SlotSet(slot, None) for slot in ("role", "support_for", "stage", *LOCATION_SLOTS, "format",
+                                                 "avoid_formats", "needs", "shown_service_ids", "reask",
+                                                 "unclear_answers")]
 
 
 class ValidateSupportForm(FormValidationAction):

@@ -1,6 +1,7 @@
 """Custom actions, tested as Rasa's demos do: a CollectingDispatcher, trackers built here, the real domain."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -10,9 +11,10 @@ from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy import select
 
-from actions.support import (ActionChangeArea, ActionChangeFormat, ActionMoreOptions, ActionRestartSupport,
+from actions.support import (ActionMoreOptions, ActionRestartSupport, ActionUpdateSearch,
                              ActionSuggestServices, ValidateSupportForm)
 from bot.db import session_scope
+from bot.nlu.entities import extract
 from bot.models import UnmetNeed
 
 DOMAIN = yaml.safe_load((Path(__file__).parent.parent / "domain.yml").read_text(encoding="utf-8"))
@@ -91,28 +93,52 @@ def test_database_down_gives_a_kind_reply_not_silence(dispatcher, monkeypatch):
     assert "0800 83 85 87" in DOMAIN["responses"]["utter_service_unavailable"][0]["text"]
 
 
-def test_changing_format_or_area_clears_only_that(dispatcher):
-    cleared = {e["name"] for e in ActionChangeFormat().run(dispatcher, tracker(format="group"), DOMAIN)}
-    assert cleared == {"format", "shown_service_ids"}
-    cleared = {e["name"] for e in ActionChangeArea().run(dispatcher, tracker(location="Fife"), DOMAIN)}
-    assert cleared == {"location", "council_code", "board_code", "area_label", "shown_service_ids"}
+def _said(tracker_, text):
+    """The tracker as it is when `text` arrives: its entities as the entity component reads them."""
+    tracker_.latest_message["text"] = text
+    tracker_.latest_message["entities"] = extract(text)
+    return tracker_
+
+
+def _updates(dispatcher, text, **slots):
+    return {e["name"]: e["value"] for e in ActionUpdateSearch().run(dispatcher, _said(tracker(**slots), text), DOMAIN)}
+
+
+def test_asking_for_a_different_format_or_area_clears_only_that(dispatcher):
+    assert _updates(dispatcher, "a different kind of support please", format="group", location="Fife") == \
+        {"format": None, "shown_service_ids": None}
+    assert _updates(dispatcher, "can you look somewhere else", format="group", location="Fife") == \
+        {"location": None, "council_code": None, "board_code": None, "area_label": None, "shown_service_ids": None}
+
+
+def test_the_buttons_ask_for_the_same_changes_as_typed_words(dispatcher):
+    """ "A different format" / "A different area" after suggestions send find_support with a `change` entity."""
+    buttons = {b["title"]: b["payload"] for b in DOMAIN["responses"]["utter_after_suggestions"][0]["buttons"]}
+    for title, cleared in (("A different format", "format"), ("A different area", "location")):
+        intent, entities = buttons[title].replace("{{", "{").replace("}}", "}").split("{", 1)
+        asked = tracker(format="group", location="Fife")
+        asked.latest_message["entities"] = [{"entity": k, "value": v} for k, v in json.loads("{" + entities).items()]
+        assert intent == "/find_support"
+        events = {e["name"]: e["value"] for e in ActionUpdateSearch().run(dispatcher, asked, DOMAIN)}
+        assert events[cleared] is None
 
 
 def test_a_change_that_names_the_new_value_keeps_it(dispatcher):
-    """ "Could I do online instead?" as change_format: the format just named is kept, not asked again."""
-    named = tracker(format="online")
-    named.latest_message["entities"] = [{"entity": "format", "value": "online"}]
-    assert {e["name"] for e in ActionChangeFormat().run(dispatcher, named, DOMAIN)} == {"shown_service_ids"}
-    moved = tracker(location="Perth")
-    moved.latest_message["entities"] = [{"entity": "location", "value": "Perth"}]
-    assert {e["name"] for e in ActionChangeArea().run(dispatcher, moved, DOMAIN)} == {"shown_service_ids"}
+    """ "Could I do online instead?", "what about somewhere else, like Perth": the value just named is kept
+    (the slot mapping sets it and the form validates it), not asked again."""
+    assert _updates(dispatcher, "could I do online instead?", format="group") == {"shown_service_ids": None}
+    assert _updates(dispatcher, "try somewhere else, Perth maybe", location="Fife") == {"shown_service_ids": None}
 
 
-def test_refusing_a_format_means_any_other_format_not_a_new_question(dispatcher):
-    refused = tracker(format="group")
-    refused.latest_message["entities"] = [{"entity": "avoid_format", "value": "group"}]
-    events = {e["name"]: e["value"] for e in ActionChangeFormat().run(dispatcher, refused, DOMAIN)}
-    assert events == {"shown_service_ids": None, "format": "any"}
+def test_a_first_request_clears_nothing_it_did_not_have(dispatcher):
+    assert _updates(dispatcher, "something other than a group in Fife") == {"shown_service_ids": None}
+    assert _updates(dispatcher, "somewhere else please") == {"shown_service_ids": None}
+
+
+def test_refusing_the_chosen_format_means_any_other_format_not_a_new_question(dispatcher):
+    assert _updates(dispatcher, "actually no groups", format="group") == {"shown_service_ids": None, "format": "any"}
+    # refusing a format that wasn't chosen leaves the choice alone ("phone, and no groups")
+    assert _updates(dispatcher, "no groups", format="phone") == {"shown_service_ids": None}
 
 
 def test_restart_keeps_the_crisis_record(dispatcher):
@@ -249,5 +275,5 @@ def test_unclear_message_asks_in_plain_words_with_yes_and_no(dispatcher):
     ActionDefaultAskAffirmation().run(dispatcher, t, DOMAIN)
     [message] = dispatcher.messages
     assert message["text"] == "Sorry, I'm not sure I understood. Did you want to find peer support?"
-    assert [b["payload"] for b in message["buttons"]] == ["/find_support", "/out_of_scope"]
+    assert [b["payload"] for b in message["buttons"]] == ["/find_support", "/out_of_scope/other"]
     assert "_" not in message["text"], "no intent names shown to people"

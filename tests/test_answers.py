@@ -145,8 +145,8 @@ def test_the_answer_rule_never_takes_a_crisis_intent_from_diet():
     ("faq", "can dads get postnatal depression", False),  # a question about a role and a stage stays a question
     ("faq", "can I bring my baby to the group?", False),
     ("faq", "is there anything in Tain?", True),  # ...unless it names a place to search
-    ("change_format", "not a group", False),  # its own handler keeps the refusal
-    ("change_area", "what about Stirling", False),
+    ("more_options", "any more in Stirling", False),  # a request, not an answer
+    ("delete_my_data", "delete all my messages", False),  # names a format, but asks for erasure
     ("help_someone", "help for my partner pls", False),
     ("feeling_low", "i'm so lonely since the baby came", False),  # low mood stays low mood...
     ("feeling_low", "mum in Fife, 6 month old, I've been drinking", True),  # ...unless it gives the search facts

@@ -47,6 +47,12 @@ def test_greeting_says_what_this_is_and_where_to_go_in_an_emergency(servers):
     assert replies[0]["buttons"]
 
 
+def test_a_health_question_gets_no_advice_but_the_people_who_can_answer(servers):
+    """Wording nobody trained on: the assistant says plainly it gives no medical advice and points onward."""
+    text = texts(servers.say(new_sender(), "does the baby need sun cream in the summer"))
+    assert "can't give medical advice" in text and "111" in text and "999" in text, text
+
+
 def test_a_dad_in_fife_reaches_dads_support_in_three_turns_or_fewer(servers):
     sender = new_sender()
     replies = servers.say(sender, "any groups for dads in Fife?")

@@ -33,9 +33,21 @@ def test_no_code_writes_a_helpline_number_itself(path):
     assert not found, f"{path.name} writes {found}: use bot.helplines"
 
 
+def replies() -> dict:
+    """Every reply Rasa can send itself: domain.yml's, and the retrieval replies kept beside their examples
+    in data/nlu/ (FAQ answers, the out-of-scope and health replies)."""
+    found = dict(yaml.safe_load((ROOT / "domain.yml").read_text(encoding="utf-8"))["responses"])
+    for path in sorted((ROOT / "data" / "nlu").glob("*.yml")):
+        found.update(yaml.safe_load(path.read_text(encoding="utf-8")).get("responses") or {})
+    return found
+
+
+def test_replies_include_those_kept_beside_their_examples():
+    assert {"utter_faq/cost", "utter_out_of_scope/health", "utter_out_of_scope/other"} <= set(replies())
+
+
 def test_every_number_in_a_reply_is_a_known_helpline():
-    domain = yaml.safe_load((ROOT / "domain.yml").read_text(encoding="utf-8"))
-    for name, variants in domain["responses"].items():
+    for name, variants in replies().items():
         for variant in variants:
             for number in NUMBER.findall(variant.get("text", "")):
                 assert number in KNOWN, f"{name} gives {number}, which bot/helplines.py doesn't list"
@@ -54,8 +66,7 @@ def test_code_fallbacks_give_only_lines_open_around_the_clock():
 
 
 def test_time_limited_lines_are_given_with_their_hours():
-    domain = yaml.safe_load((ROOT / "domain.yml").read_text(encoding="utf-8"))
-    for name, variants in domain["responses"].items():
+    for name, variants in replies().items():
         text = variants[0].get("text", "")
         if helplines.BREATHING_SPACE.number in text:
             assert "evenings and weekends" in text, name

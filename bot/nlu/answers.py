@@ -85,10 +85,10 @@ _FILLER = frozenset("i im i'm am a an the in at near on its it's it is please pl
 ANSWER_SHARE = 0.6  # of a message's content words that must be entities for it to count as an answer
 ANSWER_INTENT = "find_support"
 FACTS = {"location", "stage", "format", "role"}  # the search's own slots
-# DIET intents the answer rule never replaces: their own handlers keep a value the message named
-# (change_format, change_area), or they are requests, not answers. (Risk intents are never replaced either.)
-KEEPS_ITS_INTENT = frozenset({"change_format", "change_area", "help_someone", "more_options", "start_again",
-                              "urgent_help", "service_details"})
+# DIET intents the answer rule never replaces: they are requests, not answers ("delete all my messages"
+# names a format, but it is an erasure request). Risk intents are never replaced either.
+KEEPS_ITS_INTENT = frozenset({"help_someone", "more_options", "start_again", "urgent_help", "service_details",
+                              "delete_my_data", "confirm_erasure", "cancel_erasure"})
 _QUESTION = re.compile(r"^\W*(can|could|is|are|do|does|did|will|would|should|what|whats|what's|who|how|why|when|"
                        r"which|am|has|have)\b", re.IGNORECASE)
 

@@ -31,7 +31,7 @@ EXTRACTOR = "DirectoryEntityExtractor"
 PRECEDENCE = {"stage": ("baby_loss", "pregnancy", "postnatal")}
 FIRST_NAMED = {"format": ("any",)}  # entity → values that lose to any other value
 MULTI_VALUED = {"need", "avoid_format"}
-ENTITY_SECTIONS = ("format", "role", "stage", "need", "support_for")
+ENTITY_SECTIONS = ("format", "role", "stage", "need", "support_for", "change")
 NEGATION_WINDOW = 4  # tokens between a "no"/"hate"/"than" and the format it refuses
 CLAUSE_BREAK = frozenset({",", ".", "!", "?", ";", ":", "but", "so", "though", "although", "instead", "-"})
 
