@@ -27,10 +27,12 @@ ACTION_TOKEN = ACTION_SERVER_TOKEN="$${ACTION_SERVER_TOKEN:-$$($(PY) -m bot.conf
 
 setup: $(STAMP)
 
+# pip is retried once without its cache: a download cut short or corrupted on the way fails the hash check.
 $(STAMP): requirements.txt
 	@test -x $(PY) || $$(scripts/python310.sh) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip==24.0
-	$(PY) -m pip install --quiet --no-deps -r requirements.txt
+	$(PY) -m pip install --quiet --no-deps -r requirements.txt \
+		|| $(PY) -m pip install --quiet --no-deps --no-cache-dir -r requirements.txt
 	$(PY) -m pip check
 	@rm -f $(VENV)/.installed-* && touch $@
 

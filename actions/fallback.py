@@ -33,5 +33,5 @@ class ActionDefaultAskAffirmation(Action):
         payload = "/faq/what_is_peer_support" if intent == "faq" else f"/{intent}"
         dispatcher.utter_message(text=f"Sorry, I'm not sure I understood. Did you want to {MEANINGS[intent]}?",
                                  buttons=[{"title": "Yes", "payload": payload},
-                                          {"title": "No", "payload": "/out_of_scope/other"}])
+                                          {"title": "No", "payload": "/out_of_scope"}])
         return []

@@ -275,5 +275,5 @@ def test_unclear_message_asks_in_plain_words_with_yes_and_no(dispatcher):
     ActionDefaultAskAffirmation().run(dispatcher, t, DOMAIN)
     [message] = dispatcher.messages
     assert message["text"] == "Sorry, I'm not sure I understood. Did you want to find peer support?"
-    assert [b["payload"] for b in message["buttons"]] == ["/find_support", "/out_of_scope/other"]
+    assert [b["payload"] for b in message["buttons"]] == ["/find_support", "/out_of_scope"]
     assert "_" not in message["text"], "no intent names shown to people"

@@ -14,6 +14,7 @@ from typing import Any, Dict, List, Text
 from spacy.matcher import PhraseMatcher
 
 from bot.nlu.entities import _matcher, extract, lexicon, stages_from_ages, tokenize
+from bot.nlu import payloads  # noqa: F401  (installs: a tapped button is read like the typed answer it stands for)
 
 SKIP = "skip"
 # What a slot holds when the person skipped it (or twice gave an answer that could not be read):
