@@ -40,12 +40,14 @@ NEEDS: dict[str, str] = {
     "birth_trauma": "a difficult or traumatic birth",
     "low_income": "money worries",
     "lgbtq": "LGBTQ+ parents",
+    "postpartum_psychosis": "postpartum psychosis",
     "rural": "rural and island communities",
 }
 # A service tagged with one of these is FOR people with that need: suggested only to someone who stated
 # it (bot/matching.py). The others (rural, disability) describe who a general service also reaches.
 SPECIALIST_NEEDS: frozenset[str] = frozenset({"baby_loss", "ethnic_minority", "young_parents", "domestic_abuse",
-                                              "substance_use", "neonatal", "birth_trauma", "low_income", "lgbtq"})
+                                              "substance_use", "neonatal", "birth_trauma", "low_income", "lgbtq",
+                                              "postpartum_psychosis"})
 REFERRAL_ROUTES: dict[str, str] = {
     "self": "you can contact them yourself",
     "professional": "a professional (midwife, health visitor, GP) refers you",

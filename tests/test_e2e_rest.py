@@ -202,6 +202,16 @@ def test_no_to_the_question_goes_back_to_the_form_and_is_not_asked_again(servers
     assert escalations(servers, sender) == []
 
 
+def test_what_a_possible_risk_message_said_about_the_person_is_not_asked_again(servers):
+    sender = new_sender()
+    replies = servers.say(sender, "I'm a dad, my son is 4 months old. " + POSSIBLE)
+    assert "Is that happening for you?" in texts(replies)
+    servers.say(sender, "no")
+    replies = servers.say(sender, "I'd like to find some support")
+    assert asked_slot(replies) in ("location", "format"), texts(replies)
+    assert servers.slot(sender, "role") == "dad_partner" and servers.slot(sender, "stage") == "postnatal"
+
+
 @pytest.mark.parametrize("message,status", [
     ("", 200), (" ", 200), ("\x00\x01\x02 binary", 200), ("x" * 20_000, 200), ("😀" * 300, 200),
 ])

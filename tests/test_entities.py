@@ -41,3 +41,15 @@ def test_odd_input_is_handled(text):
 
 def test_every_entity_is_marked_as_ours():
     assert all(e["extractor"] == "DirectoryEntityExtractor" for e in extract("dads group in Fife"))
+
+
+@pytest.mark.parametrize("text", ["I'm hard of hearing and 32 weeks pregnant", "I’m 32 weeks pregnant",
+                                  "im nearly 30 wks preg", "I'm expecting twins"])
+def test_saying_i_am_pregnant_makes_the_writer_the_mum(text):
+    assert found(text)["role"] == "mum"
+
+
+@pytest.mark.parametrize("text", ["I'm worried my wife is pregnant", "I'm so glad she's expecting",
+                                  "I'm not pregnant", "I'm the dad, we're expecting in May"])
+def test_someone_else_pregnant_does_not_make_the_writer_the_mum(text):
+    assert found(text).get("role") != "mum"

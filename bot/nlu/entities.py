@@ -82,6 +82,8 @@ def extract(text: str) -> list[dict[str, Any]]:
             if entity == "stage" and code == "baby_loss":  # a loss is also a need, however it was put
                 found.append({"entity": "need", "value": code, "start": span.start_char, "end": span.end_char})
     found += stages_from_ages(text)
+    if not any(f["entity"] == "role" for f in found):
+        found += _pregnant_self(text)
     found = _apply_precedence(found)
     place = _location(text)
     if place:
@@ -119,6 +121,21 @@ _AGE = re.compile(rf"\b(?P<n>{_NUMBER})\s*-?\s*(?P<unit>days?|wks?|weeks?|w|mont
 _PREGNANT_BEFORE = re.compile(r"\b(?:i'?m|i am|am|im|due in|due|at|currently|nearly|almost|about)\s*$", re.IGNORECASE)
 _BABY_BEFORE = re.compile(r"\b(?:he|she|hes|shes|he's|she's|baby|babys|baby's|bairn|wean|wee one|son|daughter|girl|boy|"
                           r"twins|they're|theyre|they are|little one|lo|him|her|it's|its)\b[^.!?]{0,25}$", re.IGNORECASE)
+
+
+# "I'm hard of hearing and 32 weeks pregnant", "im nearly 30 wks preg": the writer is the one pregnant, so the mum,
+# unless someone else is named between ("I'm worried my wife is pregnant", "I'm glad she's expecting").
+_PREGNANT_SELF = re.compile(r"\b(?:i'?m|i am|im)\b(?P<between>[^.!?]{0,40}?)\b(?:pregnant|preg|pg|expecting)\b",
+                            re.IGNORECASE)
+_SOMEONE_ELSE = re.compile(r"\b(?:she|shes|she's|he|hes|he's|her|his|my|our|wife|partner|girlfriend|gf|daughter|sister|"
+                           r"missus|fiancee|friend|is|isn't|isnt|not|no)\b", re.IGNORECASE)
+
+
+def _pregnant_self(text: str) -> list[dict[str, Any]]:
+    for m in _PREGNANT_SELF.finditer(text.replace("’", "'")):
+        if not _SOMEONE_ELSE.search(m["between"]):
+            return [{"entity": "role", "value": "mum", "start": m.start(), "end": m.end()}]
+    return []
 
 
 def stages_from_ages(text: str, default_weeks: str | None = None) -> list[dict[str, Any]]:
