@@ -1,9 +1,9 @@
 """Per-language crisis figures on the labelled multilingual sets (tests/data/multilingual/<code>.yml).
 
-Each set was written by a different writer from that language's lexicon. `<code>.yml` and `batch2/<code>.yml`
-are the development part (`part: dev`, and `part: blind1` / `blind2`: earlier blind batches, each measured
-once and then tuned on, so now development data too); `blind/<code>.yml` is the blind part, written by yet
-another writer and never tuned on. Agreement between two machine-written sets is not clinical evidence: a native speaker must review both
+Each set was written by a different writer from that language's lexicon. `<code>.yml`, `batch2/<code>.yml` and
+`batch3/<code>.yml` are the development part (`part: dev`, and `part: blind1` / `blind2` / `blind3`: earlier blind
+batches, each measured and then tuned on, so now development data too); `blind/<code>.yml` (batch 4) is the
+blind part, written by yet another writer and never tuned on. Agreement between two machine-written sets is not clinical evidence: a native speaker must review both
 before these figures mean more than "the lexicon agrees with another writer".
 """
 from __future__ import annotations
