@@ -53,3 +53,7 @@ def test_saying_i_am_pregnant_makes_the_writer_the_mum(text):
                                   "I'm not pregnant", "I'm the dad, we're expecting in May"])
 def test_someone_else_pregnant_does_not_make_the_writer_the_mum(text):
     assert found(text).get("role") != "mum"
+
+
+def test_no_longer_pregnant_is_after_the_birth():
+    assert found("I'm not pregnant anymore, baby is 3 months")["stage"] == "postnatal"
