@@ -30,7 +30,7 @@ class ActionDefaultAskAffirmation(Action):
     def run(self, dispatcher, tracker, domain) -> List[EventType]:
         ranking = tracker.latest_message.get("intent_ranking") or []
         intent = next((i["name"] for i in ranking if i.get("name") in MEANINGS), "find_support")
-        payload = "/faq/what_is_peer_support" if intent == "faq" else f"/{intent}"
+        payload = f"/{intent}"  # a bare "/faq" is read as the general FAQ answer (bot/nlu/payloads.py)
         dispatcher.utter_message(text=f"Sorry, I'm not sure I understood. Did you want to {MEANINGS[intent]}?",
                                  buttons=[{"title": "Yes", "payload": payload},
                                           {"title": "No", "payload": "/out_of_scope"}])

@@ -277,3 +277,14 @@ def test_unclear_message_asks_in_plain_words_with_yes_and_no(dispatcher):
     assert message["text"] == "Sorry, I'm not sure I understood. Did you want to find peer support?"
     assert [b["payload"] for b in message["buttons"]] == ["/find_support", "/out_of_scope"]
     assert "_" not in message["text"], "no intent names shown to people"
+
+
+def test_an_unclear_faq_question_offers_the_faq_intent_as_its_yes(dispatcher):
+    """A bare "/faq" is answered with the general FAQ answer (bot/nlu/payloads.py, tests/test_payloads.py)."""
+    from actions.fallback import ActionDefaultAskAffirmation
+    t = tracker()
+    t.latest_message = {"text": "hw mch?", "intent": {"name": "nlu_fallback"},
+                        "intent_ranking": [{"name": "nlu_fallback"}, {"name": "faq"}]}
+    ActionDefaultAskAffirmation().run(dispatcher, t, DOMAIN)
+    [message] = dispatcher.messages
+    assert [b["payload"] for b in message["buttons"]] == ["/faq", "/out_of_scope"]
