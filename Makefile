@@ -78,6 +78,7 @@ crisis-report: model
 	@mkdir -p results
 	$(PY) scripts/crisis_tiers_eval.py --blind | tee results/crisis-tiers.md
 	$(PY) scripts/crisis_pipeline_eval.py $(MODEL) --blind --report results/crisis-pipeline.md
+	$(PY) -m bot.language evaluate --pipeline | tee results/crisis-languages.md
 
 test-stories: model
 	$(ACTION_TOKEN) $(RASA) test core --model $(MODEL) --stories tests/stories --fail-on-prediction-errors --out results/core

@@ -26,14 +26,33 @@ CRISIS = ("crisis_suicide_self_harm", "crisis_harm_to_baby", "crisis_psychosis",
 RESPONSES = {f"utter_{key}": (key, True) for key in CRISIS}
 RESPONSES["utter_crisis_followup"] = ("crisis_followup", False)
 RESPONSES["utter_not_english"] = ("not_english", True)
+# The possible-risk question (tier 2) and its "no" reply: a question the net asks in another language too.
+RESPONSES.update({f"utter_{key}": (key, True) for key in ("possible_suicide_self_harm", "possible_harm_to_baby",
+                                                          "possible_declined")})
+# Responses that are a yes/no question: buttons titled in the language and English ("Tak / Yes").
+QUESTIONS = ("utter_possible_suicide_self_harm", "utter_possible_harm_to_baby")
 # The web widget shows these apart and never collapses them; a marker in the domain works with the action
 # server down (bot/channels/rest.py passes it on with the text).
 CRISIS_MARKER = "      custom:\n        kind: crisis\n"
 
 
+def _raw(code: str) -> dict:
+    return yaml.safe_load((I18N / f"{code}.yml").read_text(encoding="utf-8")) or {}
+
+
 def _texts(code: str) -> dict[str, str]:
-    return {k: str(v).strip() for k, v in (yaml.safe_load((I18N / f"{code}.yml").read_text(encoding="utf-8"))
-                                           .get("responses") or {}).items()}
+    return {k: str(v).strip() for k, v in (_raw(code).get("responses") or {}).items()}
+
+
+def _buttons(code: str | None) -> list[dict[str, str]]:
+    """Yes and No, with the language's own first word for each in front ("Tak / Yes")."""
+    answers = _raw(code).get("answers") or {} if code else {}
+    out = []
+    for kind, english, payload in (("yes", "Yes", "/affirm"), ("no", "No", "/deny")):
+        own = (answers.get(kind) or [None])[0]
+        title = f"{own[:1].upper()}{own[1:]} / {english}" if own else english
+        out.append({"title": title, "payload": payload})
+    return out
 
 
 def _say(texts: dict[str, str], key: str, interpreter: bool) -> str:
@@ -59,7 +78,11 @@ def variations() -> dict[str, list[dict]]:
                 continue
             variants.append({"condition": [{"type": "slot", "name": "language", "value": code}],
                              "text": _say(texts, key, interpreter) + "\n\n" + _say(english, key, interpreter)})
+            if name in QUESTIONS:
+                variants[-1]["buttons"] = _buttons(code)
         out[name] = [{"text": english_text}] + variants  # first: what code and tests read as "the" reply
+        if name in QUESTIONS:
+            out[name][0]["buttons"] = _buttons(None)
     return out
 
 
@@ -74,6 +97,11 @@ def block() -> str:
                 lines.append(f"      text: {json.dumps(v['text'], ensure_ascii=False)}\n")
             else:
                 lines.append(f"    - text: {json.dumps(v['text'], ensure_ascii=False)}\n")
+            for button in v.get("buttons", ()):
+                if button is v["buttons"][0]:
+                    lines.append("      buttons:\n")
+                lines.append(f"        - title: {json.dumps(button['title'], ensure_ascii=False)}\n"
+                             f"          payload: {button['payload']}\n")
             if name.startswith("utter_crisis_"):
                 lines.append(CRISIS_MARKER)
         lines.append("\n")

@@ -393,6 +393,33 @@ def test_an_ordinary_message_in_another_language_is_answered_in_it_never_with_an
     assert escalations(servers, sender) == []
 
 
+# Worded so that no lexicon knows it ("sometimes I think everyone would have it easier if I weren't here"): the
+# crisis net, which has learned the other languages, is unsure, so the person is asked.
+POSSIBLE_IN_POLISH = "Czasem myślę, że wszystkim byłoby lżej, gdyby mnie tu nie było"
+
+
+def test_a_possible_risk_in_another_language_is_asked_in_it_and_its_yes_becomes_a_recorded_crisis(servers):
+    sender = new_sender()
+    replies = [r for r in servers.say(sender, POSSIBLE_IN_POLISH) if not r.get("text", "").startswith("Privacy:")]
+    question = said(replies)
+    assert question.startswith(translated("pl", "possible_suicide_self_harm")), question
+    assert "Is that happening for you?" in question and "116 123" in question and "999" in question
+    assert [b["title"] for r in replies for b in r.get("buttons", [])] == ["Tak / Yes", "Nie / No"]
+    assert servers.slot(sender, "crisis_tier") == "possible" and escalations(servers, sender) == []
+    answer = said(servers.say(sender, "tak"))  # typed, as on SMS
+    assert answer.startswith(translated("pl", "crisis_suicide_self_harm")), answer
+    assert "I'm really sorry you're feeling like this" in answer
+    assert escalations(servers, sender) == ["suicide_self_harm"], "a crisis answer always has its escalation"
+
+
+def test_no_to_the_question_in_another_language_is_thanked_in_it_without_an_alert(servers):
+    sender = new_sender()
+    servers.say(sender, POSSIBLE_IN_POLISH)
+    reply = said(servers.say(sender, "nie"))
+    assert reply.startswith(translated("pl", "possible_declined")) and "Thank you for letting me know" in reply
+    assert escalations(servers, sender) == []
+
+
 def test_another_language_mid_form_is_answered_then_the_question_comes_again(servers):
     sender = new_sender()
     servers.say(sender, "I'd like to find a group")

@@ -199,6 +199,21 @@ def test_a_crisis_by_sms_in_another_language_is_answered_in_it_and_in_english(se
     assert escalations(servers, conversation, [("suicide_self_harm", "twilio")]) == [("suicide_self_harm", "twilio")]
 
 
+def test_a_possible_risk_by_sms_in_another_language_is_asked_in_it_and_a_typed_yes_is_a_crisis(servers, twilio):
+    """No lexicon knows this wording ("sometimes I think everyone would have it easier if I weren't here"); the
+    crisis net asks, in Polish and English, and "tak" typed back is a yes."""
+    from bot import language
+    parent = new_number()
+    question = "\n".join(text(servers, twilio, parent, "Czasem mysle, ze wszystkim byloby lzej, gdyby mnie tu nie bylo"))
+    own = language.get("pl").responses["possible_suicide_self_harm"]
+    assert to_gsm7(own.split("\n")[0][:25]) in question or own.split("\n")[0][:25] in question, question
+    assert "Is that happening for you?" in question and "116 123" in question
+    answer = "\n".join(text(servers, twilio, parent, "tak"))
+    assert "deserve support right now" in answer and "999" in answer
+    conversation = privacy.conversation_id(parent, SECRET.encode())
+    assert escalations(servers, conversation, [("suicide_self_harm", "twilio")]) == [("suicide_self_harm", "twilio")]
+
+
 def test_help_gives_the_crisis_numbers(servers, twilio):
     replies = text(servers, twilio, new_number(), "HELP")
     check_sms(replies)

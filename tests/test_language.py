@@ -188,3 +188,65 @@ def test_the_silence_guard_still_answers_a_crisis_if_the_language_layer_fails(mo
         raise RuntimeError("language layer down")
     monkeypatch.setattr(language, "reply_language", broken)
     assert fallback_replies("I want to kill myself")[0] == ENGLISH["crisis_suicide_self_harm"]
+
+
+# --- the possible-risk question in another language, and its answer ----------------------------------------
+
+@pytest.mark.parametrize("text,intent", [("tak", "affirm"), ("Tak!", "affirm"), ("nie", "deny"), ("так", "affirm"),
+                                         ("ні", "deny"), ("da", "affirm"), ("nu", "deny"), ("نعم", "affirm"),
+                                         ("ہاں", "affirm"), ("nahi", "deny"), ("ਹਾਂ", "affirm"), ("是的", "affirm"),
+                                         ("没有", "deny")])
+def test_a_whole_message_yes_or_no_in_another_language_is_read_as_one(text, intent):
+    assert language.yes_or_no(text) == intent
+
+
+@pytest.mark.parametrize("text", ["yes", "no", "ok", "aye", "naw", "nah", "tak, chcę", "nie wiem", "", "   ",
+                                  "tak " * 20])
+def test_english_words_and_longer_messages_are_not_read_as_a_foreign_yes_or_no(text):
+    assert language.yes_or_no(text) is None
+
+
+def test_every_language_has_yes_and_no_and_no_answer_word_is_an_english_message():
+    """An answer word that is also a whole English message in the NLU data would turn that message into a yes/no."""
+    english = set()
+    for path in (ROOT / "data/nlu").glob("*.yml"):
+        for block in (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("nlu", []):
+            english |= {line.strip()[2:].strip().lower() for line in (block.get("examples") or "").splitlines()
+                        if line.strip().startswith("- ")}
+    for code, lang in language.languages().items():
+        assert {"affirm", "deny"} <= set(lang.answers.values()), code
+        assert not english & set(lang.answers), (code, english & set(lang.answers))
+
+
+def test_the_crisis_net_learns_the_development_parts_never_the_blind_one():
+    from bot.nlu import crisis_net
+    trained = {item.text for item in crisis_net.read_other_languages()}
+    for code in REQUIRED_LANGUAGES:
+        items = evaluation.labelled(code)
+        assert {str(i["text"]) for i in items if evaluation.part_of(i) == "dev"} <= trained, code
+        assert not {str(i["text"]) for i in items if evaluation.part_of(i) == "blind"} & trained, code
+
+
+def test_in_another_language_the_net_alone_asks_and_alarms_only_for_a_sure_emergency():
+    from bot.nlu.crisis_net import OTHER_LANGUAGE_EMERGENCY_THRESHOLD as SURE, Decision, NetView, decide
+    sure_suicide = NetView(crisis=0.99, possible=0.0, category="suicide_self_harm", category_confidence=0.9)
+    assert decide(None, None, False, sure_suicide).tier == "crisis"
+    assert decide(None, None, False, sure_suicide, other_language=True) == Decision("possible", "suicide_self_harm", "net")
+    emergency = NetView(crisis=SURE, possible=0.0, category="abuse_danger", category_confidence=0.9)
+    assert decide(None, None, False, emergency, other_language=True).tier == "crisis"
+    unsure = NetView(crisis=SURE - 0.05, possible=0.0, category="abuse_danger", category_confidence=0.9)
+    assert decide(None, None, False, unsure, other_language=True).tier == "possible"
+    assert decide("abuse_danger", None, False, None, other_language=True).tier == "crisis", "the lexicon decides"
+
+
+# The whole pipeline on the blind part (lexicons, then the crisis net), as measured on 2026-12-04 before anything
+# was tuned on it: crisis messages answered or asked about (tiers 1+2), ordinary ones alarmed on, ordinary ones asked.
+PIPELINE_BLIND_FLOOR = {"ar": (24, 1, 3), "pa": (27, 1, 0), "pl": (30, 1, 2), "ro": (29, 0, 1), "uk": (30, 0, 1),
+                        "ur": (28, 1, 3), "zh": (26, 1, 0)}
+
+
+@pytest.mark.parametrize("code", sorted(REQUIRED_LANGUAGES))
+def test_the_pipeline_answers_or_asks_about_crises_in_each_language_no_worse_than_measured(code):
+    blind = evaluation.evaluate_pipeline(code)["blind"]
+    caught, alarms, asked = PIPELINE_BLIND_FLOOR[code]
+    assert blind.caught >= caught and blind.false_alarms <= alarms and blind.asked <= asked, code

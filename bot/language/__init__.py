@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -23,7 +23,7 @@ from typing import Any
 import yaml
 
 from bot import PROJECT_ROOT
-from bot.language.lexicon import Lexicon, is_han
+from bot.language.lexicon import Lexicon, is_han, tokenize
 
 logger = logging.getLogger(__name__)
 
@@ -35,9 +35,12 @@ ENGLISH = "en"
 MIN_LATIN_CONFIDENCE = 0.5
 MIN_LATIN_WORDS = 3
 MAX_ENGLISH_CONFIDENCE = 0.03  # ...and lingua gives English almost no chance
+NOT_CONFIDENT = "Latin script, detector not confident"  # English by default, though the detector leaned elsewhere
 RESPONSE_KEYS = ("crisis_medical_emergency", "crisis_suicide_self_harm", "crisis_harm_to_baby", "crisis_psychosis",
                  "crisis_abuse_danger", "crisis_sexual_violence", "crisis_followup", "interpreter", "not_english",
-                 "in_danger")
+                 "in_danger", "possible_suicide_self_harm", "possible_harm_to_baby", "possible_declined")
+# The intents a whole-message yes or no in another language stands for (the `answers` of each data file).
+ANSWER_INTENTS = {"yes": "affirm", "no": "deny"}
 
 
 @dataclass(frozen=True)
@@ -55,6 +58,8 @@ class Language:
     # Words of this language that an English crisis rule reads as risk ("od" = overdose in English text-speak,
     # "from" in Polish): in a message identified as this language, an English signal on one of these is dropped.
     english_false_friends: frozenset[str] = frozenset()
+    # Whole-message answers ("tak", "ні", "是的"), normalised: the intent each stands for (ANSWER_INTENTS).
+    answers: dict[str, str] = field(default_factory=dict)
 
     @property
     def reviewed(self) -> bool:
@@ -68,12 +73,21 @@ def _load(path: Path) -> Language:
     if path.stem != code:
         raise ValueError(f"{path}: code {code!r} does not match the file name")
     characters = raw.get("segmentation", "words") == "characters"
-    lexicon = Lexicon(code, raw.get("crisis") or {}, bool(raw.get("fold_marks", False)), characters, CATEGORIES)
+    fold_marks = bool(raw.get("fold_marks", False))
+    lexicon = Lexicon(code, raw.get("crisis") or {}, fold_marks, characters, CATEGORIES)
+    answers = {_answer_form(str(word), fold_marks): ANSWER_INTENTS[kind]
+               for kind, words in (raw.get("answers") or {}).items() for word in words or ()}
     return Language(code=code, name=str(raw["name"]), endonym=str(raw.get("endonym") or raw["name"]),
                     detector=tuple(raw.get("detector") or ()), scripts=tuple(raw.get("scripts") or ()),
                     direction=str(raw.get("direction", "ltr")), provenance=dict(raw.get("provenance") or {}),
                     responses={k: str(v) for k, v in (raw.get("responses") or {}).items()}, lexicon=lexicon, path=path,
-                    english_false_friends=frozenset(str(w).lower() for w in raw.get("english_false_friends") or ()))
+                    english_false_friends=frozenset(str(w).lower() for w in raw.get("english_false_friends") or ()),
+                    answers=answers)
+
+
+def _answer_form(text: str, fold_marks: bool) -> str:
+    """A message's words, normalised as the lexicons read them, for comparing whole-message answers."""
+    return " ".join(t.text for t in tokenize(text, fold_marks, characters=False))
 
 
 def language_files() -> list[Path]:
@@ -138,6 +152,15 @@ def reply_language(text: str) -> str:
     # Romanised Urdu and Punjabi share words: the language with the most matching rules answers.
     counts = {code: sum(s.language == code for s in foreign) for code in {s.language for s in foreign}}
     return max(sorted(counts), key=lambda code: counts[code])
+
+
+def yes_or_no(text: str) -> str | None:
+    """"affirm" or "deny" when the whole message is a yes or a no in another language ("tak", "ні", "是的"),
+    which is too short to identify; None otherwise, or when languages disagree about it."""
+    if not isinstance(text, str) or not text.strip() or len(text) > 40:
+        return None
+    meanings = {lang.answers.get(_answer_form(text, lang.lexicon.fold_marks)) for lang in languages().values()} - {None}
+    return meanings.pop() if len(meanings) == 1 else None
 
 
 # ---------------------------------------------------------------------------------- identification
@@ -243,8 +266,14 @@ def _identify(text: str) -> Identified:
     if code == ENGLISH:
         return Identified(ENGLISH, round(best.value, 3), "Latin script, detector")
     if best.value < MIN_LATIN_CONFIDENCE or english > MAX_ENGLISH_CONFIDENCE:
-        return Identified(ENGLISH, round(english, 3), "Latin script, detector not confident")
+        return Identified(ENGLISH, round(english, 3), NOT_CONFIDENT)
     return Identified(code, round(best.value, 3), "Latin script, detector")
+
+
+def perhaps_other_language(text: str) -> bool:
+    """Answered in English, though the detector leaned to another language without being sure: romanised Urdu,
+    Polish typed without accents. The crisis net then also reads it as another language (bot.nlu.crisis_net)."""
+    return identify(text).reason == NOT_CONFIDENT
 
 
 def status() -> list[dict[str, Any]]:

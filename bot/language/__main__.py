@@ -1,4 +1,4 @@
-"""python -m bot.language status | check [CODE...] | evaluate [CODE...] | explain TEXT | identify TEXT"""
+"""python -m bot.language status | check [CODE...] | evaluate [CODE...] [--pipeline] | explain TEXT | identify TEXT"""
 from __future__ import annotations
 
 import json
@@ -56,6 +56,10 @@ def main(argv: list[str] | None = None) -> int:
         show_blind = "--show-blind" in args
         codes = [a for a in args if not a.startswith("--")]
         print(report(codes or sorted(language.languages()), show_blind, dev_only="--dev" in args))
+        if "--pipeline" in args:
+            from bot.language.evaluation import pipeline_report
+            print("\nThe whole pipeline (lexicons, then the crisis net), blind part:\n")
+            print(pipeline_report(codes or sorted(language.languages())))
         return 0
     text = " ".join(args)
     if command == "identify":

@@ -28,6 +28,8 @@ class Figures:
     false_alarms: int = 0
     missed: list[str] = field(default_factory=list)
     alarms: list[str] = field(default_factory=list)
+    asked: int = 0  # ordinary messages given the possible-risk question (the pipeline only)
+    answered: int = 0  # crisis messages given the crisis answer at once, tier 1 (the pipeline only)
 
     @property
     def recall(self) -> float:
@@ -72,6 +74,57 @@ def evaluate(code: str) -> dict[str, Figures]:
         else:
             figures.missed.append(f"{item['text']}  ({item['label']}; {item.get('gloss', '')})")
     return out
+
+
+def evaluate_pipeline(code: str) -> dict[str, Figures]:
+    """The same parts read as the assistant reads them: the lexicons, then the crisis nets (bot.nlu.crisis_net;
+    the languages net has learned the development parts, never the blind one) deciding the tier as in the
+    crisis component. DIET's own crisis intents are left out (they need a trained model; they rarely fire on other
+    languages). `caught` counts tier 1 (crisis answer and alert) and tier 2 (asked, in the language and
+    English); `false_alarms` counts tier 1 on an ordinary message, `asked` tier 2."""
+    from bot import crisis
+    from bot.nlu import crisis_net
+    out = {"dev": Figures(), "blind": Figures()}
+    for item in labelled(code):
+        text, figures = str(item["text"]), out[part_of(item)]
+        analysis = crisis.analyse(text)
+        signal = analysis.signals[0] if analysis.signals else None
+        decision, _ = crisis_net.assess(text, signal.category if signal else None, None,
+                                        signal is None and analysis.figurative)
+        if item["label"] == NOT_CRISIS:
+            figures.negatives += 1
+            figures.false_alarms += decision.tier == "crisis"
+            figures.asked += decision.tier == "possible"
+            if decision.tier != "none":
+                figures.alarms.append(f"{text}  [{decision.tier}: {decision.source}]")
+            continue
+        figures.crisis += 1
+        if decision.tier == "none":
+            figures.missed.append(f"{text}  ({item['label']}; {item.get('gloss', '')})")
+            continue
+        figures.caught += 1
+        figures.answered += decision.tier == "crisis"
+        figures.right_category += decision.category == item["label"]
+    return out
+
+
+def pipeline_report(codes: list[str]) -> str:
+    """Blind-part figures of the whole pipeline, per language and in all (no messages: the part stays blind)."""
+    lines = ["| language | crisis: answered (tier 1) | crisis: answered or asked (tiers 1+2) | ordinary: false alarms "
+             "| ordinary: asked |", "|---|---|---|---|---|"]
+    total = Figures()
+    for code in codes:
+        f = evaluate_pipeline(code)["blind"]
+        lines.append(_pipeline_row(code, f))
+        for name in ("crisis", "caught", "answered", "negatives", "false_alarms", "asked"):
+            setattr(total, name, getattr(total, name) + getattr(f, name))
+    lines.append(_pipeline_row("all", total))
+    return "\n".join(lines)
+
+
+def _pipeline_row(name: str, f: Figures) -> str:
+    return (f"| {name} | {f.answered}/{f.crisis} ({f.answered / max(f.crisis, 1):.2f}) | {f.caught}/{f.crisis} "
+            f"({f.recall:.2f}) | {f.false_alarms}/{f.negatives} | {f.asked}/{f.negatives} |")
 
 
 def report(codes: list[str], show_blind: bool = False, dev_only: bool = False) -> str:

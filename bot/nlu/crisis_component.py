@@ -15,7 +15,8 @@ Three nets vote on every message (bot.nlu.crisis_net.decide turns the votes into
    message is nothing but answers to the search's questions (DIET's character n-grams read the town
    "Wishaw" as "wish", at 0.95): tier 1.
 3. The n-gram net (bot.nlu.crisis_net, trained on data/crisis/corpus): tier 1 when sure or for an
-   emergency category, tier 2 ("possible") in between.
+   emergency category, tier 2 ("possible") in between. In a message in another language it asks, and
+   raises the alarm alone only for an emergency it is sure of.
 
 Tier 1 (crisis): intent `crisis_<category>` (confidence 1.0 for the lexicon, else the net's), first in
 the ranking, whatever DIET or the FallbackClassifier said, plus an entity
@@ -117,7 +118,8 @@ class CrisisComponent(GraphComponent, IntentClassifier):
         component = cls(config)
         language.warm_up()
         crisis.detect("warm up")
-        crisis_net.net()  # trains the n-gram net now (a couple of seconds), not on the first message
+        crisis_net.net()  # trains the n-gram nets now (a few seconds), not on the first message
+        crisis_net.languages_net()
         return component
 
     def process(self, messages: List[Message]) -> List[Message]:
@@ -139,14 +141,9 @@ class CrisisComponent(GraphComponent, IntentClassifier):
         signal = analysis.signals[0] if analysis.signals else None
         figurative = signal is None and analysis.figurative
         predicted = None if signal is not None or figurative else self._model_crisis_intent(message)
-        try:
-            view = crisis_net.net().view(text)
-        except Exception:  # the other nets still decide
-            logger.exception("The crisis n-gram net failed on a message")
-            view = None
-        decision = crisis_net.decide(signal.category if signal else None,
-                                     CRISIS_INTENTS[predicted[INTENT_NAME_KEY]] if predicted else None,
-                                     figurative, view)
+        decision, view = crisis_net.assess(text, signal.category if signal else None,
+                                           CRISIS_INTENTS[predicted[INTENT_NAME_KEY]] if predicted else None,
+                                           figurative)
         votes = {"lexicon": signal.category if signal else None,
                  "classifier": CRISIS_INTENTS[predicted[INTENT_NAME_KEY]] if predicted else None,
                  "net": None if view is None else {"crisis": round(view.crisis, 3), "possible": round(view.possible, 3),

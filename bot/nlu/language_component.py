@@ -6,6 +6,8 @@ replies, which are domain responses with a variation per language) and the inten
 it is answered in that language rather than with an English form question. The crisis component runs
 after this one and overrides the intent when the message is a crisis, in any language. English messages
 get no entity, so a conversation that has shown another language keeps its bilingual crisis replies.
+A whole-message yes or no in another language ("tak", "ні", "是的") is `affirm` or `deny`: the answer to a
+question asked in that language, such as the possible-risk question.
 """
 from __future__ import annotations
 
@@ -50,6 +52,10 @@ class LanguageComponent(GraphComponent):
         text = message.get(TEXT)
         if not isinstance(text, str) or not text.strip() or text.lstrip().startswith("/"):
             return
+        answer = language.yes_or_no(text)  # "tak", "ні": the answer to a question asked in that language
+        if answer is not None:
+            _choose(message, answer)
+            return
         code = language.reply_language(text)
         if code == language.ENGLISH:
             return
@@ -57,8 +63,13 @@ class LanguageComponent(GraphComponent):
                   ENTITY_ATTRIBUTE_END: len(text), EXTRACTOR: "LanguageComponent"}
         message.set(ENTITIES, [e for e in message.get(ENTITIES) or [] if e.get(ENTITY_ATTRIBUTE_TYPE) != ENTITY]
                     + [entity], add_to_output=True)
-        chosen = {"name": INTENT_NAME, "confidence": 1.0}
-        ranking = [{**r, "confidence": r.get("confidence", 0.0) * 0.5}
-                   for r in message.get(INTENT_RANKING_KEY) or [] if r.get("name") != INTENT_NAME]
-        message.set(INTENT, chosen, add_to_output=True)
-        message.set(INTENT_RANKING_KEY, [chosen] + ranking, add_to_output=True)
+        _choose(message, INTENT_NAME)
+
+
+def _choose(message: Message, intent: Text) -> None:
+    """`intent` with certainty, ahead of what the classifiers said (kept, at half their confidence)."""
+    chosen = {"name": intent, "confidence": 1.0}
+    ranking = [{**r, "confidence": r.get("confidence", 0.0) * 0.5}
+               for r in message.get(INTENT_RANKING_KEY) or [] if r.get("name") != intent]
+    message.set(INTENT, chosen, add_to_output=True)
+    message.set(INTENT_RANKING_KEY, [chosen] + ranking, add_to_output=True)
