@@ -22,7 +22,8 @@ def _suggest(dispatcher: CollectingDispatcher, tracker: Tracker, more: bool) -> 
     shown = list(tracker.get_slot("shown_service_ids") or []) if more else []
     request = build_request(tracker.get_slot("role"), tracker.get_slot("stage"), tracker.get_slot("format"),
                             tracker.get_slot("needs"), tracker.get_slot("location"), exclude_ids=shown,
-                            avoid_formats=tracker.get_slot("avoid_formats"))
+                            avoid_formats=tracker.get_slot("avoid_formats"),
+                            support_for=tracker.get_slot("support_for"))
     try:
         with session_scope() as session:
             # "more" pages through what was already judged; only a first search records an unmet need.

@@ -40,15 +40,26 @@ def place_for(location: str | None) -> Resolution | None:
     return place if place.status == "resolved" else None
 
 
+def audience_for(role: str | None, support_for: str | None) -> str | None:
+    """Whom the services must be for: the role's audience ("unknown", skipped, filters nothing). The role
+    question asks whom the support is for, so its answer ("he's the dad", "for her") is that person's role.
+    But a friend or relative asking for someone else ("my best friend had a traumatic birth, is there
+    someone she could talk to") is not asking for family support: with the role "family or friend" (or none)
+    nothing is filtered, and each suggestion says whom it is for."""
+    if support_for == "someone_else" and role in (None, "other", NOT_GIVEN["role"]):
+        return None
+    return AUDIENCE_FOR_ROLE.get(role or "")
+
+
 def build_request(role: str | None, stage: str | None, format: str | None, needs: Iterable[str] | None,
                   location: str | None, exclude_ids: Iterable[str] = (),
-                  avoid_formats: Iterable[str] | None = ()) -> MatchRequest:
+                  avoid_formats: Iterable[str] | None = (), support_for: str | None = None) -> MatchRequest:
     place = place_for(location)
     avoid = tuple(f for f in dict.fromkeys(avoid_formats or ()) if f in FORMATS and f != format)
     return MatchRequest(
         council_code=place.council_code if place else None,
         board_code=place.board_code if place else None,
-        audience=AUDIENCE_FOR_ROLE.get(role or ""),  # "unknown" (skipped) → no audience filter
+        audience=audience_for(role, support_for),
         stage=stage if stage in STAGES else None,  # "unknown" (skipped) → no stage filter
         format=format if format in FORMATS else None,  # "any" → no preference
         avoid_formats=avoid if len(avoid) < len(FORMATS) else (),

@@ -57,3 +57,17 @@ def test_someone_else_pregnant_does_not_make_the_writer_the_mum(text):
 
 def test_no_longer_pregnant_is_after_the_birth():
     assert found("I'm not pregnant anymore, baby is 3 months")["stage"] == "postnatal"
+
+
+@pytest.mark.parametrize("text,support_for", [
+    ("My best friend had a really traumatic birth. Are there people who've been through it she could talk to?",
+     "someone_else"),
+    ("is there support for her, she's my sister and not coping", "someone_else"),
+    ("my wife is away a lot and I'm not coping", "partner"),
+    ("im a granny helping with my daughters baby, feeling low myself. anything for people like me", "self"),
+    ("support for me please, my daughter has just had a baby", "self"),
+    ("I'm worried about my wife, is there something for her", "someone_else"),
+])
+def test_who_the_support_is_for(text, support_for):
+    found = [e["value"] for e in extract(text) if e["entity"] == "support_for"]
+    assert found == [support_for]

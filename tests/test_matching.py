@@ -4,6 +4,7 @@ In the sample, national-online-group is for birth trauma and glasgow-befriending
 low-income families: specialist services, offered only to someone who states that need."""
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import select
 
 from bot.db import session_scope
@@ -194,3 +195,18 @@ def test_a_service_for_a_need_is_offered_only_to_someone_who_stated_it(sample_di
 def test_the_baby_loss_stage_counts_as_asking_for_baby_loss_support(sample_directory):
     result = match(sample_directory, audience="mothers", stage="baby_loss", format="one_to_one", limit=1)
     assert ids(result) == ["national-baby-loss"] and result.matches[0].needs_met == ("baby_loss",)
+
+
+@pytest.mark.parametrize("role,support_for,audience", [
+    ("mum", None, "mothers"), ("dad_partner", "self", "fathers_partners"), ("other", "self", "families"),
+    ("other", None, "families"), ("unknown", None, None),
+    # asked for someone else: the role question's answer is their role ("for my son, he's the dad")
+    ("dad_partner", "someone_else", "fathers_partners"), ("mum", "someone_else", "mothers"),
+    # ...but a friend or relative asking for the mum is not asking for family support
+    ("other", "someone_else", None), (None, "someone_else", None), ("unknown", "someone_else", None),
+    # only mentioned: the writer's own audience ("my wife's away and I'm not coping")
+    ("dad_partner", "partner", "fathers_partners"), ("other", "family_member", "families"),
+])
+def test_support_asked_for_someone_else_by_a_friend_or_relative_is_not_filtered_to_family_support(role, support_for, audience):
+    from bot.signposting import audience_for
+    assert audience_for(role, support_for) == audience

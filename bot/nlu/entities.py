@@ -28,7 +28,10 @@ EXTRACTOR = "DirectoryEntityExtractor"
 # When a message names more than one value of a one-valued slot, the first listed wins: a loss outranks
 # a pregnancy ("pregnant again after a miscarriage"). Formats: the first one the person names ("phone I
 # suppose, or a group"), and any named format beats "any".
-PRECEDENCE = {"stage": ("baby_loss", "pregnancy", "postnatal")}
+PRECEDENCE = {"stage": ("baby_loss", "pregnancy", "postnatal"),
+              # Support asked for oneself outranks the people named on the way ("my daughter's baby… anything
+              # for people like me"); a partner outranks a friend or relative.
+              "support_for": ("self", "professional", "someone_else", "partner", "family_member")}
 FIRST_NAMED = {"format": ("any",)}  # entity → values that lose to any other value
 MULTI_VALUED = {"need", "avoid_format"}
 ENTITY_SECTIONS = ("format", "role", "stage", "need", "support_for", "change")
