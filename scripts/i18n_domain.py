@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import sys
+from functools import lru_cache
 from pathlib import Path
 
 import yaml
@@ -36,6 +37,7 @@ QUESTIONS = ("utter_possible_suicide_self_harm", "utter_possible_harm_to_baby")
 CRISIS_MARKER = "      custom:\n        kind: crisis\n"
 
 
+@lru_cache(maxsize=None)  # each file once: the lexicons make them large, and every response reads them
 def _raw(code: str) -> dict:
     return yaml.safe_load((I18N / f"{code}.yml").read_text(encoding="utf-8")) or {}
 

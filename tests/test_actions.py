@@ -267,13 +267,19 @@ def test_consent_without_a_number_says_so_kindly(dispatcher, database_url):
 
 # --- two-stage fallback ------------------------------------------------------------------------
 
-def test_unclear_message_asks_in_plain_words_with_yes_and_no(dispatcher):
+def _asked_affirmation(dispatcher, text: str, runner_up: str) -> dict:
+    """What the did-you-mean question says when DIET's best guess after nlu_fallback is `runner_up`."""
     from actions.fallback import ActionDefaultAskAffirmation
     t = tracker()
-    t.latest_message = {"text": "grp??", "intent": {"name": "nlu_fallback"},
-                        "intent_ranking": [{"name": "nlu_fallback"}, {"name": "find_support"}]}
+    t.latest_message = {"text": text, "intent": {"name": "nlu_fallback"},
+                        "intent_ranking": [{"name": "nlu_fallback"}, {"name": runner_up}]}
     ActionDefaultAskAffirmation().run(dispatcher, t, DOMAIN)
     [message] = dispatcher.messages
+    return message
+
+
+def test_unclear_message_asks_in_plain_words_with_yes_and_no(dispatcher):
+    message = _asked_affirmation(dispatcher, "grp??", "find_support")
     assert message["text"] == "Sorry, I'm not sure I understood. Did you want to find peer support?"
     assert [b["payload"] for b in message["buttons"]] == ["/find_support", "/out_of_scope"]
     assert "_" not in message["text"], "no intent names shown to people"
@@ -281,10 +287,5 @@ def test_unclear_message_asks_in_plain_words_with_yes_and_no(dispatcher):
 
 def test_an_unclear_faq_question_offers_the_faq_intent_as_its_yes(dispatcher):
     """A bare "/faq" is answered with the general FAQ answer (bot/nlu/payloads.py, tests/test_payloads.py)."""
-    from actions.fallback import ActionDefaultAskAffirmation
-    t = tracker()
-    t.latest_message = {"text": "hw mch?", "intent": {"name": "nlu_fallback"},
-                        "intent_ranking": [{"name": "nlu_fallback"}, {"name": "faq"}]}
-    ActionDefaultAskAffirmation().run(dispatcher, t, DOMAIN)
-    [message] = dispatcher.messages
+    message = _asked_affirmation(dispatcher, "hw mch?", "faq")
     assert [b["payload"] for b in message["buttons"]] == ["/faq", "/out_of_scope"]
