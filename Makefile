@@ -23,7 +23,7 @@ export RASA_TELEMETRY_ENABLED := false
 export ACTIONS_PORT ?= 5055
 ACTION_TOKEN = ACTION_SERVER_TOKEN="$${ACTION_SERVER_TOKEN:-$$($(PY) -m bot.config secret action-server-token)}"
 
-.PHONY: setup db model run run-prod stop-prod test test-unit test-e2e test-stories validate crisis-eval crisis-eval-pipeline crisis-report cross-validate nlu-heldout nlu-report conversation-report bench bench-crisis bench-load bench-load-prod soak bench-profile bench-language-id i18n coverage directory-review web clean
+.PHONY: setup db model run run-prod stop-prod test test-unit test-e2e test-stories validate crisis-eval crisis-eval-pipeline crisis-report cross-validate nlu-heldout nlu-replies nlu-report conversation-report bench bench-crisis bench-load bench-load-prod soak bench-profile bench-language-id i18n coverage directory-review web clean
 
 setup: $(STAMP)
 
@@ -97,8 +97,12 @@ nlu-heldout: model
 conversation-report: model db
 	MODEL=$(MODEL) $(PY) scripts/conversation_eval.py
 
-nlu-report: cross-validate nlu-heldout
-	$(PY) scripts/nlu_report.py results/nlu-cv results/nlu-heldout docs/nlu-evaluation.md $(NLU_FOLDS)
+# Whole-message replies to yes/no questions, by an independent writer, read by the whole pipeline.
+nlu-replies: model
+	$(PY) scripts/replies_eval.py $(MODEL) results/nlu-replies
+
+nlu-report: cross-validate nlu-heldout nlu-replies
+	$(PY) scripts/nlu_report.py results/nlu-cv results/nlu-heldout results/nlu-replies docs/nlu-evaluation.md $(NLU_FOLDS)
 
 bench: db
 	$(PY) -m bench.directory_search

@@ -256,7 +256,7 @@ class RiskReview(Base):
     kind = Column(String(40), nullable=False)  # possible_suicide_self_harm | possible_harm_to_baby | urgent_help
     detected_at = Column(DateTime, nullable=False, default=datetime.utcnow, index=True)
     message = Column(Text, nullable=False)
-    answer = Column(String(20))  # after the question: yes | no | none (no answer, or another topic)
+    answer = Column(String(20))  # after the question: yes | unsure | no | none (no answer, or another topic)
 
 
 class ChannelContact(Base):

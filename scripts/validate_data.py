@@ -9,7 +9,8 @@ Two of its warnings are false positives, and each is accepted only after checkin
   component sets from its own nets (DIET is not trained on them) — checked against that component —
   and for intents only ever sent by a button our own code builds (`/service_details{...}` in bot/) or a
   domain response's button (`/confirm_erasure`, `/feedback{...}`), and
-  `other_language`, which the language component sets (bot/nlu/language_component.py).
+  `other_language`, which the language component sets (bot/nlu/language_component.py), and `unsure`,
+  which the typed-answer rule sets from its table (bot/nlu/answers.py).
 Every other warning fails the run.
 """
 from __future__ import annotations
@@ -41,6 +42,7 @@ def main() -> int:
     from rasa.utils.common import EXPECTED_WARNINGS
     from rasa.validator import Validator
 
+    from bot.nlu.answers import REPLY_INTENTS
     from bot.nlu.crisis_component import POSSIBLE_INTENTS
     from bot.nlu.language_component import INTENT_NAME as LANGUAGE_INTENT
 
@@ -69,6 +71,7 @@ def main() -> int:
             continue
         no_examples = NO_EXAMPLES.search(text)
         if no_examples and (no_examples["name"] in POSSIBLE_INTENTS or no_examples["name"] == LANGUAGE_INTENT or
+                            no_examples["name"] in REPLY_INTENTS.values() or
                             re.search(rf"/{no_examples['name']}\{{", bot_code) or
                             re.search(rf"payload: /{no_examples['name']}(\{{|\s*$)", domain_text, re.M)):
             continue

@@ -428,3 +428,17 @@ def test_a_classifier_crisis_vote_on_nothing_but_a_place_name_is_not_a_crisis(co
     real = message(words, intent="crisis_suicide_self_harm", confidence=0.95, entities=extract(words))
     component.process([real])
     assert real.get("intent")["name"] == "crisis_suicide_self_harm"
+
+
+def test_a_bare_yes_no_or_unsure_reply_is_not_a_crisis_on_the_nets_word(component, net_says):
+    """The n-gram net read the one-word reply "probably" as a medical emergency (0.6): a reply's meaning comes
+    from the question it answers, which the rules see (an unsure answer to the possible-risk question is a
+    crisis there). The lexicon still reads every message."""
+    net_says(0.95, 0.02, "medical_emergency")
+    for text in ("probably", "sometimes", "yes", "nah"):
+        msg = message(text, intent="unsure", confidence=1.0, ranking=[{"name": "crisis_harm_to_baby", "confidence": 0.98}])
+        component.process([msg])
+        assert msg.get("intent")["name"] == "unsure" and crisis_entities(msg) == [], text
+    msg = message("probably going to kill myself", intent="feeling_low")  # more than a reply: the nets count
+    component.process([msg])
+    assert msg.get("intent")["name"] == "crisis_suicide_self_harm"

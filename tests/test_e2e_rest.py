@@ -175,16 +175,33 @@ def escalations(servers, sender: str) -> list[str]:
         time.sleep(0.2)
 
 
-def test_a_possible_risk_is_asked_about_kindly_and_yes_becomes_a_recorded_crisis(servers):
+@pytest.mark.parametrize("answer, recorded", [("yes", "yes"), ("mhm", "yes"), ("sort of", "unsure")])
+def test_a_possible_risk_is_asked_about_kindly_and_yes_becomes_a_recorded_crisis(servers, answer, recorded):
+    """A typed "mhm" is a yes, and an unsure "sort of" is treated as one (H17)."""
     sender = new_sender()
     replies = [r for r in servers.say(sender, POSSIBLE) if not r.get("text", "").startswith("Privacy:")]
     question = texts(replies)
     assert "thoughts of ending their life" in question and "116 123" in question and "999" in question
     assert len(replies) == 1, "a question, not a menu (the first turn's privacy notice aside)"
     assert servers.slot(sender, "crisis_tier") == "possible" and servers.slot(sender, "crisis_category") is None
-    replies = servers.say(sender, "yes")
+    replies = servers.say(sender, answer)
     assert "999" in replies[0]["text"] and "116 123" in replies[0]["text"]
     assert escalations(servers, sender) == ["suicide_self_harm"], "a crisis answer always has its escalation"
+    assert review_answers(servers, sender) == [recorded]
+
+
+def review_answers(servers, sender: str) -> list[str]:
+    """The answers recorded for the conversation's possible-risk questions, polled briefly (written in the
+    background)."""
+    import sqlite3
+    import time
+    deadline = time.monotonic() + 10
+    while True:
+        with sqlite3.connect(servers.workdir / "directory.db") as db:
+            rows = [r[0] for r in db.execute("select answer from risk_review where conversation_id = ?", (sender,))]
+        if (rows and all(rows)) or time.monotonic() > deadline:
+            return rows
+        time.sleep(0.2)
 
 
 def test_no_to_the_question_goes_back_to_the_form_and_is_not_asked_again(servers):

@@ -144,7 +144,7 @@ def record_review(conversation_id: str, channel: str | None, kind: str, message:
 
 
 def record_review_answer(conversation_id: str, answer: str) -> None:
-    """The person's answer to the possible-risk question: yes, no, or none (no answer, another topic)."""
+    """The person's answer to the possible-risk question: yes, unsure, no, or none (no answer, another topic)."""
     try:
         with session_scope() as session:
             review = session.scalars(select(RiskReview).where(RiskReview.conversation_id == conversation_id)

@@ -141,7 +141,8 @@ def cmd_review(args) -> int:
             print(f"{r.detected_at:%Y-%m-%d %H:%M}\t{privacy.ref(r.conversation_id)}\t{r.channel or '?'}\t{r.kind}\t"
                   f"answer: {r.answer or 'pending'}\t{privacy.redact(r.message)[:200]}")
         print(f"{len(reviews)} signal(s) to review in the last {args.days} day(s); "
-              f"{sum(r.answer == 'yes' for r in reviews)} answered yes (each of those is also an escalation).")
+              f"{sum(r.answer in ('yes', 'unsure') for r in reviews)} answered yes or unsure (each of those is also an "
+              "escalation).")
     return 0
 
 

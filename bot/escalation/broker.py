@@ -52,6 +52,8 @@ def category_of(parse_data: Dict[Text, Any]) -> Optional[str]:
 def answer_to_question(intent: str) -> str:
     if intent == "affirm" or intent.startswith((CRISIS_PREFIX, POSSIBLE_PREFIX)):
         return "yes"
+    if intent == "unsure":  # answered as a yes (data/rules/crisis.yml), recorded as what was said
+        return "unsure"
     return "no" if intent == "deny" else "none"
 
 

@@ -78,6 +78,32 @@ def read_answer(slot: str, text: Any) -> str | None:
     return None
 
 
+REPLY_INTENTS = {"yes": "affirm", "no": "deny", "unsure": "unsure"}
+_LETTER_RUN = re.compile(r"(.)\1{2,}")  # "yesss", "noooo", "okkk"
+_NOT_A_WORD = re.compile(r"[^\w\s'\u2600-\u27bf\U0001f000-\U0001faff]")  # keeps letters, apostrophes, emoji
+
+
+def _reply_form(text: str) -> str:
+    text = text.replace("’", "'").replace("-", " ").replace("\ufe0f", "").lower()
+    text = " ".join(_NOT_A_WORD.sub(" ", text).split())
+    return _LETTER_RUN.sub(r"\1", text)
+
+
+@lru_cache(maxsize=1)
+def _replies() -> dict[str, str]:
+    return {_reply_form(str(phrase)): REPLY_INTENTS[kind]
+            for kind, phrases in lexicon()["replies"].items() for phrase in phrases}
+
+
+def yes_or_no(text: Any) -> str | None:
+    """ "affirm", "deny" or "unsure" when the whole message is only a yes ("aye", "yup", "mhm"), a no ("nah
+    thanks") or an unsure answer ("sort of", "dunno"), else None. The words are data/entities/lexicon.yml's
+    `replies`."""
+    if not isinstance(text, str) or len(text) > 40:
+        return None
+    return _replies().get(_reply_form(text))
+
+
 # Words that carry no intent of their own in a short answer ("I'm in Fife please").
 _FILLER = frozenset("i im i'm am a an the in at near on its it's it is please pls plz thanks thank you ta we were we're "
                     "'re 's 'm live stay from just outside my for to and or um erm oh well ok okay so yes no aye "
@@ -159,8 +185,9 @@ try:  # The Rasa adapter; the functions above are usable without Rasa.
     @DefaultV1Recipe.register([DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER], is_trainable=False)
     class TypedAnswerClassifier(GraphComponent):
         """A message that is mostly a slot answer is `find_support` (an answer), whatever DIET said: DIET
-        can't know an unseen village or a typed "he's 4 months" from chit-chat. Runs after the entity
-        extractor and before the fallback and crisis components, which still override it."""
+        can't know an unseen village or a typed "he's 4 months" from chit-chat. A message that is only a yes,
+        a no or an unsure answer is `affirm`, `deny` or `unsure`. Runs after the entity extractor and before
+        the fallback and crisis components, which still override it."""
 
         @classmethod
         def create(cls, config: Dict[Text, Any], model_storage: ModelStorage, resource: Resource,
@@ -170,18 +197,23 @@ try:  # The Rasa adapter; the functions above are usable without Rasa.
         def process(self, messages: List[Message]) -> List[Message]:
             for message in messages:
                 text = message.get(TEXT) or ""
-                intent = message.get(INTENT) or {}
-                # Never over a risk intent: DIET's crisis vote is one of the crisis component's three nets.
-                if intent.get("name") == ANSWER_INTENT or intent.get("name") in RISK_INTENTS \
-                        or not answer_replaces(intent.get("name"), text, message.get(ENTITIES) or []):
-                    continue
-                # DIET's alternatives stay in the ranking at half weight, so the fallback classifier doesn't
-                # read a confident DIET runner-up as ambiguity: the rule has decided.
-                ranking = [{**r, "confidence": r.get("confidence", 0.0) * 0.5}
-                           for r in message.get(INTENT_RANKING_KEY) or [] if r.get("name") != ANSWER_INTENT]
-                chosen = {"name": ANSWER_INTENT, "confidence": 1.0}
-                message.set(INTENT, chosen, add_to_output=True)
-                message.set(INTENT_RANKING_KEY, [chosen] + ranking, add_to_output=True)
+                intent = (message.get(INTENT) or {}).get("name")
+                reply = yes_or_no(text)
+                if reply is not None:  # DIET's crisis vote doesn't count on a bare reply (crisis_component)
+                    choose_intent(message, reply)
+                # Otherwise never over a risk intent: DIET's crisis vote is one of the crisis component's nets.
+                elif intent not in RISK_INTENTS and intent != ANSWER_INTENT \
+                        and answer_replaces(intent, text, message.get(ENTITIES) or []):
+                    choose_intent(message, ANSWER_INTENT)
             return messages
+
+    def choose_intent(message: Message, intent: Text) -> None:
+        """`intent` with certainty: a rule has decided. What the classifiers said stays in the ranking at half
+        weight, so the fallback classifier doesn't read a confident DIET runner-up as ambiguity."""
+        chosen = {"name": intent, "confidence": 1.0}
+        ranking = [{**r, "confidence": r.get("confidence", 0.0) * 0.5}
+                   for r in message.get(INTENT_RANKING_KEY) or [] if r.get("name") != intent]
+        message.set(INTENT, chosen, add_to_output=True)
+        message.set(INTENT_RANKING_KEY, [chosen] + ranking, add_to_output=True)
 except ImportError:  # pragma: no cover - bot/ is usable without Rasa installed
     pass

@@ -17,6 +17,8 @@ Three nets vote on every message (bot.nlu.crisis_net.decide turns the votes into
 3. The n-gram net (bot.nlu.crisis_net, trained on data/crisis/corpus): tier 1 when sure or for an
    emergency category, tier 2 ("possible") in between. In a message in another language it asks, and
    raises the alarm alone only for an emergency it is sure of.
+Nets 2 and 3 don't vote on a message that is only a yes, a no or an unsure answer ("sort of"): its meaning
+comes from the question it answers, which the rules see.
 
 Tier 1 (crisis): intent `crisis_<category>` (confidence 1.0 for the lexicon, else the net's), first in
 the ranking, whatever DIET or the FallbackClassifier said, plus an entity
@@ -139,6 +141,11 @@ class CrisisComponent(GraphComponent, IntentClassifier):
             return
         analysis = crisis.analyse(text)
         signal = analysis.signals[0] if analysis.signals else None
+        if signal is None and bare_reply(text):
+            # "probably", "sometimes": no risk words of their own (the net read "probably" as an emergency at
+            # 0.6). What such a reply means comes from the question it answers, and the rules see that.
+            self._demote_unaccepted_risk_intent(message)
+            return
         figurative = signal is None and analysis.figurative
         predicted = None if signal is not None or figurative else self._model_crisis_intent(message)
         decision, view = crisis_net.assess(text, signal.category if signal else None,
@@ -221,6 +228,12 @@ class CrisisComponent(GraphComponent, IntentClassifier):
                     if not (isinstance(e, dict) and e.get(ENTITY_ATTRIBUTE_TYPE) == ENTITY_NAME)]
         message.set(ENTITIES, entities + ([entity] if entity else []), add_to_output=True)
         message.set(CRISIS_KEY, details, add_to_output=True)
+
+
+def bare_reply(text: str) -> bool:
+    """Is the whole message only a yes, a no or an unsure answer ("aye", "nah", "sort of")?"""
+    from bot.nlu.answers import yes_or_no  # here: bot.nlu.answers imports this module
+    return yes_or_no(text) is not None
 
 
 def only_answers(message: Message) -> bool:

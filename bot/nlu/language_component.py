@@ -19,10 +19,11 @@ from rasa.engine.recipes.default_recipe import DefaultV1Recipe
 from rasa.engine.storage.resource import Resource
 from rasa.engine.storage.storage import ModelStorage
 from rasa.shared.nlu.constants import (ENTITIES, ENTITY_ATTRIBUTE_END, ENTITY_ATTRIBUTE_START, ENTITY_ATTRIBUTE_TYPE,
-                                       ENTITY_ATTRIBUTE_VALUE, EXTRACTOR, INTENT, INTENT_RANKING_KEY, TEXT)
+                                       ENTITY_ATTRIBUTE_VALUE, EXTRACTOR, TEXT)
 from rasa.shared.nlu.training_data.message import Message
 
 from bot import language
+from bot.nlu.answers import choose_intent
 
 logger = logging.getLogger(__name__)
 
@@ -54,7 +55,7 @@ class LanguageComponent(GraphComponent):
             return
         answer = language.yes_or_no(text)  # "tak", "ні": the answer to a question asked in that language
         if answer is not None:
-            _choose(message, answer)
+            choose_intent(message, answer)
             return
         code = language.reply_language(text)
         if code == language.ENGLISH:
@@ -63,13 +64,4 @@ class LanguageComponent(GraphComponent):
                   ENTITY_ATTRIBUTE_END: len(text), EXTRACTOR: "LanguageComponent"}
         message.set(ENTITIES, [e for e in message.get(ENTITIES) or [] if e.get(ENTITY_ATTRIBUTE_TYPE) != ENTITY]
                     + [entity], add_to_output=True)
-        _choose(message, INTENT_NAME)
-
-
-def _choose(message: Message, intent: Text) -> None:
-    """`intent` with certainty, ahead of what the classifiers said (kept, at half their confidence)."""
-    chosen = {"name": intent, "confidence": 1.0}
-    ranking = [{**r, "confidence": r.get("confidence", 0.0) * 0.5}
-               for r in message.get(INTENT_RANKING_KEY) or [] if r.get("name") != intent]
-    message.set(INTENT, chosen, add_to_output=True)
-    message.set(INTENT_RANKING_KEY, [chosen] + ranking, add_to_output=True)
+        choose_intent(message, INTENT_NAME)
