@@ -11,7 +11,8 @@ with the trained model and gates `make test`:
   <= 3% of messages, tiers 1+2 <= 8%, and at most 5 of 100 conversations asked the question.
 
     python scripts/crisis_pipeline_eval.py MODEL [--blind] [--report FILE]
---blind also reports the frozen blind batch (never a gate, never tuned on). Exit 1 if a gate fails.
+--blind also reports the frozen blind batches (never a gate, never tuned on; batch 2 in aggregate only, so
+no message of it is read). Exit 1 if a gate fails.
 """
 from __future__ import annotations
 
@@ -27,6 +28,8 @@ sys.path.insert(0, str(ROOT))
 
 CONVERSATIONS = ROOT / "tests" / "data" / "crisis" / "ordinary_conversations.yml"
 BLIND = ROOT / "tests" / "data" / "crisis" / "blind" / "crisis_blind.yml"
+# Frozen 2026-12-03 and never read: reported in aggregate only (no message printed), so it stays blind.
+BLIND_2 = ROOT / "tests" / "data" / "crisis" / "blind" / "crisis_blind_2.yml"
 MUST_CATCH = ("suicide_self_harm", "harm_to_baby", "psychosis", "medical_emergency")
 MIN_OVERALL_RECALL = 0.98
 MAX_TIER1_ALARMS = 0.03
@@ -116,6 +119,10 @@ async def main(argv: list[str]) -> int:
         for item in read_corpus([BLIND]):
             blind.add(item.text, item.tier, item.category, await decide(item.text))
         report.append(blind.markdown(show_misses=True))
+        unread = Table(f"BLIND batch 2 ({BLIND_2.name}: frozen before any tuning, never read; aggregate only)")
+        for item in read_corpus([BLIND_2]):
+            unread.add(item.text, item.tier, item.category, await decide(item.text))
+        report.append(unread.markdown(show_misses=False))
     text = "\n".join(report)
     print(text)
     if "--report" in argv:
