@@ -88,6 +88,8 @@ def replies_note(results: Path) -> list[str]:
         "  measured once: 62/80, 43/60 and 9/30). Unsure is a yes to the possible-risk question and a no to the",
         f"  call-back offer and the erasure check. Yeses read as no: {n('yes', 'deny')}; noes read as yes or unsure:",
         f"  {n('no', 'affirm', 'unsure')}. The set is not tuned on: its misses (\"no thx\", \"nty\", \"👌\") are left as they are.",
+        "  Cross-validation went from 0.884 to 0.892 with the table; part of that is the table listing words",
+        "  that are also training examples (\"yup\", \"mhm\"), so the independent set is the better guide.",
     ]
 
 
