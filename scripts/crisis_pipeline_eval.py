@@ -115,14 +115,13 @@ async def main(argv: list[str]) -> int:
               f"- conversations asked the possible-risk question: {asked} of {len(conversations)} "
               f"(gate <= {MAX_CONVERSATIONS_ASKED})", ""]
     if "--blind" in argv:
-        blind = Table(f"BLIND batch ({BLIND.name}: frozen before any tuning, report only)")
-        for item in read_corpus([BLIND]):
-            blind.add(item.text, item.tier, item.category, await decide(item.text))
-        report.append(blind.markdown(show_misses=True))
-        unread = Table(f"BLIND batch 2 ({BLIND_2.name}: frozen before any tuning, never read; aggregate only)")
-        for item in read_corpus([BLIND_2]):
-            unread.add(item.text, item.tier, item.category, await decide(item.text))
-        report.append(unread.markdown(show_misses=False))
+        for path, name, show_misses in ((BLIND, "BLIND batch", True),
+                                        (BLIND_2, "BLIND batch 2", False)):  # batch 2: never read
+            blind = Table(f"{name} ({path.name}: frozen before any tuning, "
+                          f"{'report only' if show_misses else 'never read; aggregate only'})")
+            for item in read_corpus([path]):
+                blind.add(item.text, item.tier, item.category, await decide(item.text))
+            report.append(blind.markdown(show_misses=show_misses))
     text = "\n".join(report)
     print(text)
     if "--report" in argv:

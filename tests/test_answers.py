@@ -173,8 +173,8 @@ def test_the_answer_rule_only_replaces_intents_that_would_interrupt_the_search(d
     ("Not sure...", "unsure"), ("maybe", "unsure"), ("sometimes", "unsure"), ("i dinnae ken", "unsure"),
 ])
 def test_a_whole_message_yes_no_or_unsure_answer_is_read_as_one(text, intent):
-    from bot.nlu.answers import yes_or_no
-    assert yes_or_no(text) == intent
+    from bot.nlu.answers import reply_intent
+    assert reply_intent(text) == intent
 
 
 @pytest.mark.parametrize("text", [
@@ -183,21 +183,21 @@ def test_a_whole_message_yes_no_or_unsure_answer_is_read_as_one(text, intent):
     "yes " * 20,
 ])
 def test_a_longer_message_or_a_word_with_another_meaning_is_not_a_yes_or_no(text):
-    from bot.nlu.answers import yes_or_no
-    assert yes_or_no(text) is None
+    from bot.nlu.answers import reply_intent
+    assert reply_intent(text) is None
 
 
 def test_the_reply_table_agrees_with_the_form_table_and_the_other_languages():
     """An unsure answer to the form's question is still a skip there; no word means two things; no other
     language's whole-message answer is also an English reply."""
     from bot import language
-    from bot.nlu.answers import _reply_form, _replies, yes_or_no
+    from bot.nlu.answers import _reply_form, _replies, reply_intent
     from bot.nlu.entities import lexicon
     for kind, phrases in lexicon()["replies"].items():
         assert len({_reply_form(p) for p in phrases}) == len(phrases), f"{kind}: a phrase listed twice"
     forms = [_reply_form(p) for phrases in lexicon()["replies"].values() for p in phrases]
     assert len(forms) == len(set(forms)), "a phrase listed under two answers"
-    assert all(is_skip(p) for p in ("dunno", "not sure", "don't know")) and yes_or_no("dunno") == "unsure"
+    assert all(is_skip(p) for p in ("dunno", "not sure", "don't know")) and reply_intent("dunno") == "unsure"
     for code, lang in language.languages().items():
         assert not set(lang.answers) & set(_replies()), code
 
@@ -221,9 +221,9 @@ def test_independent_replies_are_never_read_the_wrong_way_round():
     """tests/data/replies_independent.yml, by a writer who had not seen the table. The rule alone reads 56/80
     yeses, 27/60 noes and 19/30 hesitant yeses (DIET reads most of the rest; the whole pipeline's figures are
     in docs/nlu-evaluation.md). What must never happen: a yes or a hesitant yes read as a no, or a no as a yes."""
-    from bot.nlu.answers import yes_or_no
+    from bot.nlu.answers import reply_intent
     replies = yaml.safe_load((Path(__file__).parent / "data" / "replies_independent.yml").read_text(encoding="utf-8"))
-    read = {kind: [yes_or_no(text) for text in replies[kind]] for kind in ("yes", "no", "hesitant_yes", "unclear")}
+    read = {kind: [reply_intent(text) for text in replies[kind]] for kind in ("yes", "no", "hesitant_yes", "unclear")}
     assert not {"deny"} & set(read["yes"] + read["hesitant_yes"])
     assert not {"affirm", "unsure"} & set(read["no"])
     assert read["yes"].count("affirm") >= 56 and read["no"].count("deny") >= 27

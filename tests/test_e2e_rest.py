@@ -164,13 +164,18 @@ POSSIBLE = "honestly whats the point of any of it anymore"
 
 def escalations(servers, sender: str) -> list[str]:
     """The conversation's recorded escalation categories, polled briefly (the broker writes in the background)."""
+    return _recorded(servers, "select category from escalation where conversation_id = ?", sender)
+
+
+def _recorded(servers, query: str, sender: str) -> list:
+    """The query's first column for this conversation, polled for up to 10 s until every row has a value."""
     import sqlite3
     import time
     deadline = time.monotonic() + 10
     while True:
         with sqlite3.connect(servers.workdir / "directory.db") as db:
-            rows = [r[0] for r in db.execute("select category from escalation where conversation_id = ?", (sender,))]
-        if rows or time.monotonic() > deadline:
+            rows = [r[0] for r in db.execute(query, (sender,))]
+        if (rows and all(rows)) or time.monotonic() > deadline:
             return rows
         time.sleep(0.2)
 
@@ -191,17 +196,8 @@ def test_a_possible_risk_is_asked_about_kindly_and_yes_becomes_a_recorded_crisis
 
 
 def review_answers(servers, sender: str) -> list[str]:
-    """The answers recorded for the conversation's possible-risk questions, polled briefly (written in the
-    background)."""
-    import sqlite3
-    import time
-    deadline = time.monotonic() + 10
-    while True:
-        with sqlite3.connect(servers.workdir / "directory.db") as db:
-            rows = [r[0] for r in db.execute("select answer from risk_review where conversation_id = ?", (sender,))]
-        if (rows and all(rows)) or time.monotonic() > deadline:
-            return rows
-        time.sleep(0.2)
+    """The answers recorded for the conversation's possible-risk questions (written in the background)."""
+    return _recorded(servers, "select answer from risk_review where conversation_id = ?", sender)
 
 
 def test_no_to_the_question_goes_back_to_the_form_and_is_not_asked_again(servers):

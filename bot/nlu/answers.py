@@ -95,7 +95,7 @@ def _replies() -> dict[str, str]:
             for kind, phrases in lexicon()["replies"].items() for phrase in phrases}
 
 
-def yes_or_no(text: Any) -> str | None:
+def reply_intent(text: Any) -> str | None:
     """ "affirm", "deny" or "unsure" when the whole message is only a yes ("aye", "yup", "mhm"), a no ("nah
     thanks") or an unsure answer ("sort of", "dunno"), else None. The words are data/entities/lexicon.yml's
     `replies`."""
@@ -198,7 +198,7 @@ try:  # The Rasa adapter; the functions above are usable without Rasa.
             for message in messages:
                 text = message.get(TEXT) or ""
                 intent = (message.get(INTENT) or {}).get("name")
-                reply = yes_or_no(text)
+                reply = reply_intent(text)
                 if reply is not None:  # DIET's crisis vote doesn't count on a bare reply (crisis_component)
                     choose_intent(message, reply)
                 # Otherwise never over a risk intent: DIET's crisis vote is one of the crisis component's nets.

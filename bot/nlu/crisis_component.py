@@ -232,8 +232,8 @@ class CrisisComponent(GraphComponent, IntentClassifier):
 
 def bare_reply(text: str) -> bool:
     """Is the whole message only a yes, a no or an unsure answer ("aye", "nah", "sort of")?"""
-    from bot.nlu.answers import yes_or_no  # here: bot.nlu.answers imports this module
-    return yes_or_no(text) is not None
+    from bot.nlu.answers import reply_intent  # here: bot.nlu.answers imports this module
+    return reply_intent(text) is not None
 
 
 def only_answers(message: Message) -> bool:
