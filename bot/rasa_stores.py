@@ -19,10 +19,11 @@ import itertools
 import json
 from collections import OrderedDict, deque
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any, Callable, Optional, TypeVar
 
 import sqlalchemy as sa
-from rasa.core.lock_store import InMemoryLockStore, LockStore, RedisLockStore
+from rasa.core.lock import TicketLock
+from rasa.core.lock_store import LOCK_LIFETIME, InMemoryLockStore, LockError, LockStore, RedisLockStore
 from rasa.core.tracker_store import SQLTrackerStore
 from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import SessionStarted, deserialise_events
@@ -202,14 +203,62 @@ def _extends(tracker: DialogueStateTracker, known: DialogueStateTracker) -> bool
     return len(tracker.events) >= count and (count == 0 or tracker.events[count - 1] is known.events[-1])
 
 
+Changed = TypeVar("Changed")
+
+
+class AtomicRedisLockStore(RedisLockStore):
+    """Rasa's RedisLockStore with each change to a lock made atomically.
+
+    Rasa's reads a conversation's ticket queue, changes it and writes it back as separate commands. Two Rasa
+    processes taking tickets at the same moment could both take the same number, or one's write drop the
+    other's ticket (or delete the lock it was queued on), and then both ran a turn of one conversation at
+    once: one turn was answered but its events were lost (seen on CI, six messages sent at once). Here every
+    change is one Redis transaction (WATCH, then MULTI/EXEC), repeated if the lock changed in between."""
+
+    def _change(self, conversation_id: str, change: Callable[[TicketLock], Changed]) -> Changed:
+        from redis import WatchError
+        key = self.key_prefix + conversation_id
+        with self.red.pipeline() as pipe:
+            while True:
+                try:
+                    pipe.watch(key)
+                    stored = pipe.get(key)
+                    lock = TicketLock.from_dict(json.loads(stored)) if stored else self.create_lock(conversation_id)
+                    result = change(lock)
+                    pipe.multi()
+                    if lock.tickets:
+                        pipe.set(key, lock.dumps())
+                    else:  # nobody waiting: as Rasa's cleanup, no lock left behind
+                        pipe.delete(key)
+                    pipe.execute()
+                    return result
+                except WatchError:
+                    continue
+
+    def issue_ticket(self, conversation_id: str, lock_lifetime: float = LOCK_LIFETIME) -> int:
+        try:
+            return self._change(conversation_id, lambda lock: lock.issue_ticket(lock_lifetime))
+        except Exception as error:  # as Rasa's: the caller answers a LockError
+            raise LockError(f"Error while acquiring lock. Error:\n{error}") from error
+
+    def update_lock(self, conversation_id: str) -> None:
+        self._change(conversation_id, TicketLock.remove_expired_tickets)
+
+    def finish_serving(self, conversation_id: str, ticket_number: int) -> None:
+        self._change(conversation_id, lambda lock: lock.remove_ticket_for(ticket_number))
+
+    def cleanup(self, conversation_id: str, ticket_number: int) -> None:
+        self.finish_serving(conversation_id, ticket_number)  # deletes the lock if no ticket is left
+
+
 class LockStoreFromEnv:
-    """Builds a RedisLockStore from LOCK_STORE_URL, else an InMemoryLockStore."""
+    """Builds an AtomicRedisLockStore from LOCK_STORE_URL, else an InMemoryLockStore."""
 
     def __new__(cls, endpoint_config=None) -> LockStore:  # Rasa calls the class with endpoint_config
         url = config.settings().lock_store_url
         if not url:
             return InMemoryLockStore()
         parsed = make_url(url)
-        return RedisLockStore(host=parsed.host or "localhost", port=parsed.port or 6379,
+        return AtomicRedisLockStore(host=parsed.host or "localhost", port=parsed.port or 6379,
                               db=int(parsed.database or 1), password=parsed.password,
                               key_prefix=config.settings().lock_store_prefix or None)

@@ -11,6 +11,8 @@ import os
 import shutil
 import subprocess
 import tempfile
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
 
@@ -124,6 +126,44 @@ def test_redis_lock_store_serialises_one_conversation(redis_url, monkeypatch):
 
     asyncio.run(both())
     assert order == ["first start", "first end", "second start", "second end"]
+
+
+def _holders_at_once(stores, turns_each: int) -> tuple[int, list[str]]:
+    """Each store in its own thread and event loop (as two Rasa processes), all taking turns of one
+    conversation at once: the most turns ever inside the lock together, and every turn that ran."""
+    guard, inside, most, ran = threading.Lock(), [0], [0], []
+
+    async def turn(store, name: str):
+        async with store.lock("one-conversation", wait_time_in_seconds=0.01):
+            with guard:
+                inside[0] += 1
+                most[0] = max(most[0], inside[0])
+            await asyncio.sleep(0.005)
+            with guard:
+                inside[0] -= 1
+                ran.append(name)
+
+    async def many(store, index: int):
+        await asyncio.gather(*(turn(store, f"{index}-{n}") for n in range(turns_each)))
+
+    with ThreadPoolExecutor(len(stores)) as pool:
+        for done in [pool.submit(asyncio.run, many(store, index)) for index, store in enumerate(stores)]:
+            done.result()
+    return most[0], ran
+
+
+def test_two_processes_redis_locks_never_let_two_turns_of_one_conversation_run_at_once(redis_url, monkeypatch):
+    """Rasa's own RedisLockStore changes a lock in three commands: taking tickets at once, two processes
+    both ran turns (and a turn's events were lost on CI). Ours changes it in one transaction."""
+    from bot.rasa_stores import AtomicRedisLockStore, LockStoreFromEnv
+    monkeypatch.setenv("LOCK_STORE_URL", redis_url)
+    stores = [LockStoreFromEnv(), LockStoreFromEnv()]
+    assert all(isinstance(store, AtomicRedisLockStore) for store in stores)
+    for _ in range(5):
+        most, ran = _holders_at_once(stores, turns_each=20)
+        assert most == 1, f"{most} turns of one conversation ran at once"
+        assert len(ran) == 40, "every turn ran (no ticket dropped, no lock deleted under a waiting turn)"
+    assert stores[0].get_lock("one-conversation") is None, "no lock left behind"
 
 
 def test_without_lock_store_url_locks_stay_in_memory(monkeypatch):
