@@ -23,7 +23,7 @@ export RASA_TELEMETRY_ENABLED := false
 export ACTIONS_PORT ?= 5055
 ACTION_TOKEN = ACTION_SERVER_TOKEN="$${ACTION_SERVER_TOKEN:-$$($(PY) -m bot.config secret action-server-token)}"
 
-.PHONY: setup db model run run-prod stop-prod test test-unit test-e2e test-stories validate crisis-eval crisis-eval-pipeline crisis-report cross-validate nlu-heldout nlu-replies nlu-report conversation-report bench bench-crisis bench-load bench-load-prod soak bench-profile bench-language-id i18n coverage directory-review web clean
+.PHONY: setup db model run run-prod stop-prod test test-unit test-e2e test-stories validate crisis-eval crisis-eval-pipeline crisis-report cross-validate nlu-heldout nlu-replies nlu-report conversation-report bench bench-crisis bench-load bench-load-prod soak bench-profile bench-nlu bench-language-id i18n coverage directory-review web clean
 
 setup: $(STAMP)
 
@@ -123,6 +123,10 @@ bench-load-prod: model
 # Thousands of turns against the assistant on loopback: fails on any error, or a process whose memory grows >10%.
 soak: model
 	MODEL=$(MODEL) $(PY) -m bench.run_load soak
+
+# The NLU pipeline's time per message, component by component (the held-out messages; add models to compare).
+bench-nlu: model
+	$(PY) -m bench.nlu_components $(MODEL)
 
 # Where a turn's time goes at turn 1 and turn 200 (cProfile): bench/profile.md.
 bench-profile: model

@@ -63,6 +63,20 @@ def test_a_tapped_answer_button_gets_its_answer_even_from_an_old_menu(servers, p
     assert expected in text.lower() and "went wrong" not in text, text
 
 
+def test_only_faq_and_out_of_scope_messages_are_given_an_answer(servers):
+    """The response selectors run only on their own intent (bot/nlu/response_selection.py): an FAQ or a health
+    question still gets its answer, and a message of another intent costs no selection."""
+    for text, intent, answer in (("how much does peer support cost", "faq", "faq/cost"),
+                                 ("can I give calpol to a 3 month old", "out_of_scope", "out_of_scope/health")):
+        parse = parsed(servers, text)
+        assert parse["intent"]["name"] == intent, parse["intent"]
+        assert parse["response_selector"][intent]["response"]["intent_response_key"] == answer
+    other = parsed(servers, "is there a group in Dundee")
+    assert other["intent"]["name"] == "find_support"
+    assert not {"faq", "out_of_scope"} & set(other.get("response_selector", {})), other.get("response_selector")
+    assert "free" in texts(servers.say(new_sender(), "how much does peer support cost")).lower()
+
+
 def test_a_dad_in_fife_reaches_dads_support_in_three_turns_or_fewer(servers):
     sender = new_sender()
     replies = servers.say(sender, "any groups for dads in Fife?")
@@ -297,11 +311,16 @@ PRIVACY_BLIND = yaml.safe_load((Path(__file__).parent / "data" / "privacy_blind.
 PRIVACY_RECALL_FLOOR, PRIVACY_FALSE_ALARMS_CEILING = 0.75, 8
 
 
-def intent_of(servers, text: str) -> str:
+def parsed(servers, text: str) -> dict:
+    """What the model makes of `text` (Rasa's /model/parse)."""
     response = requests.post(f"{servers.rasa_url}/model/parse", params={"token": servers.rasa_token},
                              json={"text": text}, timeout=30)
     response.raise_for_status()
-    return response.json()["intent"]["name"]
+    return response.json()
+
+
+def intent_of(servers, text: str) -> str:
+    return parsed(servers, text)["intent"]["name"]
 
 
 def test_delete_my_data_is_understood_on_a_blind_set(servers):
