@@ -2,12 +2,12 @@
 
 A ResponseSelector with `retrieval_intent: faq` chooses among the FAQ answers, and its choice is used only
 when the message's intent is `faq`. Rasa runs it on every message all the same: each of our two selectors
-cost about 4.5 ms of the 17 ms NLU pipeline (bench/profile.md) on messages whose answer nobody reads.
+cost about 2.7 of the 14.5 ms NLU parse (bench/profile.md, third round) on messages whose answer nobody reads.
 
 This one runs only when DIET's top intent is its retrieval intent. Nothing after DIET in config.yml turns
-a message into `faq` or `out_of_scope`, and Rasa's two-stage fallback suggests DIET's top intent (the
-ranking's first after `nlu_fallback`), so a confirmed suggestion still has its answer. A button naming an
-answer ("/faq/cost") is answered by bot/nlu/payloads.py, without the selector. Training is Rasa's own.
+a message into `faq` or `out_of_scope`. A "did you mean…?" confirmed with its button is answered from the
+payload ("/faq", "/faq/cost": bot/nlu/payloads.py) and a typed yes is a turn of its own, so neither needs
+the first message's selection. Training is Rasa's own.
 """
 from __future__ import annotations
 
