@@ -7,8 +7,9 @@ For each tracker store it starts the servers (`ours`: endpoints.yml as shipped, 
 `rasa`: Rasa's own SQLTrackerStore on SQLite, as this project ran before; `memory`: Rasa's InMemoryTrackerStore,
 what a bare Rasa does; `ours-narrowN`: ours, with the policies given only the last N user turns — an experiment
 patched into the measured process only, see bench/narrow_history.py; `ours-whole`: ours with bot/rasa_speed.py's
-changes undone in the measured process and the whole domain sent with every action — the "before" of that module). It plays one conversation of --turns turns
-cycling ordinary messages (no crisis wording) and times every turn, with stage timers on for the first cycle of
+changes undone in the measured process and the whole domain sent with every action — the "before" of that module;
+`ours-noreuse`: ours with TEDPolicy running its network for every prediction). It plays one conversation of
+--turns turns cycling ordinary messages (no crisis wording) and times every turn, with stage timers on for the first cycle of
 turns and the last one (the same messages in the same order, so the two windows differ only in how long the
 conversation is); then plays an identical conversation with cProfile on for the same windows. It prints, per
 store: latencies, the wall time of each stage of a turn (timers around Rasa's and our methods; inclusive, per
@@ -60,6 +61,10 @@ STAGES = (
     ("  tracker store: stream_events (Rasa: retrieves again to diff)", "tracker stores", None, "stream_events"),
     ("NLU pipeline (parse_message)", "rasa.core.processor", "MessageProcessor", "parse_message"),
     ("policies (_predict_next_with_tracker)", "rasa.core.processor", "MessageProcessor", "_predict_next_with_tracker"),
+    ("  RulePolicy", "rasa.core.policies.rule_policy", "RulePolicy", "predict_action_probabilities"),
+    ("  MemoizationPolicy", "rasa.core.policies.memoization", "MemoizationPolicy", "predict_action_probabilities"),
+    ("  TEDPolicy", "rasa.core.policies.ted_policy", "TEDPolicy", "predict_action_probabilities"),
+    ("    TEDPolicy: featurising the tracker", "rasa.core.policies.ted_policy", "TEDPolicy", "_featurize_tracker"),
     ("  tracker.past_states", "rasa.shared.core.trackers", "DialogueStateTracker", "past_states"),
     ("  tracker.applied_events (all callers)", "rasa.shared.core.trackers", "DialogueStateTracker", "applied_events"),
     ("tracker.copy (Rasa, before each action)", "rasa.shared.core.trackers", "DialogueStateTracker", "copy"),
@@ -139,6 +144,7 @@ class StageTimers:
 
 NARROW_PREDICTION = "BENCH_NARROW_PREDICTION"  # the ours-narrowN experiment: N user turns
 WHOLE_HISTORY = "BENCH_WHOLE_HISTORY"  # ours-whole: Rasa as it is, without bot/rasa_speed.py
+NO_TED_REUSE = "BENCH_NO_TED_REUSE"  # ours-noreuse: ours, but TEDPolicy runs its network for every prediction
 
 
 def undo_rasa_speed() -> None:
@@ -149,6 +155,14 @@ def undo_rasa_speed() -> None:
     MessageProcessor._predict_next_with_tracker = rasa_speed._rasa_predict_next_with_tracker
     RemoteAction._action_call_format = rasa_speed._rasa_action_call_format
     RemoteAction._validate_action_result = rasa_speed._rasa_validate_action_result
+    undo_ted_reuse()
+
+
+def undo_ted_reuse() -> None:
+    from rasa.core.policies.ted_policy import TEDPolicy
+
+    from bot import rasa_speed
+    TEDPolicy.predict_action_probabilities = rasa_speed._rasa_ted_predict
 
 
 def narrow_prediction(keep_turns: int) -> None:
@@ -172,6 +186,8 @@ def serve(profile_dir: Path, rasa_args: list[str]) -> None:
     import cProfile
     if os.environ.get(WHOLE_HISTORY):
         undo_rasa_speed()  # before the timers wrap the methods
+    if os.environ.get(NO_TED_REUSE):
+        undo_ted_reuse()
     timers = StageTimers()
     timers.install()
     if os.environ.get(NARROW_PREDICTION):
@@ -306,11 +322,13 @@ def measure(store: str, turns: int, rasa_port: int, actions_port: int) -> Result
     profile_dir.mkdir()
     store_name, _, narrow = store.partition("-narrow")
     whole = store_name.endswith("-whole")
-    store_name = store_name.removesuffix("-whole")
+    no_reuse = store_name.endswith("-noreuse")
+    store_name = store_name.removesuffix("-whole").removesuffix("-noreuse")
     servers = ProfiledServers(workdir, rasa_port=rasa_port, actions_port=actions_port,
                               endpoints=endpoints_for(store_name, workdir, whole_domain=whole), profile_dir=profile_dir,
                               extra_env={**({NARROW_PREDICTION: narrow} if narrow else {}),
-                                         **({WHOLE_HISTORY: "1"} if whole else {})})
+                                         **({WHOLE_HISTORY: "1"} if whole else {}),
+                                         **({NO_TED_REUSE: "1"} if no_reuse else {})})
     servers.start()
     cycle = len(CYCLE)
     late_start = ((turns - cycle) // cycle) * cycle + 1  # the last whole cycle
@@ -386,7 +404,8 @@ def latency_lines(result: Result) -> list[str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--turns", type=int, default=200)
-    parser.add_argument("--stores", default="rasa,ours", help="comma-separated: ours, rasa, memory, ours-narrowN, ours-whole")
+    parser.add_argument("--stores", default="rasa,ours",
+                        help="comma-separated: ours, rasa, memory, ours-narrowN, ours-whole, ours-noreuse")
     parser.add_argument("--rasa-port", type=int, default=5210)
     parser.add_argument("--actions-port", type=int, default=5211)
     parser.add_argument("--top", type=int, default=30)

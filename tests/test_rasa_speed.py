@@ -71,6 +71,8 @@ def test_every_rasa_process_that_loads_our_tracker_store_has_them():
     assert MessageProcessor._predict_next_with_tracker is rasa_speed._predict_next_with_tracker
     assert RemoteAction._action_call_format is rasa_speed._action_call_format
     assert RemoteAction._validate_action_result is rasa_speed._validate_action_result
+    from rasa.core.policies.ted_policy import TEDPolicy
+    assert TEDPolicy.predict_action_probabilities is rasa_speed._ted_predict
 
 
 def test_the_action_server_is_sent_the_recent_turns_and_the_domain_only_when_asked():
@@ -120,3 +122,100 @@ def test_a_rebuilt_conversation_keeps_nothing_from_before():
     assert "speed" in rasa_speed._cut_states and rasa_speed._last[0] is tracker
     rasa_speed.forget("speed")  # what the tracker store does when it rebuilds (erasure, purge, new session)
     assert "speed" not in rasa_speed._cut_states and rasa_speed._last is None
+
+
+# --- TEDPolicy's predictions reused for equal states: a real TED, trained here on a tiny domain ---------------
+TINY_DOMAIN = Domain.from_yaml("""
+version: "3.1"
+intents: [greet, ask, bye]
+slots:
+  known:
+    type: bool
+    influence_conversation: true
+    mappings: [{type: custom}]
+responses:
+  utter_hello: [{text: hi}]
+  utter_answer: [{text: answer}]
+  utter_bye: [{text: bye}]
+""")
+
+
+def tiny_turn(intent: str, action: str, *after, text: str = "") -> list:
+    return [ActionExecuted("action_listen"), UserUttered(text or intent, {"name": intent, "confidence": 1.0}), *after,
+            ActionExecuted(action)]
+
+
+@pytest.fixture(scope="module")
+def ted(tmp_path_factory):
+    from rasa.core.policies.ted_policy import TEDPolicy
+    from rasa.engine.graph import ExecutionContext, GraphSchema
+    from rasa.engine.storage.local_model_storage import LocalModelStorage
+    from rasa.engine.storage.resource import Resource
+    from rasa.shared.core.generator import TrackerWithCachedStates
+    stories = [tiny_turn("greet", "utter_hello") + tiny_turn("ask", "utter_answer") + tiny_turn("bye", "utter_bye"),
+               tiny_turn("greet", "utter_hello", SlotSet("known", True)) + tiny_turn("bye", "utter_bye")]
+    trackers = [TrackerWithCachedStates.from_events(f"story {number}", events + [ActionExecuted("action_listen")],
+                                                    TINY_DOMAIN.slots, domain=TINY_DOMAIN)
+                for number, events in enumerate(stories)]
+    policy = TEDPolicy.create({**TEDPolicy.get_default_config(), "epochs": 2, "random_seed": 1},
+                              LocalModelStorage(tmp_path_factory.mktemp("ted")), Resource("ted"),
+                              ExecutionContext(GraphSchema({}), "test"))
+    policy.train(trackers, TINY_DOMAIN)
+    return policy
+
+
+def tiny_conversations() -> list[DialogueStateTracker]:
+    """Conversations that end in different states (intent, slot, previous action, length)."""
+    histories = [tiny_turn("greet", "utter_hello")[:2],
+                 tiny_turn("greet", "utter_hello"),
+                 tiny_turn("greet", "utter_hello") + tiny_turn("ask", "utter_answer")[:2],
+                 tiny_turn("greet", "utter_hello", SlotSet("known", True)) + tiny_turn("ask", "utter_answer")[:2],
+                 tiny_turn("greet", "utter_hello") + tiny_turn("bye", "utter_bye")]
+    return [DialogueStateTracker.from_events(f"person {n}", events, TINY_DOMAIN.slots)
+            for n, events in enumerate(histories)]
+
+
+def count_network_calls(policy, monkeypatch) -> list:
+    calls = []
+    run_inference = policy.model.run_inference
+    monkeypatch.setattr(policy.model, "run_inference", lambda *a, **k: calls.append(1) or run_inference(*a, **k))
+    return calls
+
+
+def test_ted_gives_the_same_confidences_as_rasas_ted_and_runs_its_network_once_per_state(ted, monkeypatch):
+    ted.__dict__.pop("_kept_predictions", None)
+    calls = count_network_calls(ted, monkeypatch)
+    for tracker in tiny_conversations():
+        expected = rasa_speed._rasa_ted_predict(ted, tracker, TINY_DOMAIN).probabilities
+        first = ted.predict_action_probabilities(tracker, TINY_DOMAIN)
+        calls.clear()
+        again = ted.predict_action_probabilities(tracker, TINY_DOMAIN)
+        assert first.probabilities == again.probabilities == expected
+        assert again.policy_name == "TEDPolicy" and not again.events and not again.optional_events
+        assert calls == []  # the second time, no network call
+    assert len(ted._kept_predictions) == len(tiny_conversations())  # each state kept once, none shared
+
+
+def test_ted_reuses_a_prediction_only_for_equal_states(ted, monkeypatch):
+    ted.__dict__.pop("_kept_predictions", None)
+    calls = count_network_calls(ted, monkeypatch)
+    start = tiny_turn("greet", "utter_hello") + tiny_turn("ask", "utter_answer")[:2]
+    ted.predict_action_probabilities(DialogueStateTracker.from_events("a", start, TINY_DOMAIN.slots), TINY_DOMAIN)
+    assert len(calls) == 1
+    # Someone else, other words, the same intents and slots: the same states, no network call.
+    other_words = tiny_turn("greet", "utter_hello", text="hiya") + tiny_turn("ask", "utter_answer", text="eh?")[:2]
+    ted.predict_action_probabilities(DialogueStateTracker.from_events("b", other_words, TINY_DOMAIN.slots),
+                                     TINY_DOMAIN)
+    assert len(calls) == 1
+    # A slot that influences the conversation differs: a different state, so the network runs.
+    with_slot = tiny_turn("greet", "utter_hello", SlotSet("known", True)) + tiny_turn("ask", "utter_answer")[:2]
+    ted.predict_action_probabilities(DialogueStateTracker.from_events("c", with_slot, TINY_DOMAIN.slots), TINY_DOMAIN)
+    assert len(calls) == 2
+
+
+def test_ted_keeps_a_bounded_number_of_predictions(ted, monkeypatch):
+    ted.__dict__.pop("_kept_predictions", None)
+    monkeypatch.setattr(rasa_speed, "TED_PREDICTIONS_KEPT", 2)
+    for tracker in tiny_conversations():
+        ted.predict_action_probabilities(tracker, TINY_DOMAIN)
+    assert len(ted._kept_predictions) == 2
