@@ -442,3 +442,13 @@ def test_a_bare_yes_no_or_unsure_reply_is_not_a_crisis_on_the_nets_word(componen
     msg = message("probably going to kill myself", intent="feeling_low")  # more than a reply: the nets count
     component.process([msg])
     assert msg.get("intent")["name"] == "crisis_suicide_self_harm"
+
+
+def test_the_nets_learn_ordinary_messages_only_from_nlu_files_vetted_for_them():
+    from bot.nlu import crisis_net
+    learned = {item.text for item in crisis_net.read_nlu_examples()}
+    for name in crisis_net.NOT_FOR_THE_NETS:
+        examples = {line.strip()[2:] for line in (crisis_net.NLU_DIR / name).read_text(encoding="utf-8").splitlines()
+                    if line.strip().startswith("- ")}
+        assert examples and not examples & learned, name
+    assert "I'm not coping" in learned  # the vetted files still teach the nets

@@ -243,11 +243,8 @@ def test_in_another_language_the_net_alone_asks_and_alarms_only_for_a_sure_emerg
 # was tuned on it: crisis messages answered or asked about (tiers 1+2), ordinary ones alarmed on, ordinary ones asked.
 # Polish asked 2 -> 3 when the English corpus gained two batches (quiet.yml, voices.yml, which the languages net
 # also learns): one more Polish figurative message is asked about; one more Punjabi crisis is answered at once.
-# The 821 English NLU examples of data/nlu/variety_independent.yml (which the net learns as ordinary) moved three
-# figures, measured in aggregate, no message read: Romanian crisis asked 29 -> 30, Polish asked 3 -> 2, Urdu
-# ordinary asked 3 -> 4 (all seven asked 11 -> 11).
-PIPELINE_BLIND_FLOOR = {"ar": (24, 1, 3), "pa": (27, 1, 0), "pl": (30, 1, 2), "ro": (30, 0, 1), "uk": (30, 0, 1),
-                        "ur": (28, 1, 4), "zh": (26, 1, 0)}
+PIPELINE_BLIND_FLOOR = {"ar": (24, 1, 3), "pa": (27, 1, 0), "pl": (30, 1, 3), "ro": (29, 0, 1), "uk": (30, 0, 1),
+                        "ur": (28, 1, 3), "zh": (26, 1, 0)}
 
 
 @pytest.mark.parametrize("code", sorted(REQUIRED_LANGUAGES))
