@@ -17,10 +17,10 @@ which first checks Rasa's event schema itself against the JSON Schema meta-schem
 - TEDPolicy's prediction is reused when the states it reads are the ones of an earlier prediction: it reads
   only the last max_history states (intents, entity names, slots as featurised, the previous action, the
   active loop) and its network is fixed once loaded, so equal states give equal confidences. Its network
-  call was about 3 ms of every prediction, 2.8 predictions a turn (bench/profile.md).
+  call was about 4 ms of every prediction in the server, 2.8 predictions a turn (bench/profile.md).
 
 `install()` runs when this module is imported, which bot/rasa_stores.py does: every `rasa run` loads the
-tracker store from endpoints.yml, so every process that serves the assistant has all three. (`rasa test` and
+tracker store from endpoints.yml, so every process that serves the assistant has all four. (`rasa test` and
 `rasa shell` without our endpoints give the policies the whole session, which predicts the same.)
 """
 import array
