@@ -53,6 +53,9 @@ def test_typing_a_buttons_title_gives_the_buttons_value(slot, title, value):
     ("role", "it's for my wife", "mum"), ("role", "im his mum", "mum"), ("role", "the dad", "dad_partner"),
     ("role", "my husband", "dad_partner"), ("role", "I'm a health visitor", NOT_GIVEN["role"]),
     ("role", "me, I was the one who was pregnant", "mum"), ("role", "for me, the da", "dad_partner"),
+    # the role said of the person is whom it's for, not the relationship named first
+    ("role", "a friend of mine, she's the mum", "mum"), ("role", "my pal, he is the dad", "dad_partner"),
+    ("role", "a friend", "other"),
     ("role", "myself", None),  # "me" doesn't say which: asked once more, explicitly
     # stages in words and numbers
     ("stage", "he's four months", "postnatal"), ("stage", "my wee girl is ten weeks", "postnatal"),

@@ -84,6 +84,7 @@ def extract(text: str) -> list[dict[str, Any]]:
             found.append({"entity": entity, "value": code, "start": span.start_char, "end": span.end_char})
             if entity == "stage" and code == "baby_loss":  # a loss is also a need, however it was put
                 found.append({"entity": "need", "value": code, "start": span.start_char, "end": span.end_char})
+    found = _recipient_role_first(text, found)
     found += stages_from_ages(text)
     if not any(f["entity"] == "role" for f in found):
         found += _pregnant_self(text)
@@ -92,6 +93,20 @@ def extract(text: str) -> list[dict[str, Any]]:
     if place:
         found.append(place)
     return [{**f, "extractor": EXTRACTOR, "confidence_entity": 1.0} for f in found]
+
+
+# "a friend of mine, she's the mum": the role said of the person ("she's the mum", "he is the dad") is whom the
+# support is for, so it wins over a relationship named on the way ("friend"), whichever came first.
+_SAID_OF_SOMEONE = re.compile(r"\b(?:she|he|they)\s*(?:'s|s|is|'re|are)\s+(?:the\s+|a\s+|her\s+|his\s+)?$",
+                              re.IGNORECASE)
+
+
+def _recipient_role_first(text: str, found: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    said = [f for f in found if f["entity"] == "role"
+            and _SAID_OF_SOMEONE.search(text[:f["start"]].replace("’", "'"))]
+    if not said:
+        return found
+    return [f for f in found if f["entity"] != "role" or f is said[0]]
 
 
 def _refused(doc, span, cues) -> bool:
