@@ -96,6 +96,7 @@ nlu-heldout: model
 # Whole conversations nobody in the project wrote (tests/data/conversations_unseen.yml): report only.
 conversation-report: model db
 	MODEL=$(MODEL) $(PY) scripts/conversation_eval.py
+	MODEL=$(MODEL) $(PY) scripts/conversation_eval.py --scenarios tests/data/conversations_unseen_2.yml --out docs/conversation-evaluation-2.md
 
 # Whole-message replies to yes/no questions, by an independent writer, read by the whole pipeline.
 nlu-replies: model

@@ -12,7 +12,10 @@ scenario's `answers`), and judges the end:
 
 Report only: never tune on these scenarios (docs/conversation-evaluation.md says so too).
 
-    MODEL=models/<fingerprint>.tar.gz python scripts/conversation_eval.py [--out docs/conversation-evaluation.md]
+    MODEL=models/<fingerprint>.tar.gz python scripts/conversation_eval.py [--scenarios FILE] [--out REPORT]
+
+The second set (tests/data/conversations_unseen_2.yml, another writer) reports to
+docs/conversation-evaluation-2.md: `make conversation-report` runs both.
 """
 from __future__ import annotations
 
@@ -88,9 +91,10 @@ def judge(run, expect: dict, url: str) -> list[str]:
 
 def main() -> int:
     parser = argparse.ArgumentParser()
+    parser.add_argument("--scenarios", type=Path, default=SCENARIOS)
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "conversation-evaluation.md")
     args = parser.parse_args()
-    scenarios = yaml.safe_load(SCENARIOS.read_text(encoding="utf-8"))["scenarios"]
+    scenarios = yaml.safe_load(args.scenarios.read_text(encoding="utf-8"))["scenarios"]
     workdir = Path(tempfile.mkdtemp(prefix="conversation-eval-"))
     servers = Servers(workdir).start()
     url = f"sqlite:///{workdir / 'directory.db'}"
@@ -107,7 +111,7 @@ def main() -> int:
     asked_ok = sum(1 for _, run, _ in results if run.most_asked <= 2)
     turns = sorted(run.turns for _, run, _ in results)
     lines = [f"# Conversation evaluation ({date.today()})", "",
-             f"{len(results)} scenarios from tests/data/conversations_unseen.yml, written independently of the",
+             f"{len(results)} scenarios from {args.scenarios.resolve().relative_to(ROOT)}, written independently of the",
              "training data and never tuned on; played over REST by `make conversation-report`",
              "(scripts/conversation_eval.py says what counts as suitable).", "",
              f"- ended in a suitable suggestion: **{suitable}/{len(results)} ({suitable / len(results):.0%})**",
