@@ -224,7 +224,7 @@ def test_the_crisis_net_learns_the_development_parts_never_the_blind_one():
     for code in REQUIRED_LANGUAGES:
         items = evaluation.labelled(code)
         assert {str(i["text"]) for i in items if evaluation.part_of(i) == "dev"} <= trained, code
-        assert not {str(i["text"]) for i in items if evaluation.part_of(i) == "blind"} & trained, code
+        assert not {str(i["text"]) for i in items if evaluation.part_of(i) != "dev"} & trained, code
 
 
 def test_in_another_language_the_net_alone_asks_and_alarms_only_for_a_sure_emergency():
@@ -247,8 +247,16 @@ PIPELINE_BLIND_FLOOR = {"ar": (24, 1, 3), "pa": (27, 1, 0), "pl": (30, 1, 3), "r
                         "ur": (28, 1, 3), "zh": (26, 1, 0)}
 
 
+# Blind batch 5 (tests/data/multilingual/blind5/, about 50 crisis and 76 ordinary messages a language, a quarter of
+# the ordinary ones idioms with death or violence words), first measured 2026-12-05: the same floors' meaning.
+PIPELINE_BLIND5_FLOOR = {"ar": (46, 4, 16), "pa": (44, 5, 17), "pl": (49, 3, 18), "ro": (48, 3, 10),
+                         "uk": (50, 4, 16), "ur": (45, 3, 20), "zh": (45, 5, 5)}
+
+
 @pytest.mark.parametrize("code", sorted(REQUIRED_LANGUAGES))
 def test_the_pipeline_answers_or_asks_about_crises_in_each_language_no_worse_than_measured(code):
-    blind = evaluation.evaluate_pipeline(code)["blind"]
-    caught, alarms, asked = PIPELINE_BLIND_FLOOR[code]
-    assert blind.caught >= caught and blind.false_alarms <= alarms and blind.asked <= asked, code
+    figures = evaluation.evaluate_pipeline(code)
+    for part, floor in (("blind", PIPELINE_BLIND_FLOOR), ("blind5", PIPELINE_BLIND5_FLOOR)):
+        caught, alarms, asked = floor[code]
+        found = figures[part]
+        assert found.caught >= caught and found.false_alarms <= alarms and found.asked <= asked, (code, part)
