@@ -232,3 +232,24 @@ def test_independent_replies_are_never_read_the_wrong_way_round():
     assert read["yes"].count("affirm") >= 56 and read["no"].count("deny") >= 27
     assert sum(r in ("affirm", "unsure") for r in read["hesitant_yes"]) >= 19
     assert not {"affirm", "deny"} & set(read["unclear"])  # "idk", "not sure": unsure at most
+
+
+@pytest.mark.parametrize("intent,text,asked,answers", [
+    # an answer with a reason, which DIET reads as something else: the answer to the question asked
+    ("out_of_scope", "phone, I'm up at night feeding anyway", "format", True),
+    ("faq", "chat online, I cannae get away fae the unit", "format", True),
+    ("out_of_scope", "she's ten weeks, it's been a long ten weeks", "stage", True),
+    ("greet", "hiya, I'm her dad", "role", True),
+    # not an answer to that question, a question back, a skip, or an intent that is a request or low mood
+    ("out_of_scope", "phone, I'm up at night feeding anyway", "stage", False),
+    ("faq", "online, is that free?", "format", False),
+    ("out_of_scope", "dunno really", "format", False),
+    ("out_of_scope", "what's the weather like", "format", False),
+    ("feeling_low", "online, I feel so low", "format", False),
+    ("help_someone", "a group for my wife", "format", False),
+    ("out_of_scope", "phone, I'm up at night feeding anyway", None, False),
+])
+def test_an_answer_to_the_question_asked_counts_as_its_answer_whatever_diet_read(intent, text, asked, answers):
+    from bot.nlu.answers import answers_question
+    from bot.nlu.entities import extract
+    assert answers_question(intent, text, extract(text), asked) is answers

@@ -71,3 +71,35 @@ def test_no_longer_pregnant_is_after_the_birth():
 def test_who_the_support_is_for(text, support_for):
     found = [e["value"] for e in extract(text) if e["entity"] == "support_for"]
     assert found == [support_for]
+
+
+@pytest.mark.parametrize("text,stage", [
+    # pregnant now after a loss: the stage is the pregnancy, the loss a need
+    ("expecting again after a stillbirth, scared all the time", "pregnancy"),
+    ("I'm pregnant after two miscarriages", "pregnancy"),
+    ("I was pregnant and we lost the baby at 20 weeks", "baby_loss"),
+    # the weeks of a partner's pregnancy
+    ("my girlfriend's 30 weeks, first baby, I'm bricking it", "pregnancy"),
+    ("wife is nearly 36 weeks", "pregnancy"),
+    ("my partner's baby is 3 weeks old", "postnatal"),
+    ("a yr old and I'm still not sleeping", "postnatal"),
+])
+def test_the_stage_now(text, stage):
+    assert found(text)["stage"] == stage
+    if "miscarriage" in text or "stillbirth" in text:
+        assert "baby_loss" in found(text)["need"]
+
+
+@pytest.mark.parametrize("text,refused,wanted", [
+    ("she won't phone anybody, could she message someone", "phone", "text"),
+    ("he will not go to a group, maybe online", "group", "online"),
+    ("mums groups don't feel right for us, one to one maybe", "group", "one_to_one"),
+])
+def test_more_ways_of_refusing_a_format(text, refused, wanted):
+    entities = found(text)
+    assert entities["avoid_format"] == refused and entities["format"] == wanted
+
+
+@pytest.mark.parametrize("text", ["Ayr", "ayr", "in Ayr", "near Ayr, South Ayrshire"])
+def test_a_town_is_not_an_age(text):
+    assert "stage" not in found(text) and "location" in found(text)

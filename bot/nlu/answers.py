@@ -4,9 +4,15 @@ On SMS and WhatsApp people type rather than tap, so every menu must accept what 
 title, a synonym, "either", an age in words, or "skip". The words come from the one slot-vocabulary
 table, data/entities/lexicon.yml (its entity sections, then the `answers` section, which holds phrases
 that only mean something as the answer to that question). Places are read by bot.geography.
+
+The NLU pipeline reads each message alone, so "text, cant leave the hospital much" is out of scope to DIET.
+While the form is asking a question, Rasa's processor parse is wrapped (`install_context_reading`) so that a
+message answering that question is its answer (`answers_question`): never over a crisis or risk intent, a
+request, low mood or a question back.
 """
 from __future__ import annotations
 
+import functools
 import re
 from functools import lru_cache
 from typing import Any, Dict, List, Text
@@ -111,6 +117,7 @@ _FILLER = frozenset("i im i'm am a an the in at near on its it's it is please pl
                     "anything anywhere somewhere any is are can could you u".split())
 ANSWER_SHARE = 0.6  # of a message's content words that must be entities for it to count as an answer
 ANSWER_INTENT = "find_support"
+FORM_NAME = "support_form"
 FACTS = {"location", "stage", "format", "role"}  # the search's own slots
 # DIET intents the answer rule never replaces: they are requests, not answers ("delete all my messages"
 # names a format, but it is an erasure request). Risk intents are never replaced either.
@@ -172,6 +179,33 @@ def answer_share(text: str, entities: list[dict[str, Any]]) -> float:
     return len(covered) / len(content)
 
 
+# Intents DIET gives answers that come with a reason ("text, cant leave the hospital much", "online, were miles
+# fae anythin"): read in the context of the question just asked, such a message is that question's answer.
+# Low mood is left alone: "feeling rubbish since the birth" deserves its reply, not just the next question.
+MISREAD_ANSWER = frozenset({"out_of_scope", "nlu_fallback", "faq", "bot_challenge", "greet", "goodbye", "thanks"})
+
+
+def answers_question(intent: str | None, text: str, entities: list[dict[str, Any]], asked: str | None) -> bool:
+    """Does this message answer the form's question `asked` (the requested slot), although DIET read it as
+    `intent`? Only for intents that are not requests, never for a question back ("online, is that free?")
+    or a skip, and only when the answer reads as a value of that slot (a place, for the location)."""
+    if asked is None or intent not in MISREAD_ANSWER or is_question(text):
+        return False
+    if asked == "location":
+        return any(e.get("entity") == "location" for e in entities)
+    if asked not in ANSWERED_BY:
+        return False
+    return read_answer(asked, text) not in (None, SKIP)
+
+
+def decided(intent: str, ranking: list[dict[str, Any]] | None) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """`intent` with certainty, as a rule has decided, and the ranking to go with it: what the classifiers said
+    stays at half weight, so the fallback classifier doesn't read a confident DIET runner-up as ambiguity."""
+    chosen = {"name": intent, "confidence": 1.0}
+    return chosen, [chosen] + [{**r, "confidence": r.get("confidence", 0.0) * 0.5}
+                               for r in ranking or [] if r.get("name") != intent]
+
+
 try:  # The Rasa adapter; the functions above are usable without Rasa.
     from rasa.engine.graph import ExecutionContext, GraphComponent
     from rasa.engine.recipes.default_recipe import DefaultV1Recipe
@@ -207,13 +241,35 @@ try:  # The Rasa adapter; the functions above are usable without Rasa.
                     choose_intent(message, ANSWER_INTENT)
             return messages
 
+    def install_context_reading() -> None:
+        """The NLU pipeline sees one message; Rasa's processor parses it with the conversation at hand. Wrap
+        the processor's parse so that, while the support form is asking a question, a message that answers
+        it (`answers_question`) is the answer (find_support), as a tapped button would be."""
+        from rasa.core.processor import MessageProcessor
+        original = MessageProcessor.parse_message
+        if getattr(original, "reads_answers_in_context", False):
+            return
+
+        @functools.wraps(original)
+        async def parse_message(self, message, tracker=None, only_output_properties=True):
+            parse_data = await original(self, message, tracker, only_output_properties)
+            if tracker is not None and tracker.active_loop_name == FORM_NAME:
+                intent = (parse_data.get(INTENT) or {}).get("name")
+                if answers_question(intent, parse_data.get(TEXT) or "", parse_data.get(ENTITIES) or [],
+                                    tracker.get_slot("requested_slot")):
+                    parse_data[INTENT], parse_data[INTENT_RANKING_KEY] = decided(
+                        ANSWER_INTENT, parse_data.get(INTENT_RANKING_KEY))
+                    parse_data["answer_in_context"] = intent  # what DIET said, for review
+            return parse_data
+
+        parse_message.reads_answers_in_context = True  # type: ignore[attr-defined]
+        MessageProcessor.parse_message = parse_message  # type: ignore[method-assign]
+
+    install_context_reading()
+
     def choose_intent(message: Message, intent: Text) -> None:
-        """`intent` with certainty: a rule has decided. What the classifiers said stays in the ranking at half
-        weight, so the fallback classifier doesn't read a confident DIET runner-up as ambiguity."""
-        chosen = {"name": intent, "confidence": 1.0}
-        ranking = [{**r, "confidence": r.get("confidence", 0.0) * 0.5}
-                   for r in message.get(INTENT_RANKING_KEY) or [] if r.get("name") != intent]
+        chosen, ranking = decided(intent, message.get(INTENT_RANKING_KEY))
         message.set(INTENT, chosen, add_to_output=True)
-        message.set(INTENT_RANKING_KEY, [chosen] + ranking, add_to_output=True)
+        message.set(INTENT_RANKING_KEY, ranking, add_to_output=True)
 except ImportError:  # pragma: no cover - bot/ is usable without Rasa installed
     pass

@@ -86,6 +86,7 @@ def extract(text: str) -> list[dict[str, Any]]:
                 found.append({"entity": "need", "value": code, "start": span.start_char, "end": span.end_char})
     found = _recipient_role_first(text, found)
     found += stages_from_ages(text)
+    found = _pregnancy_after_loss(text, found)
     if not any(f["entity"] == "role" for f in found):
         found += _pregnant_self(text)
     found = _apply_precedence(found)
@@ -141,12 +142,30 @@ _BABY_BEFORE = re.compile(r"\b(?:he|she|hes|shes|he's|she's|baby|babys|baby's|ba
                           r"twins|they're|theyre|they are|little one|lo|him|her|it's|its)\b[^.!?]{0,25}$", re.IGNORECASE)
 
 
+_PARTNER_BEFORE = re.compile(r"\b(?:partner|wife|girlfriend|gf|missus|fiancee|fiance)(?:'s|s|\s+is)\s*"
+                             r"(?:now\s+|nearly\s+|almost\s+|about\s+|only\s+)?$", re.IGNORECASE)
+# A pregnancy now, after a loss ("pregnant again after a miscarriage", "I'm 14 weeks pregnant, we lost our
+# first"): the stage is the pregnancy; the loss stays a stated need.
+_PREGNANT_NOW = re.compile(r"\b(?:pregnant again|pregnant after|expecting again|i'?m pregnant|i am pregnant|"
+                           r"currently pregnant|still pregnant|(?:weeks|wks) pregnant)\b", re.IGNORECASE)
+
+
 # "I'm hard of hearing and 32 weeks pregnant", "im nearly 30 wks preg": the writer is the one pregnant, so the mum,
 # unless someone else is named between ("I'm worried my wife is pregnant", "I'm glad she's expecting").
 _PREGNANT_SELF = re.compile(r"\b(?:i'?m|i am|im)\b(?P<between>[^.!?]{0,40}?)\b(?:pregnant|preg|pg|expecting)\b",
                             re.IGNORECASE)
 _SOMEONE_ELSE = re.compile(r"\b(?:she|shes|she's|he|hes|he's|her|his|my|our|wife|partner|girlfriend|gf|daughter|sister|"
                            r"missus|fiancee|friend|is|isn't|isnt|not|no)\b", re.IGNORECASE)
+
+
+def _pregnancy_after_loss(text: str, found: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    lost = [f for f in found if f["entity"] == "stage" and f["value"] == "baby_loss"]
+    now = _PREGNANT_NOW.search(text.replace("’", "'"))
+    if not lost or now is None:
+        return found
+    pregnancy = [] if any(f["entity"] == "stage" and f["value"] == "pregnancy" for f in found) else \
+        [{"entity": "stage", "value": "pregnancy", "start": now.start(), "end": now.end()}]
+    return [f for f in found if f not in lost] + pregnancy
 
 
 def _pregnant_self(text: str) -> list[dict[str, Any]]:
@@ -161,9 +180,13 @@ def stages_from_ages(text: str, default_weeks: str | None = None) -> list[dict[s
     caller knows the stage question was asked (`default_weeks`)."""
     found = []
     for m in _AGE.finditer(text.replace("’", "'")):
+        if m["n"][-1].isalpha() and m.end("n") == m.start("unit"):
+            continue  # a number in words runs into its unit: "Ayr" is a town, not "a yr"
         unit, after = m["unit"].lower(), (m["after"] or "").lower()
         before = text[max(0, m.start() - 40):m.start()]
         if after in {"pregnant", "preg", "pg", "gone", "along"}:
+            stage = "pregnancy"
+        elif after not in {"old", "ago"} and _PARTNER_BEFORE.search(before):  # "partner's 32 weeks"
             stage = "pregnancy"
         elif after in {"old", "ago"} or unit.startswith("y") or _BABY_BEFORE.search(before):
             stage = "postnatal"
