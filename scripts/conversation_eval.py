@@ -14,8 +14,8 @@ Report only: never tune on these scenarios (docs/conversation-evaluation.md says
 
     MODEL=models/<fingerprint>.tar.gz python scripts/conversation_eval.py [--scenarios FILE] [--out REPORT]
 
-The second set (tests/data/conversations_unseen_2.yml, another writer) reports to
-docs/conversation-evaluation-2.md: `make conversation-report` runs both.
+Sets 2 and 3 (tests/data/conversations_unseen_2.yml, _3.yml, other writers) report to
+docs/conversation-evaluation-2.md and -3.md: `make conversation-report` runs all three.
 """
 from __future__ import annotations
 
