@@ -329,7 +329,9 @@ class Supervisor:
         state = {service.name: {"pid": service.process.pid if service.process else None,
                                 "restarts": service.restarts, "held": (HOLDS / service.name).exists()}
                  for service in self.services}
-        (PROD_DIR / "state.json").write_text(json.dumps(state, indent=1), encoding="utf-8")
+        partial = PROD_DIR / "state.json.partial"  # replaced whole: a reader never sees half a file
+        partial.write_text(json.dumps(state, indent=1), encoding="utf-8")
+        partial.replace(PROD_DIR / "state.json")
 
     def run(self) -> None:
         signal.signal(signal.SIGTERM, lambda *_: setattr(self, "stopping", True))

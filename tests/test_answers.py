@@ -253,3 +253,11 @@ def test_an_answer_to_the_question_asked_counts_as_its_answer_whatever_diet_read
     from bot.nlu.answers import answers_question
     from bot.nlu.entities import extract
     assert answers_question(intent, text, extract(text), asked) is answers
+
+
+def test_a_health_question_that_also_answers_the_stage_keeps_its_answer():
+    from bot.nlu.answers import answers_question
+    from bot.nlu.entities import extract
+    text = "formula for a 3 month old"
+    assert answers_question("out_of_scope", text, extract(text), "stage", "out_of_scope/other")
+    assert not answers_question("out_of_scope", text, extract(text), "stage", "out_of_scope/health")

@@ -181,15 +181,19 @@ def answer_share(text: str, entities: list[dict[str, Any]]) -> float:
 
 # Intents DIET gives answers that come with a reason ("text, cant leave the hospital much", "online, were miles
 # fae anythin"): read in the context of the question just asked, such a message is that question's answer.
-# Low mood is left alone: "feeling rubbish since the birth" deserves its reply, not just the next question.
+# Low mood is left alone: "feeling rubbish since the birth" deserves its reply, not just the next question, and so
+# is a health question ("formula for a 3 month old", out_of_scope/health): it gets who can answer it (H39).
 MISREAD_ANSWER = frozenset({"out_of_scope", "nlu_fallback", "faq", "bot_challenge", "greet", "goodbye", "thanks"})
+KEEPS_ITS_ANSWER = frozenset({"out_of_scope/health"})
 
 
-def answers_question(intent: str | None, text: str, entities: list[dict[str, Any]], asked: str | None) -> bool:
+def answers_question(intent: str | None, text: str, entities: list[dict[str, Any]], asked: str | None,
+                     retrieval: str | None = None) -> bool:
     """Does this message answer the form's question `asked` (the requested slot), although DIET read it as
-    `intent`? Only for intents that are not requests, never for a question back ("online, is that free?")
-    or a skip, and only when the answer reads as a value of that slot (a place, for the location)."""
-    if asked is None or intent not in MISREAD_ANSWER or is_question(text):
+    `intent` (`retrieval`: the response selector's full intent, "out_of_scope/health")? Only for intents that
+    are not requests, never for a question back ("online, is that free?"), a health question or a skip, and
+    only when the answer reads as a value of that slot (a place, for the location)."""
+    if asked is None or intent not in MISREAD_ANSWER or retrieval in KEEPS_ITS_ANSWER or is_question(text):
         return False
     if asked == "location":
         return any(e.get("entity") == "location" for e in entities)
@@ -220,8 +224,9 @@ try:  # The Rasa adapter; the functions above are usable without Rasa.
     class TypedAnswerClassifier(GraphComponent):
         """A message that is mostly a slot answer is `find_support` (an answer), whatever DIET said: DIET
         can't know an unseen village or a typed "he's 4 months" from chit-chat. A message that is only a yes,
-        a no or an unsure answer is `affirm`, `deny` or `unsure`. Runs after the entity extractor and before
-        the fallback and crisis components, which still override it."""
+        a no or an unsure answer is `affirm`, `deny` or `unsure`. A health question stays one, whatever ages it
+        names ("calpol dose for a 3 month old": who can answer it, H39). Runs after the entity extractor and the
+        response selectors, before the fallback and crisis components, which still override it."""
 
         @classmethod
         def create(cls, config: Dict[Text, Any], model_storage: ModelStorage, resource: Resource,
@@ -237,9 +242,15 @@ try:  # The Rasa adapter; the functions above are usable without Rasa.
                     choose_intent(message, reply)
                 # Otherwise never over a risk intent: DIET's crisis vote is one of the crisis component's nets.
                 elif intent not in RISK_INTENTS and intent != ANSWER_INTENT \
+                        and selected_answer(message, intent) not in KEEPS_ITS_ANSWER \
                         and answer_replaces(intent, text, message.get(ENTITIES) or []):
                     choose_intent(message, ANSWER_INTENT)
             return messages
+
+    def selected_answer(message: Message, intent: Text | None) -> Text | None:
+        """The response selector's answer for `intent` ("out_of_scope/health"); the selectors run before this."""
+        selected = (message.get("response_selector") or {}).get(intent or "") or {}
+        return (selected.get("response") or {}).get("intent_response_key")
 
     def install_context_reading() -> None:
         """The NLU pipeline sees one message; Rasa's processor parses it with the conversation at hand. Wrap
@@ -254,12 +265,12 @@ try:  # The Rasa adapter; the functions above are usable without Rasa.
         async def parse_message(self, message, tracker=None, only_output_properties=True):
             parse_data = await original(self, message, tracker, only_output_properties)
             if tracker is not None and tracker.active_loop_name == FORM_NAME:
-                intent = (parse_data.get(INTENT) or {}).get("name")
-                if answers_question(intent, parse_data.get(TEXT) or "", parse_data.get(ENTITIES) or [],
-                                    tracker.get_slot("requested_slot")):
+                intent = parse_data.get(INTENT) or {}
+                if answers_question(intent.get("name"), parse_data.get(TEXT) or "", parse_data.get(ENTITIES) or [],
+                                    tracker.get_slot("requested_slot"), intent.get("full_retrieval_intent_name")):
                     parse_data[INTENT], parse_data[INTENT_RANKING_KEY] = decided(
                         ANSWER_INTENT, parse_data.get(INTENT_RANKING_KEY))
-                    parse_data["answer_in_context"] = intent  # what DIET said, for review
+                    parse_data["answer_in_context"] = intent.get("name")  # what DIET said, for review
             return parse_data
 
         parse_message.reads_answers_in_context = True  # type: ignore[attr-defined]
