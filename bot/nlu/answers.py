@@ -187,13 +187,20 @@ MISREAD_ANSWER = frozenset({"out_of_scope", "nlu_fallback", "faq", "bot_challeng
 KEEPS_ITS_ANSWER = frozenset({"out_of_scope/health"})
 
 
+def health_question(retrieval: str | None, text: str, entities: list[dict[str, Any]]) -> bool:
+    """Read as a health question, and more than an answer: "calpol dose for a 3 month old" is one; "Benbecula", which
+    the response selector may also call health, is only a place."""
+    return retrieval in KEEPS_ITS_ANSWER and answer_share(text, entities) < 1.0
+
+
 def answers_question(intent: str | None, text: str, entities: list[dict[str, Any]], asked: str | None,
                      retrieval: str | None = None) -> bool:
     """Does this message answer the form's question `asked` (the requested slot), although DIET read it as
     `intent` (`retrieval`: the response selector's full intent, "out_of_scope/health")? Only for intents that
     are not requests, never for a question back ("online, is that free?"), a health question or a skip, and
     only when the answer reads as a value of that slot (a place, for the location)."""
-    if asked is None or intent not in MISREAD_ANSWER or retrieval in KEEPS_ITS_ANSWER or is_question(text):
+    if asked is None or intent not in MISREAD_ANSWER or is_question(text) \
+            or health_question(retrieval, text, entities):
         return False
     if asked == "location":
         return any(e.get("entity") == "location" for e in entities)
@@ -242,7 +249,7 @@ try:  # The Rasa adapter; the functions above are usable without Rasa.
                     choose_intent(message, reply)
                 # Otherwise never over a risk intent: DIET's crisis vote is one of the crisis component's nets.
                 elif intent not in RISK_INTENTS and intent != ANSWER_INTENT \
-                        and selected_answer(message, intent) not in KEEPS_ITS_ANSWER \
+                        and not health_question(selected_answer(message, intent), text, message.get(ENTITIES) or []) \
                         and answer_replaces(intent, text, message.get(ENTITIES) or []):
                     choose_intent(message, ANSWER_INTENT)
             return messages
