@@ -263,3 +263,5 @@ def test_a_health_question_that_also_answers_the_stage_keeps_its_answer():
     assert not answers_question("out_of_scope", text, extract(text), "stage", "out_of_scope/health")
     # a whole message that is an answer stays one, whatever the selector thought of it
     assert answers_question("out_of_scope", "benbecula", extract("benbecula"), "location", "out_of_scope/health")
+    text = "online, cant be driving 2 hrs"  # an answer to the format question the selector also called health
+    assert answers_question("out_of_scope", text, extract(text), "format", "out_of_scope/health")

@@ -199,8 +199,10 @@ def answers_question(intent: str | None, text: str, entities: list[dict[str, Any
     `intent` (`retrieval`: the response selector's full intent, "out_of_scope/health")? Only for intents that
     are not requests, never for a question back ("online, is that free?"), a health question or a skip, and
     only when the answer reads as a value of that slot (a place, for the location)."""
+    # The response selector calls many answers "health" ("online, cant be driving 2 hrs"); what a health question
+    # carries by the way is the baby's age, so only the stage question leaves it to be answered as one.
     if asked is None or intent not in MISREAD_ANSWER or is_question(text) \
-            or health_question(retrieval, text, entities):
+            or (asked == "stage" and health_question(retrieval, text, entities)):
         return False
     if asked == "location":
         return any(e.get("entity") == "location" for e in entities)
