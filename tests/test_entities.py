@@ -103,3 +103,12 @@ def test_more_ways_of_refusing_a_format(text, refused, wanted):
 @pytest.mark.parametrize("text", ["Ayr", "ayr", "in Ayr", "near Ayr, South Ayrshire"])
 def test_a_town_is_not_an_age(text):
     assert "stage" not in found(text) and "location" in found(text)
+
+
+@pytest.mark.parametrize("text", [
+    "I think I need to speak to someone who has been through it",
+    "can I speak to someone please",
+])
+def test_wanting_to_speak_to_someone_is_not_a_format(text):
+    """Two writers meant one to one by it, others a phone line: the form asks instead of guessing."""
+    assert "format" not in found(text)

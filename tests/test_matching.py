@@ -171,7 +171,8 @@ def test_inactive_services_are_never_offered(sample_directory):
     assert "fife-mums-group" not in ids(result)
 
 
-def test_a_service_for_a_need_is_offered_only_to_someone_who_stated_it(sample_directory, tmp_path):
+def add_glasgow_groups(url, tmp_path):
+    """Three Glasgow mums' groups (in person only): one for recovery, one general, one for rural areas."""
     from bot.directory.files import read_records
     from bot.directory.store import save_records
     extra = tmp_path / "extra.yml"
@@ -182,14 +183,30 @@ def test_a_service_for_a_need_is_offered_only_to_someone_who_stated_it(sample_di
         for sid, name, needs in (("aa-recovery-mums", "AA Recovery Mums", "[substance_use]"),
                                  ("zz-mums-group", "ZZ Mums Group", "[]"),
                                  ("mm-rural-mums", "MM Rural Mums", "[rural]"))), encoding="utf-8")
-    with session_scope(sample_directory) as session:
+    with session_scope(url) as session:
         save_records(session, read_records(extra))
+
+
+def test_a_service_for_a_need_is_offered_only_to_someone_who_stated_it(sample_directory, tmp_path):
+    add_glasgow_groups(sample_directory, tmp_path)
     general = match(sample_directory, **GLASGOW, audience="mothers", stage="postnatal", format="group", limit=5)
     assert ids(general)[:2] == ["zz-mums-group", "mm-rural-mums"]  # rural describes reach, it isn't a specialism
     assert "aa-recovery-mums" not in ids(general)
     asked = match(sample_directory, **GLASGOW, audience="mothers", stage="postnatal", format="group",
                   needs=("substance_use",), limit=2)
     assert ids(asked) == ["aa-recovery-mums", "zz-mums-group"]
+
+
+def test_remoteness_with_a_remote_format_is_met_by_that_format_not_a_rural_group(sample_directory, tmp_path):
+    """Someone two hours from anything asking for online or text (set 3, c21): a rural group is no help."""
+    add_glasgow_groups(sample_directory, tmp_path)
+    remote = match(sample_directory, **GLASGOW, audience="mothers", stage="postnatal", format="text",
+                   needs=("rural",), limit=5)
+    assert remote.matches and "mm-rural-mums" not in ids(remote)
+    assert all(m.format_match for m in remote.matches)
+    in_person = match(sample_directory, **GLASGOW, audience="mothers", stage="postnatal", format="group",
+                      needs=("rural",), limit=1)
+    assert ids(in_person) == ["mm-rural-mums"] and in_person.matches[0].needs_met == ("rural",)
 
 
 def test_the_baby_loss_stage_counts_as_asking_for_baby_loss_support(sample_directory):
