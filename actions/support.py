@@ -142,7 +142,7 @@ class ValidateSupportForm(FormValidationAction):
 
     def _answer(self, slot: str, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker) -> Dict[Text, Any]:
         updates, say = read_slot_answer(slot, value, tracker.get_slot("requested_slot"),
-                                        tracker.get_slot("unclear_answers"))
+                                        tracker.get_slot("unclear_answers"), tracker.get_slot("needs"))
         for response in say:
             dispatcher.utter_message(**response)
         return updates

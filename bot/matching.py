@@ -15,10 +15,7 @@ Hard filters (a service failing one is never suggested):
 
 Ranking, best first, and why:
   1. more of the person's stated needs met: someone who said "traumatic birth" or "in recovery" is
-     helped most by the service for that, wherever it is based (a baby-loss stage counts as stating it).
-     An access need (rural, island) is about reaching a service, so when the person asked for a
-     remote format (phone, online, text) only a service in that format meets it: remoteness plus
-     "online" means online, not an in-person group for rural areas a long drive away;
+     helped most by the service for that, wherever it is based (a baby-loss stage counts as stating it);
   2. offers the requested format: what the person asked for, before where it is;
   3. local before national (local groups are what peer support is mostly about);
   4. nearest in-person location, when we know where the person is;
@@ -45,8 +42,6 @@ from bot.models import Location, Service, ServiceArea, ServiceAtLocation
 from bot.vocabulary import AUDIENCES, FORMATS, NATIONAL_AREAS, NEEDS, SPECIALIST_NEEDS, STAGES, bit, mask
 
 IN_PERSON = bit("group", FORMATS) | bit("one_to_one", FORMATS)
-REMOTE_FORMATS = ("phone", "online", "text")
-ACCESS_NEEDS = ("rural",)  # needs about reaching a service, not what it is about
 
 
 @dataclass(frozen=True)
@@ -147,10 +142,10 @@ class SearchIndex:
             excluded = [self.row_of[i] for i in request.exclude_ids if i in self.row_of]
             keep &= ~np.isin(candidates, excluded)
         rows = candidates[keep]
+        needs_met = sum(((self.needs[rows] & bit(n, NEEDS)) != 0).astype(np.int64) for n in asked) \
+            if asked else np.zeros(len(rows), dtype=np.int64)
         format_ok = ((self.formats[rows] & bit(request.format, FORMATS)) != 0 if request.format
                      else np.ones(len(rows), dtype=bool))
-        needs_met = sum((((self.needs[rows] & bit(n, NEEDS)) != 0) & self._reachable(n, format_ok, request))
-                        .astype(np.int64) for n in asked) if asked else np.zeros(len(rows), dtype=np.int64)
         if format_ok.any():  # the format asked for, unless the service is there for a need they stated
             rows, needs_met, format_ok = (a[format_ok | (needs_met > 0)] for a in (rows, needs_met, format_ok))
         if len(rows) == 0:
@@ -163,13 +158,6 @@ class SearchIndex:
                             -needs_met))[:request.limit]
         return [(self.ids[rows[i]], bool(local[i]), bool(format_ok[i]), int(needs_met[i]),
                  None if np.isinf(distance2[i]) else float(distance2[i])) for i in order]
-
-    @staticmethod
-    def _reachable(need: str, format_ok: np.ndarray, request: MatchRequest) -> np.ndarray | bool:
-        """Whether a service for `need` meets it for this person: an access need asked with a remote
-        format is met only in that format (a rural group two hours' drive away is no help to someone
-        asking for online because they can't travel)."""
-        return format_ok if need in ACCESS_NEEDS and request.format in REMOTE_FORMATS else True
 
     def _distance2(self, rows: np.ndarray, request: MatchRequest) -> np.ndarray:
         """Squared grid distance to each in-person service's nearest location; inf if unknown."""

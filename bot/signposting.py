@@ -259,10 +259,10 @@ def _card(match: Match, reason: str, request: MatchRequest) -> dict[str, Any]:
 # --------------------------------------------------------------------------- the form's answers
 
 def read_slot_answer(slot: str, value: Any, requested_slot: str | None,
-                     unclear: dict | None) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+                     unclear: dict | None, needs: Any = ()) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Slot updates for a typed (or tapped) answer to the role, stage or format question, and anything
     to say first. An answer that can't be read is asked about once more, then skipped."""
-    code = read_answer(slot, value)
+    code = read_answer(slot, value, needs)
     if code == SKIP:
         return _answered(slot, NOT_GIVEN[slot], requested_slot), []
     if code is not None:

@@ -265,3 +265,11 @@ def test_a_health_question_that_also_answers_the_stage_keeps_its_answer():
     assert answers_question("out_of_scope", "benbecula", extract("benbecula"), "location", "out_of_scope/health")
     text = "online, cant be driving 2 hrs"  # an answer to the format question the selector also called health
     assert answers_question("out_of_scope", text, extract(text), "format", "out_of_scope/health")
+
+
+@pytest.mark.parametrize("needs,stage", [((), "pregnancy"), (("birth_trauma",), "postnatal"),
+                                         (("neonatal", "rural"), "postnatal"), (("rural",), "pregnancy")])
+def test_bare_weeks_for_the_stage_are_the_babys_age_once_the_birth_was_spoken_of(needs, stage):
+    """ "had a horrible birth … cant stop thinking about it", then "6 wks": the baby is six weeks old."""
+    assert read_answer("stage", "6 wks", needs) == stage
+    assert read_slot_answer("stage", "6 wks", "stage", None, list(needs))[0]["stage"] == stage

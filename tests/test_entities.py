@@ -112,3 +112,32 @@ def test_a_town_is_not_an_age(text):
 def test_wanting_to_speak_to_someone_is_not_a_format(text):
     """Two writers meant one to one by it, others a phone line: the form asks instead of guessing."""
     assert "format" not in found(text)
+
+
+@pytest.mark.parametrize("text,role", [
+    ("Any perinatal support round Oban? Preg 16wk, history of depression", "mum"),
+    ("16 weeks pregnant and struggling", "mum"),
+    ("had a horrible birth, forceps n a 3rd degree tear, cant stop thinking about it", "mum"),
+    ("my c-section was awful and I can't stop crying", "mum"),
+    ("Pregnant wife, need help", None),
+    ("my wife had a 3rd degree tear", None),
+    ("we had a traumatic birth", None),
+    ("My son's girlfriend is pregnant and I'm trying to be there for them", "other"),
+    ("is there anything that supports families like us", "other"),
+])
+def test_the_writer_said_without_a_subject(text, role):
+    """Texts drop the "I": a pregnancy or a birth in the body is the writer's unless someone else is named."""
+    assert found(text).get("role") == role
+
+
+@pytest.mark.parametrize("text,wanted,refused", [
+    ("not online, the internet here is terrible. phone is better", "phone", "online"),
+    ("no groups, a group setting isn't for me. text maybe", "text", "group"),
+])
+def test_a_refused_format_named_again_is_not_wanted(text, wanted, refused):
+    entities = found(text)
+    assert entities["format"] == wanted and entities["avoid_format"] == refused
+
+
+def test_from_home_is_online():
+    assert found("anything I can do from home at night once she's down")["format"] == "online"

@@ -197,18 +197,6 @@ def test_a_service_for_a_need_is_offered_only_to_someone_who_stated_it(sample_di
     assert ids(asked) == ["aa-recovery-mums", "zz-mums-group"]
 
 
-def test_remoteness_with_a_remote_format_is_met_by_that_format_not_a_rural_group(sample_directory, tmp_path):
-    """Someone two hours from anything asking for online or text (set 3, c21): a rural group is no help."""
-    add_glasgow_groups(sample_directory, tmp_path)
-    remote = match(sample_directory, **GLASGOW, audience="mothers", stage="postnatal", format="text",
-                   needs=("rural",), limit=5)
-    assert remote.matches and "mm-rural-mums" not in ids(remote)
-    assert all(m.format_match for m in remote.matches)
-    in_person = match(sample_directory, **GLASGOW, audience="mothers", stage="postnatal", format="group",
-                      needs=("rural",), limit=1)
-    assert ids(in_person) == ["mm-rural-mums"] and in_person.matches[0].needs_met == ("rural",)
-
-
 def test_the_baby_loss_stage_counts_as_asking_for_baby_loss_support(sample_directory):
     result = match(sample_directory, audience="mothers", stage="baby_loss", format="one_to_one", limit=1)
     assert ids(result) == ["national-baby-loss"] and result.matches[0].needs_met == ("baby_loss",)

@@ -52,8 +52,14 @@ def is_skip(text: Any) -> bool:
     return any(doc.vocab.strings[match_id] == SKIP for match_id, _, _ in _answer_matcher()(doc))
 
 
-def read_answer(slot: str, text: Any) -> str | None:
-    """The code this answer gives `slot`, SKIP, or None when it can't be read as an answer to it."""
+# Needs that say the baby has been born: with one of them stated, a bare "6 wks" answering the stage question
+# is the baby's age (someone pregnant again after a hard birth says "pregnant", and is not asked the stage).
+BORN_NEEDS = frozenset({"birth_trauma", "neonatal"})
+
+
+def read_answer(slot: str, text: Any, needs: Any = ()) -> str | None:
+    """The code this answer gives `slot`, SKIP, or None when it can't be read as an answer to it. `needs`: the
+    needs stated so far in the conversation."""
     text = str(text or "").strip()[:500]
     if not text:
         return None
@@ -65,7 +71,9 @@ def read_answer(slot: str, text: Any) -> str | None:
         if found["entity"] == entity:
             return found["value"]
     if slot == "stage":
-        ages = stages_from_ages(text, default_weeks="pregnancy")  # asked the stage, "20 weeks" is a pregnancy
+        # Asked the stage, "20 weeks" is a pregnancy, unless the birth has been spoken of.
+        born = bool(BORN_NEEDS.intersection(needs or ()))
+        ages = stages_from_ages(text, default_weeks="postnatal" if born else "pregnancy")
         if ages:
             return ages[0]["value"]
     if slot == "format" and any(e["entity"] == "avoid_format" for e in entities):

@@ -85,6 +85,7 @@ def extract(text: str) -> list[dict[str, Any]]:
             if entity == "stage" and code == "baby_loss":  # a loss is also a need, however it was put
                 found.append({"entity": "need", "value": code, "start": span.start_char, "end": span.end_char})
     found = _recipient_role_first(text, found)
+    found = _refused_not_wanted(found)
     found += stages_from_ages(text)
     found = _pregnancy_after_loss(text, found)
     if not any(f["entity"] == "role" for f in found):
@@ -108,6 +109,13 @@ def _recipient_role_first(text: str, found: list[dict[str, Any]]) -> list[dict[s
     if not said:
         return found
     return [f for f in found if f["entity"] != "role" or f is said[0]]
+
+
+def _refused_not_wanted(found: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A format refused in the message is not also wanted in it: "not online, the internet here is terrible.
+    phone is better" wants phone ("internet" names the refused format again)."""
+    refused = {f["value"] for f in found if f["entity"] == "avoid_format"}
+    return [f for f in found if not (f["entity"] == "format" and f["value"] in refused)]
 
 
 def _refused(doc, span, cues) -> bool:
@@ -168,10 +176,27 @@ def _pregnancy_after_loss(text: str, found: list[dict[str, Any]]) -> list[dict[s
     return [f for f in found if f not in lost] + pregnancy
 
 
+# Said with no subject, as texts often are ("Preg 16wk, history of depression", "had a horrible birth, forceps n
+# a 3rd degree tear"), a pregnancy or a birth in the body is the writer's, unless the message names someone
+# else it could be about ("pregnant wife", "my girlfriend had a c-section").
+_SELF_UNSAID = re.compile(
+    r"(?:^|[.!?]\s*)(?:(?:\d{1,2}\s*(?:weeks?|wks?|w)\s+)?(?:pregnant|preg|pg)\b"
+    r"|(?:i\s+)?had\s+(?:a|an|such\s+a)\s+(?:\w+\s+){0,2}(?:birth|labour|labor|delivery)\b)"
+    r"|\bmy\s+(?:birth|labour|labor|c-?\s?section|section|stitches)\b"
+    r"|\b(?:3rd|4th|third|fourth)[\s-]+degree\s+tear\b", re.IGNORECASE)
+_ANOTHER_PERSON = re.compile(r"\b(?:she|shes|she's|her|wife|partner|girlfriend|gf|daughter|sister|missus|fiancee|"
+                             r"friend|son's|sons|niece|they|their)\b", re.IGNORECASE)
+
+
 def _pregnant_self(text: str) -> list[dict[str, Any]]:
-    for m in _PREGNANT_SELF.finditer(text.replace("’", "'")):
+    text = text.replace("’", "'")
+    for m in _PREGNANT_SELF.finditer(text):
         if not _SOMEONE_ELSE.search(m["between"]):
             return [{"entity": "role", "value": "mum", "start": m.start(), "end": m.end()}]
+    unsaid = _SELF_UNSAID.search(text)
+    if unsaid and not _ANOTHER_PERSON.search(text):
+        start = unsaid.start() + len(unsaid.group()) - len(unsaid.group().lstrip(".!? "))
+        return [{"entity": "role", "value": "mum", "start": start, "end": unsaid.end()}]
     return []
 
 
