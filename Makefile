@@ -99,6 +99,7 @@ conversation-report: model db
 	MODEL=$(MODEL) $(PY) scripts/conversation_eval.py --scenarios tests/data/conversations_unseen_2.yml --out docs/conversation-evaluation-2.md
 	MODEL=$(MODEL) $(PY) scripts/conversation_eval.py --scenarios tests/data/conversations_unseen_3.yml --out docs/conversation-evaluation-3.md
 	MODEL=$(MODEL) $(PY) scripts/conversation_eval.py --scenarios tests/data/conversations_unseen_4.yml --out docs/conversation-evaluation-4.md
+	MODEL=$(MODEL) $(PY) scripts/conversation_eval.py --scenarios tests/data/conversations_unseen_5.yml --out docs/conversation-evaluation-5.md
 
 # Whole-message replies to yes/no questions, by an independent writer, read by the whole pipeline.
 nlu-replies: model

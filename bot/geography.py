@@ -623,6 +623,8 @@ def _find(text: str, *, strict: bool) -> Resolution | None:
             if strict and target.place is not None and target.place.outside and not (
                     alone or _has_cue(words, i, LOCATIVE_CUES - {"from"})):
                 continue
+            if strict and _named_as_elsewhere(text, tokens, i):
+                continue
             matches.append((i, j, target))
             break
     matches = [m for m in matches if not any(o[0] <= m[0] and m[1] <= o[1] and o != m for o in matches)]
@@ -643,6 +645,24 @@ def _find(text: str, *, strict: bool) -> Resolution | None:
             if target is not None:
                 return _from_target(target, text[tokens[i][1]:tokens[j - 1][2]])
     return None
+
+
+# A place named as somewhere else is not where the person is: "nearest anything in person is Inverness",
+# "a two hour drive to Inverness", "the ferry to Oban" (from someone on Skye or Mull).
+_ELSEWHERE_BEFORE = frozenset({"nearest", "closest"})
+_ELSEWHERE_JUST_BEFORE = frozenset({"drive", "travel", "trip", "journey", "bus", "ferry", "train", "hours", "hrs",
+                                    "hour", "mins", "minutes", "miles", "way", "all"})
+_CLAUSE_END = re.compile(r"[.,;:!?]")
+
+
+def _named_as_elsewhere(text: str, tokens: list[tuple[str, int, int]], i: int) -> bool:
+    words = [t for t, _, _ in tokens]
+    if i >= 2 and words[i - 1] == "to" and words[i - 2] in _ELSEWHERE_JUST_BEFORE:
+        return True
+    for k in range(max(0, i - 6), i):
+        if words[k] in _ELSEWHERE_BEFORE and not _CLAUSE_END.search(text[tokens[k][2]:tokens[i][1]]):
+            return True
+    return False
 
 
 def _has_cue(words: list[str], i: int, cues) -> bool:

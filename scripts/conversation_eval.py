@@ -14,8 +14,8 @@ Report only: never tune on these scenarios (docs/conversation-evaluation.md says
 
     MODEL=models/<fingerprint>.tar.gz python scripts/conversation_eval.py [--scenarios FILE] [--out REPORT]
 
-Sets 2 and 3 (tests/data/conversations_unseen_2.yml, _3.yml, other writers) report to
-docs/conversation-evaluation-2.md and -3.md: `make conversation-report` runs all three.
+Sets 2 to 5 (tests/data/conversations_unseen_2.yml … _5.yml, four other writers) report to
+docs/conversation-evaluation-2.md … -5.md: `make conversation-report` runs all five.
 """
 from __future__ import annotations
 

@@ -141,3 +141,16 @@ def test_a_refused_format_named_again_is_not_wanted(text, wanted, refused):
 
 def test_from_home_is_online():
     assert found("anything I can do from home at night once she's down")["format"] == "online"
+
+
+@pytest.mark.parametrize("text", [
+    "most mum groups feel really gendered and i just dont fit",
+    "the mum groups are for the one who gave birth and the dads' groups obviously aren't me",
+])
+def test_groups_described_as_not_fitting_are_refused_not_wanted(text):
+    entities = found(text)
+    assert entities.get("avoid_format") == "group" and "format" not in entities
+
+
+def test_a_controlling_and_abusive_ex_is_domestic_abuse():
+    assert "domestic_abuse" in found("I left my ex because he was controlling and abusive")["need"]

@@ -556,3 +556,15 @@ def test_calls_are_fast_once_loaded():
             resolve(q)
     per_call = (time.perf_counter() - start) / (n * len(queries))
     assert per_call < 0.001, f"{per_call * 1e6:.0f} µs per call"
+
+
+@pytest.mark.parametrize("text,where", [
+    ("Online probably, nearest anything in person is Inverness", None),
+    ("its a two hour drive to Inverness", None),
+    ("nearest group is in Inverness, I'm in Nairn", "Nairn (Highland)"),
+    ("we moved to Inverness last year", "Inverness (Highland)"),
+])
+def test_a_place_named_as_somewhere_else_is_not_where_the_person_is(text, where):
+    """Someone on Skye answering "nearest anything in person is Inverness" still lives on Skye (set 5, e05)."""
+    found = find_location(text)
+    assert (found.label if found else None) == where
