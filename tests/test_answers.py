@@ -273,3 +273,41 @@ def test_bare_weeks_for_the_stage_are_the_babys_age_once_the_birth_was_spoken_of
     """ "had a horrible birth … cant stop thinking about it", then "6 wks": the baby is six weeks old."""
     assert read_answer("stage", "6 wks", needs) == stage
     assert read_slot_answer("stage", "6 wks", "stage", None, list(needs))[0]["stage"] == stage
+
+
+def _fallback_tracker(*bot_messages, loop="action_two_stage_fallback"):
+    from rasa.shared.core.events import ActiveLoop, BotUttered, UserUttered
+    from rasa.shared.core.trackers import DialogueStateTracker
+    events = [UserUttered("hard to read", {"name": "nlu_fallback", "confidence": 0.4}), ActiveLoop(loop)]
+    events += [BotUttered(text, data) for text, data in bot_messages]
+    return DialogueStateTracker.from_events("t", events)
+
+
+ASKED = ("Sorry, I'm not sure I understood. Did you want to know how to support someone you care about?",
+         {"buttons": [{"title": "Yes", "payload": "/help_someone"}, {"title": "No", "payload": "/out_of_scope"}]})
+PRIVACY = ("Privacy: I keep this chat 90 days…", {})
+
+
+@pytest.mark.parametrize("intent,offered", [("affirm", "help_someone"), ("deny", "out_of_scope"), ("greet", None)])
+def test_a_typed_yes_or_no_to_did_you_want_is_its_button(intent, offered):
+    """Set 5, e34: "yes" typed to "Did you want to know how to support someone…?" got "still not sure"."""
+    from bot.nlu.answers import offered_payload
+    assert offered_payload(_fallback_tracker(ASKED, PRIVACY), intent) == offered
+
+
+def test_a_yes_outside_the_fallback_question_is_left_alone():
+    from bot.nlu.answers import offered_payload
+    assert offered_payload(_fallback_tracker(ASKED, loop="support_form"), "affirm") is None
+    assert offered_payload(_fallback_tracker(PRIVACY), "affirm") is None
+
+
+def test_the_yes_keeps_what_the_unclear_message_said():
+    from rasa.shared.core.events import ActiveLoop, BotUttered, UserUttered
+    from rasa.shared.core.trackers import DialogueStateTracker
+    from bot.nlu.answers import unclear_message_entities
+    said = [{"entity": "role", "value": "other"}, {"entity": "location", "value": "Lewis"},
+            {"entity": "crisis_category", "value": "x"}]
+    tracker = DialogueStateTracker.from_events("t", [
+        UserUttered("a grandfather on Lewis…", {"name": "nlu_fallback", "confidence": 0.4}, said),
+        ActiveLoop("action_two_stage_fallback"), BotUttered(*ASKED)])
+    assert unclear_message_entities(tracker) == said[:2]

@@ -452,3 +452,14 @@ def test_the_nets_learn_ordinary_messages_only_from_nlu_files_vetted_for_them():
                     if line.strip().startswith("- ")}
         assert examples and not examples & learned, name
     assert "I'm not coping" in learned  # the vetted files still teach the nets
+
+
+def test_the_real_net_does_not_alarm_on_ordinary_family_worry():
+    """Set 5, e34: a grandfather's "I think they are both finding things very difficult" was psychosis at 0.86
+    (tier 1). Family worry with nothing of risk in it is ordinary; a risk said about someone else still alarms."""
+    from bot.nlu import crisis_net
+    net = crisis_net.net()
+    worry = net.view("My son and his partner have a new baby and I think they are both finding things very difficult.")
+    assert crisis_net.decide(None, None, False, worry).tier != "crisis"
+    risk = net.view("my daughter keeps saying the baby would be better off without her and she wants to disappear")
+    assert crisis_net.decide(None, None, False, risk).tier != "none"

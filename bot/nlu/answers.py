@@ -125,6 +125,7 @@ _FILLER = frozenset("i im i'm am a an the in at near on its it's it is please pl
                     "anything anywhere somewhere any is are can could you u".split())
 ANSWER_SHARE = 0.6  # of a message's content words that must be entities for it to count as an answer
 ANSWER_INTENT = "find_support"
+FALLBACK_LOOP = "action_two_stage_fallback"
 FORM_NAME = "support_form"
 FACTS = {"location", "stage", "format", "role"}  # the search's own slots
 # DIET intents the answer rule never replaces: they are requests, not answers ("delete all my messages"
@@ -281,7 +282,14 @@ try:  # The Rasa adapter; the functions above are usable without Rasa.
         @functools.wraps(original)
         async def parse_message(self, message, tracker=None, only_output_properties=True):
             parse_data = await original(self, message, tracker, only_output_properties)
-            if tracker is not None and tracker.active_loop_name == FORM_NAME:
+            intent_name = (parse_data.get(INTENT) or {}).get("name")
+            offered = offered_payload(tracker, intent_name) if tracker is not None else None
+            if offered is not None:
+                parse_data[INTENT], parse_data[INTENT_RANKING_KEY] = decided(offered, parse_data.get(INTENT_RANKING_KEY))
+                parse_data["answer_in_context"] = intent_name
+                if intent_name == "affirm":  # the yes stands for the unclear message: keep what it said
+                    parse_data[ENTITIES] = (parse_data.get(ENTITIES) or []) + unclear_message_entities(tracker)
+            elif tracker is not None and tracker.active_loop_name == FORM_NAME:
                 intent = parse_data.get(INTENT) or {}
                 if answers_question(intent.get("name"), parse_data.get(TEXT) or "", parse_data.get(ENTITIES) or [],
                                     tracker.get_slot("requested_slot"), intent.get("full_retrieval_intent_name")):
@@ -294,6 +302,30 @@ try:  # The Rasa adapter; the functions above are usable without Rasa.
         MessageProcessor.parse_message = parse_message  # type: ignore[method-assign]
 
     install_context_reading()
+
+    def unclear_message_entities(tracker: Any) -> list[dict[str, Any]]:
+        """The search's entities in the message the fallback asked about (Rasa reverts it when the person says
+        yes, so "a grandfather on Lewis" would be asked again)."""
+        message = tracker.latest_message
+        return [e for e in (message.entities if message else []) if e.get("entity") != "crisis_category"]
+
+    def offered_payload(tracker: Any, intent: Text | None) -> Text | None:
+        """A typed yes or no to "Did you want to …?" (the two-stage fallback's question, actions/fallback.py)
+        is its Yes or No button: the intent the button carries. Rasa reads only a tapped payload that way; on SMS
+        people type "yes", which without this went to "Sorry, I'm still not sure what you mean"."""
+        if intent not in ("affirm", "deny") or tracker.active_loop_name != FALLBACK_LOOP:
+            return None
+        from rasa.shared.core.events import BotUttered, UserUttered
+        for event in reversed(tracker.events):  # the question, among the replies since the person last wrote
+            if isinstance(event, UserUttered):
+                return None
+            buttons = {b.get("title"): str(b.get("payload") or "")
+                       for b in (event.data or {}).get("buttons") or []} if isinstance(event, BotUttered) else {}
+            if "Yes" in buttons and "No" in buttons:
+                payload = buttons["Yes" if intent == "affirm" else "No"]
+                intent_name = payload[1:].split("{", 1)[0]
+                return intent_name if payload.startswith("/") and intent_name else None
+        return None
 
     def choose_intent(message: Message, intent: Text) -> None:
         chosen, ranking = decided(intent, message.get(INTENT_RANKING_KEY))
