@@ -41,6 +41,12 @@ from tests.servers import Servers  # noqa: E402
 SCENARIOS = ROOT / "tests" / "data" / "conversations_unseen.yml"
 
 
+def shown_path(path: Path) -> str:
+    """The scenario file as the report names it: relative to the project, or as given (a file written elsewhere)."""
+    resolved = path.resolve()
+    return str(resolved.relative_to(ROOT)) if resolved.is_relative_to(ROOT) else str(path)
+
+
 def in_reach(service: dict, board: str | None) -> bool:
     if set(service["areas"]) & {"scotland", "uk"}:
         return True
@@ -111,7 +117,7 @@ def main() -> int:
     asked_ok = sum(1 for _, run, _ in results if run.most_asked <= 2)
     turns = sorted(run.turns for _, run, _ in results)
     lines = [f"# Conversation evaluation ({date.today()})", "",
-             f"{len(results)} scenarios from {args.scenarios.resolve().relative_to(ROOT)}, written independently of the",
+             f"{len(results)} scenarios from {shown_path(args.scenarios)}, written independently of the",
              "training data and never tuned on; played over REST by `make conversation-report`",
              "(scripts/conversation_eval.py says what counts as suitable).", "",
              f"- ended in a suitable suggestion: **{suitable}/{len(results)} ({suitable / len(results):.0%})**",
