@@ -623,7 +623,7 @@ def _find(text: str, *, strict: bool) -> Resolution | None:
             if strict and target.place is not None and target.place.outside and not (
                     alone or _has_cue(words, i, LOCATIVE_CUES - {"from"})):
                 continue
-            if strict and _named_as_elsewhere(text, tokens, i):
+            if strict and _named_as_elsewhere(text, tokens, words, i):
                 continue
             matches.append((i, j, target))
             break
@@ -655,8 +655,7 @@ _ELSEWHERE_JUST_BEFORE = frozenset({"drive", "travel", "trip", "journey", "bus",
 _CLAUSE_END = re.compile(r"[.,;:!?]")
 
 
-def _named_as_elsewhere(text: str, tokens: list[tuple[str, int, int]], i: int) -> bool:
-    words = [t for t, _, _ in tokens]
+def _named_as_elsewhere(text: str, tokens: list[tuple[str, int, int]], words: list[str], i: int) -> bool:
     if i >= 2 and words[i - 1] == "to" and words[i - 2] in _ELSEWHERE_JUST_BEFORE:
         return True
     for k in range(max(0, i - 6), i):
