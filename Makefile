@@ -100,6 +100,8 @@ conversation-report: model db
 	MODEL=$(MODEL) $(PY) scripts/conversation_eval.py --scenarios tests/data/conversations_unseen_3.yml --out docs/conversation-evaluation-3.md
 	MODEL=$(MODEL) $(PY) scripts/conversation_eval.py --scenarios tests/data/conversations_unseen_4.yml --out docs/conversation-evaluation-4.md
 	MODEL=$(MODEL) $(PY) scripts/conversation_eval.py --scenarios tests/data/conversations_unseen_5.yml --out docs/conversation-evaluation-5.md
+	MODEL=$(MODEL) $(PY) scripts/conversation_eval.py --scenarios tests/data/conversations_unseen_6.yml --out docs/conversation-evaluation-6.md
+	MODEL=$(MODEL) $(PY) scripts/conversation_eval.py --scenarios tests/data/conversations_unseen_7.yml --out docs/conversation-evaluation-7.md
 
 # Whole-message replies to yes/no questions, by an independent writer, read by the whole pipeline.
 nlu-replies: model

@@ -101,7 +101,7 @@ class Resolution:
     board_code: str | None = None  # S08…
     label: str = ""  # human text of what we understood, e.g. "Portree (Highland)" or "NHS Fife"
     kind: str = ""  # "postcode" | "postcode_district" | "place" | "council" | "health_board"
-    postcode: str | None = None  # normalised, e.g. "IV51 9EH"; for a district alone, the district
+    postcode: str | None = None  # normalised, e.g. "IV51 9EH"; for a district alone or a place, the district
     easting: int | None = None  # OSGB grid metres, when a point is known
     northing: int | None = None
     message: str = ""  # for outside_scotland / unknown: a short, kind sentence for the person
@@ -109,6 +109,12 @@ class Resolution:
     @property
     def area_codes(self) -> tuple[str, ...]:
         return tuple(c for c in (self.council_code, self.board_code) if c)
+
+    @property
+    def postcode_area(self) -> str | None:
+        """The letters the postcode (or the place's district) starts with: "KW" for Wick."""
+        match = re.match(r"[A-Z]{1,2}", self.postcode or "")
+        return match.group() if match else None
 
     @property
     def resolved(self) -> bool:
@@ -441,7 +447,8 @@ def _from_target(target: _Target, query: str) -> Resolution:
         council, board = _council_and_board(place.council_code)
         d = district(place.district) if place.district else None
         return Resolution(STATUS_RESOLVED, query, council, board, _label(place.name, council), "place",
-                          easting=d.easting if d else None, northing=d.northing if d else None)
+                          postcode=place.district, easting=d.easting if d else None,
+                          northing=d.northing if d else None)
     council, board = _council_and_board(target.code)
     kind = "council" if council and target.code == council else "health_board"
     if target.kind == "region":

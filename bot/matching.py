@@ -3,7 +3,9 @@
 Turning the result into words is bot/signposting.py's job; this module only ranks.
 
 Hard filters (a service failing one is never suggested):
-  - active, and covering the person's council or health board, or national;
+  - active, and covering the person's council or health board, or national; a service covering only part
+    of its council area (by postcode area: Home-Start Caithness is KW in Highland) is local only to people
+    whose postcode or place lies in it, or who gave no more than the council;
   - for their audience and stage (when known; a skipped answer filters nothing);
   - not offered only in formats the person refused ("no groups", "I hate phones");
   - not a specialist service unless the person stated a need it is for (baby loss, domestic abuse,
@@ -19,8 +21,11 @@ Ranking, best first, and why:
   2. offers the requested format: what the person asked for, before where it is;
   3. local before national (local groups are what peer support is mostly about);
   4. nearest in-person location, when we know where the person is;
-  5. fewer needs the service focuses on that the person did not state (general support first);
-  6. by kind of support (bot.directory.records.KINDS): peer support, befriending, counselling, then
+  5. when whom it is for is unknown (the role skipped, or a friend asking): services open to mums, dads and
+     families before services for one of them, which may not be the person's (a national one for one group,
+     meeting no stated need, is left out when two or more others are found);
+  6. fewer needs the service focuses on that the person did not state (general support first);
+  7. by kind of support (bot.directory.records.KINDS): peer support, befriending, counselling, then
      support lines and information; then name.
 
 Search runs on an in-memory index of the taxonomy masks (numpy arrays, one row per service),
@@ -55,6 +60,7 @@ class MatchRequest:
     needs: tuple[str, ...] = ()
     easting: int | None = None
     northing: int | None = None
+    postcode_area: str | None = None  # "KW": narrows services that cover only part of a council area
     exclude_ids: tuple[str, ...] = ()
     limit: int = 3
 
@@ -96,13 +102,15 @@ class SearchIndex:
         self.revision = revision
         rows = session.execute(
             select(Service.id, Service.formats_mask, Service.audiences_mask, Service.stages_mask,
-                   Service.needs_mask, Service.kind, Service.name)
+                   Service.needs_mask, Service.kind, Service.name, Service.postcode_areas)
             .where(Service.status == "active").order_by(Service.name, Service.id)).all()
         self.ids = np.array([r.id for r in rows], dtype=object)
         self.row_of = {sid: i for i, sid in enumerate(self.ids)}
         self.formats, self.audiences, self.stages, self.needs = (
             np.array([r[k] for r in rows], dtype=np.int64) for k in range(1, 5))
         self.kind_rank = np.array([KIND_ORDER.get(r.kind, len(KIND_ORDER)) for r in rows], dtype=np.int64)
+        # The few services covering only part of their council area: row → the postcode areas they cover.
+        self.postcode_areas = {i: frozenset(r.postcode_areas.split()) for i, r in enumerate(rows) if r.postcode_areas}
         # Rows are in name order, so the row number is the final tie-break.
         by_area: dict[str, list[int]] = {}
         for sid, code in session.execute(select(ServiceArea.service_id, ServiceArea.code)):
@@ -126,6 +134,9 @@ class SearchIndex:
     def rank(self, request: MatchRequest) -> list[tuple[str, bool, bool, int, float | None]]:
         """(service id, local, format_ok, needs met, squared distance) for the best `limit` services."""
         local_rows = self.rows_for(request.local_codes)
+        if request.postcode_area:  # someone in Portree (IV) is not in reach of a service for Caithness (KW)
+            local_rows = np.array([r for r in local_rows if request.postcode_area in
+                                   self.postcode_areas.get(r, (request.postcode_area,))], dtype=np.int64)
         candidates = np.union1d(local_rows, self.rows_for(NATIONAL_AREAS))
         keep = np.ones(len(candidates), dtype=bool)
         if request.audience:
@@ -153,8 +164,16 @@ class SearchIndex:
         local = np.isin(rows, local_rows)
         unasked = mask(set(NEEDS) - set(asked), NEEDS)
         specialisms = sum(((self.needs[rows] & bit(n, NEEDS) & unasked) != 0).astype(np.int64) for n in NEEDS)
+        # Whom it is for unknown (skipped, or a friend asking): services open to everyone before those for one group,
+        # and a national service for one group (a dads' line to someone who may be a mum) only to fill a short list.
+        for_one_group = (self.audiences[rows] != mask(AUDIENCES, AUDIENCES)) if not request.audience \
+            else np.zeros(len(rows), dtype=bool)
+        padding = for_one_group & ~local & (needs_met == 0)
+        if padding.any() and (~padding).sum() >= 2:
+            rows, local, format_ok, needs_met, specialisms, for_one_group = (
+                a[~padding] for a in (rows, local, format_ok, needs_met, specialisms, for_one_group))
         distance2 = self._distance2(rows, request)
-        order = np.lexsort((rows, self.kind_rank[rows], specialisms, distance2, ~local, ~format_ok,
+        order = np.lexsort((rows, self.kind_rank[rows], specialisms, for_one_group, distance2, ~local, ~format_ok,
                             -needs_met))[:request.limit]
         return [(self.ids[rows[i]], bool(local[i]), bool(format_ok[i]), int(needs_met[i]),
                  None if np.isinf(distance2[i]) else float(distance2[i])) for i in order]

@@ -54,6 +54,8 @@ class Service(Base):
     audiences_mask = Column(Integer, nullable=False, default=0)
     stages_mask = Column(Integer, nullable=False, default=0)
     needs_mask = Column(Integer, nullable=False, default=0)
+    # ext: within its council areas, only these postcode areas ("KW"), space-separated; NULL: all of them
+    postcode_areas = Column(String(100))
     # ext: the whole record as JSON (ServiceRecord.to_dict), written with the rows above so a search
     # loads its top results in one query. The normalised tables stay the source of truth.
     record_json = Column(Text, nullable=False, default="{}")

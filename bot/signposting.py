@@ -66,6 +66,7 @@ def build_request(role: str | None, stage: str | None, format: str | None, needs
         needs=tuple(n for n in (needs or ()) if n in NEEDS),
         easting=place.easting if place else None,
         northing=place.northing if place else None,
+        postcode_area=place.postcode_area if place else None,
         exclude_ids=tuple(exclude_ids),
     )
 

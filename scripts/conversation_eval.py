@@ -14,8 +14,8 @@ Report only: never tune on these scenarios (docs/conversation-evaluation.md says
 
     MODEL=models/<fingerprint>.tar.gz python scripts/conversation_eval.py [--scenarios FILE] [--out REPORT]
 
-Sets 2 to 5 (tests/data/conversations_unseen_2.yml … _5.yml, four other writers) report to
-docs/conversation-evaluation-2.md … -5.md: `make conversation-report` runs all five.
+Sets 2 to 7 (tests/data/conversations_unseen_2.yml … _7.yml, six other writers) report to
+docs/conversation-evaluation-2.md … -7.md: `make conversation-report` runs all seven.
 """
 from __future__ import annotations
 
@@ -53,11 +53,14 @@ def in_reach(service: dict, board: str | None) -> bool:
     return board is not None and any(areas()[c].board_code == board for c in service["areas"] if c in areas())
 
 
-def need_available(url: str, expect: dict, board: str | None, council: str | None) -> bool:
-    """Does any service in reach meet one of the stated needs (so the first suggestion should)?"""
+def need_available(url: str, expect: dict, board: str | None, council: str | None,
+                   postcode_area: str | None = None) -> bool:
+    """Does any service in reach meet one of the stated needs (so the first suggestion should)? In reach of
+    the place itself: a service for Caithness only is not in reach of Skye, though both are in Highland."""
     with session_scope(url) as session:
         for need in expect.get("needs") or []:
-            request = MatchRequest(council_code=council, board_code=board, audience=expect.get("audience"),
+            request = MatchRequest(council_code=council, board_code=board, postcode_area=postcode_area,
+                                   audience=expect.get("audience"),
                                    stage=expect.get("stage") if expect.get("stage") in STAGES else None,
                                    needs=(need,), limit=1)
             found = find_matches(session, request)
@@ -90,7 +93,8 @@ def judge(run, expect: dict, url: str) -> list[str]:
     if wanted and wanted != "any" and wanted not in found[0]["formats"] and "does not offer" not in found[0]["reason"]:
         problems.append(f"first suggestion does not offer {wanted} and does not say so")
     needs = set(expect.get("needs") or [])
-    if needs and need_available(url, expect, board, council) and not needs & set(found[0]["needs"]):
+    postcode_area = place.postcode_area if place.status == "resolved" else None
+    if needs and need_available(url, expect, board, council, postcode_area) and not needs & set(found[0]["needs"]):
         problems.append(f"first suggestion does not meet the stated need {sorted(needs)}")
     return problems
 

@@ -158,6 +158,10 @@ def test_the_answer_rule_never_takes_a_crisis_intent_from_diet():
     ("feeling_low", "i'm a mum and i'm exhausted", False),
     ("deny", "nah not for me", False),  # a plain no stays a no
     ("deny", "no groups please", True),  # a no that names a fact is an answer
+    ("out_of_scope", "wee one is 9 weeks and we're skint, is there a free group nearby?", True),  # asks for support
+    ("out_of_scope", "what size nappies for a 3 month old?", False),  # a question with no kind of support
+    ("out_of_scope", "online, is that free?", False),  # a question about a kind of support, nothing more
+    ("out_of_scope", "is there a baby bank near me, my boy is 5 months?", False),
 ])
 def test_the_answer_rule_only_replaces_intents_that_would_interrupt_the_search(diet, text, replaced):
     from bot.nlu.answers import answer_replaces

@@ -153,6 +153,8 @@ def test_conversations_the_way_people_talk(servers, case):
         assert expect["first_need"] in found[0]["needs"], log
     for need in expect.get("unstated", []):
         assert not any(need in s["needs"] for s in found), log
+    for service_id in expect.get("not_offered", []):
+        assert service_id not in [s["id"] for s in found], log
 
 
 def test_a_correction_mid_form_changes_the_area(servers):

@@ -154,3 +154,61 @@ def test_groups_described_as_not_fitting_are_refused_not_wanted(text):
 
 def test_a_controlling_and_abusive_ex_is_domestic_abuse():
     assert "domestic_abuse" in found("I left my ex because he was controlling and abusive")["need"]
+
+
+@pytest.mark.parametrize("text,refused", [
+    ("i dinnae want a group, too shy", "group"),
+    ("couldnae face a group the now", "group"),
+    ("please don't ring me, he might hear", "phone"),
+    ("not interested in online stuff", "online"),
+    ("big groups i couldnt face it", "group"),
+])
+def test_scots_and_everyday_refusals(text, refused):
+    entities = found(text)
+    assert entities.get("avoid_format") == refused and entities.get("format") != refused
+
+
+@pytest.mark.parametrize("text", [
+    "he reads my texts and goes mental",
+    "I'm always on my phone at night",
+    "she checks my messages",
+])
+def test_a_phone_or_texts_that_belong_to_someone_are_not_a_format(text):
+    entities = found(text)
+    assert "format" not in entities and "avoid_format" not in entities
+
+
+@pytest.mark.parametrize("text,role", [
+    ("my man works offshore so it's just me and the wean", None),
+    ("ma fella is great but I'm still struggling", None),
+    ("I'm a man and I don't know where to turn since the baby came", "dad_partner"),
+    ("I had my son in June and my partner's been brilliant", "mum"),
+    ("I've just had a wee boy, 2 weeks ago", "mum"),
+    ("I had a baby with my girlfriend in May", None),
+    ("my dad died just before she was born and I can't stop crying", None),
+    ("ma mum says I should talk to someone", None),
+])
+def test_a_partner_named_is_not_the_writer_and_a_birth_said_with_i_is(text, role):
+    assert found(text).get("role") == role
+
+
+@pytest.mark.parametrize("text", [
+    "he won't let me go out without him and checks my phone",
+    "I feel like I'm walking on eggshells at home",
+    "she controls the money and who I see",
+])
+def test_coercive_control_described_is_domestic_abuse(text):
+    assert "domestic_abuse" in found(text).get("need", [])
+
+
+@pytest.mark.parametrize("text", [
+    "there's nothing round here for mums",
+    "we're an hour from the nearest town and there's no bus",
+    "a long way from anything out here",
+])
+def test_remoteness_described_is_rural(text):
+    assert "rural" in found(text).get("need", [])
+
+
+def test_money_being_tight_is_low_income():
+    assert "low_income" in found("money is so tight since I stopped work")["need"]

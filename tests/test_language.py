@@ -243,14 +243,16 @@ def test_in_another_language_the_net_alone_asks_and_alarms_only_for_a_sure_emerg
 # was tuned on it: crisis messages answered or asked about (tiers 1+2), ordinary ones alarmed on, ordinary ones asked.
 # Polish asked 2 -> 3 when the English corpus gained two batches (quiet.yml, voices.yml, which the languages net
 # also learns): one more Polish figurative message is asked about; one more Punjabi crisis is answered at once.
-PIPELINE_BLIND_FLOOR = {"ar": (24, 1, 3), "pa": (27, 1, 0), "pl": (30, 1, 3), "ro": (29, 0, 1), "uk": (30, 0, 1),
-                        "ur": (28, 1, 3), "zh": (26, 1, 0)}
+# 2026-12-05: Polish and Urdu asked 3 → 4, Punjabi and Ukrainian (blind5) 17 → 18 and 16 → 17, when the English
+# corpus gained two batches (docs/clinical-safety.md, the multilingual section): recall and false alarms unchanged.
+PIPELINE_BLIND_FLOOR = {"ar": (24, 1, 3), "pa": (27, 1, 0), "pl": (30, 1, 4), "ro": (29, 0, 1), "uk": (30, 0, 1),
+                        "ur": (28, 1, 4), "zh": (26, 1, 0)}
 
 
 # Blind batch 5 (tests/data/multilingual/blind5/, about 50 crisis and 76 ordinary messages a language, a quarter of
 # the ordinary ones idioms with death or violence words), first measured 2026-12-05: the same floors' meaning.
-PIPELINE_BLIND5_FLOOR = {"ar": (46, 4, 16), "pa": (44, 5, 17), "pl": (49, 3, 18), "ro": (48, 3, 10),
-                         "uk": (50, 4, 16), "ur": (45, 3, 20), "zh": (45, 5, 5)}
+PIPELINE_BLIND5_FLOOR = {"ar": (46, 4, 16), "pa": (44, 5, 18), "pl": (49, 3, 18), "ro": (48, 3, 10),
+                         "uk": (50, 4, 17), "ur": (45, 3, 20), "zh": (45, 5, 5)}
 
 
 @pytest.mark.parametrize("code", sorted(REQUIRED_LANGUAGES))

@@ -146,17 +146,9 @@ def test_at_most_the_limit_is_returned(sample_directory):
 
 
 def test_a_directory_change_is_seen_by_the_next_search(sample_directory, tmp_path):
-    from bot.directory.files import read_records
-    from bot.directory.store import save_records
     request = dict(**GLASGOW, audience="mothers", stage="postnatal", format="group")
     assert not match(sample_directory, **request).local_fit
-    new_group = tmp_path / "new.yml"
-    new_group.write_text(
-        "services:\n- {id: glasgow-new-group, name: New Group, organization: {id: org-o, name: O, url: 'https://o.example.org'}, kind: peer_support,"
-        " formats: [group], audiences: [mothers], stages: [postnatal], areas: [S12000049],"
-        " source: 'https://o.example.org', last_verified: '2026-11-01'}\n", encoding="utf-8")
-    with session_scope(sample_directory) as session:
-        save_records(session, read_records(new_group))
+    add_services(sample_directory, tmp_path, {"id": "glasgow-new-group", "name": "New Group"})
     result = match(sample_directory, **request)
     assert ids(result)[0] == "glasgow-new-group" and result.local_fit
 
@@ -171,20 +163,26 @@ def test_inactive_services_are_never_offered(sample_directory):
     assert "fife-mums-group" not in ids(result)
 
 
-def add_glasgow_groups(url, tmp_path):
-    """Three Glasgow mums' groups (in person only): one for recovery, one general, one for rural areas."""
+def add_services(url, tmp_path, *services: dict) -> None:
+    """Save fictional services (example.org) into the directory: each dict overrides a mums' group."""
+    import yaml
     from bot.directory.files import read_records
     from bot.directory.store import save_records
-    extra = tmp_path / "extra.yml"
-    extra.write_text("services:\n" + "".join(
-        f"- {{id: {sid}, name: {name}, organization: {{id: org-x, name: X, url: 'https://x.example.org'}}, kind: peer_support,"
-        f" formats: [group], audiences: [mothers], stages: [postnatal], needs: {needs}, areas: [S12000049],"
-        f" source: 'https://x.example.org', last_verified: '2026-11-01'}}\n"
-        for sid, name, needs in (("aa-recovery-mums", "AA Recovery Mums", "[substance_use]"),
-                                 ("zz-mums-group", "ZZ Mums Group", "[]"),
-                                 ("mm-rural-mums", "MM Rural Mums", "[rural]"))), encoding="utf-8")
+    base = {"organization": {"id": "org-x", "name": "X", "url": "https://x.example.org"}, "kind": "peer_support",
+            "formats": ["group"], "audiences": ["mothers"], "stages": ["postnatal"], "areas": ["S12000049"],
+            "source": "https://x.example.org", "last_verified": "2026-11-01"}
+    extra = tmp_path / f"extra-{services[0]['id']}.yml"
+    extra.write_text(yaml.safe_dump({"services": [{**base, **service} for service in services]}), encoding="utf-8")
     with session_scope(url) as session:
         save_records(session, read_records(extra))
+
+
+def add_glasgow_groups(url, tmp_path):
+    """Three Glasgow mums' groups (in person only): one for recovery, one general, one for rural areas."""
+    add_services(url, tmp_path,
+                 {"id": "aa-recovery-mums", "name": "AA Recovery Mums", "needs": ["substance_use"]},
+                 {"id": "zz-mums-group", "name": "ZZ Mums Group"},
+                 {"id": "mm-rural-mums", "name": "MM Rural Mums", "needs": ["rural"]})
 
 
 def test_a_service_for_a_need_is_offered_only_to_someone_who_stated_it(sample_directory, tmp_path):
@@ -215,3 +213,35 @@ def test_the_baby_loss_stage_counts_as_asking_for_baby_loss_support(sample_direc
 def test_support_asked_for_someone_else_by_a_friend_or_relative_is_not_filtered_to_family_support(role, support_for, audience):
     from bot.signposting import audience_for
     assert audience_for(role, support_for) == audience
+
+
+def test_a_service_for_part_of_a_council_is_local_only_there(sample_directory, tmp_path):
+    """Home-Start Caithness is coded to Highland but covers Caithness (postcode area KW): someone in Wick
+    gets it, someone on Skye (IV) does not, and someone who said only "Highland" still does."""
+    from bot.signposting import build_request
+    add_services(sample_directory, tmp_path, {"id": "far-north-mums", "name": "Far North Mums", "kind": "befriending",
+                                              "formats": ["one_to_one"], "needs": ["rural"], "areas": ["S12000017"],
+                                              "postcode_areas": ["KW"]})
+
+    def found(location):
+        with session_scope(sample_directory) as session:
+            request = build_request("mum", "postnatal", None, ("rural",), location)
+            return ids(find_matches(session, request))
+
+    assert found("Wick")[0] == "far-north-mums"
+    assert found("KW14 7EE")[0] == "far-north-mums"
+    assert found("Highland")[0] == "far-north-mums"
+    assert "far-north-mums" not in found("Skye") and "far-north-mums" not in found("Fort William")
+    assert "far-north-mums" not in found("IV51 9EH")
+
+
+def test_whom_it_is_for_unknown_puts_services_for_everyone_first(sample_directory, tmp_path):
+    """A skipped role: a national line for dads only (first by name and kind otherwise) comes after the
+    national services for everyone, and is left out when two of those are found; for a dad it comes first."""
+    add_services(sample_directory, tmp_path, {"id": "aa-dads-line", "name": "AA Dads Line", "formats": ["phone"],
+                                              "audiences": ["fathers_partners"], "areas": ["scotland"]})
+    unknown = ids(match(sample_directory, **GLASGOW, stage="postnatal", format="phone", limit=10))
+    assert unknown.index("aa-dads-line") > unknown.index("national-phone-line")  # one other: it fills the list
+    assert "aa-dads-line" not in ids(match(sample_directory, **GLASGOW, stage="postnatal", limit=10))  # two others
+    dad = ids(match(sample_directory, **GLASGOW, audience="fathers_partners", stage="postnatal", format="phone"))
+    assert dad[0] == "aa-dads-line"

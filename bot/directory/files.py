@@ -12,7 +12,7 @@ import yaml
 from bot.directory.openreferral import Held, is_hsds, read_hsds, write_hsds
 from bot.directory.records import ImportFailed, RecordError, ServiceRecord, parse_record
 
-LIST_FIELDS = ("formats", "audiences", "stages", "needs", "areas", "languages")
+LIST_FIELDS = ("formats", "audiences", "stages", "needs", "areas", "postcode_areas", "languages")
 CSV_COLUMNS = ("id", "name", "organization_id", "organization_name", "organization_url", "kind", "description",
                "url", "email", "phones", *LIST_FIELDS, "cost", "schedule", "referral_route", "referral_how",
                "volunteer_training", "supervision", "safeguarding_policy", "locations", "source", "source_date", "last_verified", "status",

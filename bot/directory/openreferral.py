@@ -44,7 +44,8 @@ EXTRA_TAXONOMIES: dict[str, dict[str, str]] = {
     "referral_route": dict(REFERRAL_ROUTES),
     "quality": {"volunteer_training": "Volunteer training", "supervision": "Supervision",
                 "safeguarding_policy": "Safeguarding policy"},
-    "record": {"service_id": "Directory service id", "organization_id": "Directory organisation id"},
+    "record": {"service_id": "Directory service id", "organization_id": "Directory organisation id",
+               "postcode_areas": "Only these postcode areas within its service areas"},
 }
 MAPPING_FILE = DATA_DIR / "directory" / "openreferral-terms.yml"
 
@@ -101,6 +102,8 @@ def to_hsds(r: ServiceRecord) -> dict[str, Any]:
     attributes += [_attribute(sid, "kind", r.kind), _attribute(sid, "referral_route", r.referral_route),
                    _attribute(sid, "record", "service_id", r.id),
                    _attribute(sid, "record", "organization_id", r.organization_id)]
+    if r.postcode_areas:  # HSDS service areas are whole areas; the narrowing travels as our own attribute
+        attributes.append(_attribute(sid, "record", "postcode_areas", " ".join(r.postcode_areas)))
     attributes += [_attribute(sid, "quality", name, getattr(r, name)) for name in QUALITY_FIELDS
                    if getattr(r, name)]
     metadata = [_metadata(sid, "source", "verified", r.source_date or r.last_verified, r.source)]
@@ -239,6 +242,7 @@ def from_hsds(raw: dict[str, Any], feed: str, today: date | None = None) -> dict
         "formats": terms.get("format", []), "audiences": terms.get("audience", []),
         "stages": terms.get("stage", []), "needs": terms.get("need", []),
         "areas": [code for a in raw.get("service_areas") or [] if isinstance(a, dict) and (code := _area_code(a))],
+        "postcode_areas": (values.get("record:postcode_areas") or "").split(),
         "languages": [lang.get("code") for lang in raw.get("languages") or [] if isinstance(lang, dict)
                       and isinstance(lang.get("code"), str) and len(lang["code"]) == 2],
         "cost": first(raw.get("cost_options"), "option"),

@@ -80,6 +80,9 @@ class ServiceRecord:
     status_since: date | None = None  # when it became active / paused / closed, if known
     status_note: str | None = None  # why, for the people who keep the directory (HSDS `alert`)
     source_date: date | None = None  # when the source page was published or updated, if known
+    # Within its council areas, only these postcode areas (Home-Start Caithness: "KW", which in Highland is
+    # Caithness and north-east Sutherland); empty: the whole of each area. National areas are never narrowed.
+    postcode_areas: tuple[str, ...] = ()
 
     @property
     def active(self) -> bool:
@@ -105,7 +108,7 @@ class ServiceRecord:
             locations=tuple(Place(**p) for p in data["locations"]), source=data["source"],
             last_verified=date.fromisoformat(data["last_verified"]), status=data["status"]["state"],
             status_since=_iso(data["status"]["since"]), status_note=data["status"].get("note"),
-            source_date=_iso(data["source_date"]))
+            source_date=_iso(data["source_date"]), postcode_areas=tuple(data.get("postcode_areas", ())))
 
     def to_dict(self) -> dict[str, Any]:
         """The export/interchange shape (also the `{"services": [...]}` payload's items)."""
@@ -123,7 +126,7 @@ class ServiceRecord:
         data["status"] = {"state": data.pop("status"), "since": _iso_text(data.pop("status_since")),
                           "note": data.pop("status_note")}
         data["source_date"] = _iso_text(self.source_date)
-        for key in ("formats", "audiences", "stages", "needs", "areas", "languages"):
+        for key in ("formats", "audiences", "stages", "needs", "areas", "languages", "postcode_areas"):
             data[key] = list(data[key])
         data["phones"] = [asdict(p) for p in self.phones]
         data["locations"] = [asdict(p) for p in self.locations]
@@ -246,6 +249,7 @@ def parse_record(raw: Any, file: str, row: int) -> tuple[ServiceRecord | None, l
         formats=check.codes(raw, "formats", FORMATS), audiences=check.codes(raw, "audiences", AUDIENCES),
         stages=check.codes(raw, "stages", STAGES), needs=check.codes(raw, "needs", NEEDS, required=False),
         areas=check.codes(raw, "areas", areas()),
+        postcode_areas=check.codes(raw, "postcode_areas", _PostcodeAreas(), required=False),
         languages=check.codes(raw, "languages", _LanguageCodes(), required=False) or ("en",),
         cost=check.text("cost", raw.get("cost")), schedule=check.text("schedule", raw.get("schedule")),
         referral_route=route, referral_how=str(referral["how"]).strip() if referral.get("how") else None,
@@ -267,6 +271,16 @@ class _LanguageCodes:
 
     def __iter__(self):
         return iter(["two-letter ISO 639-1 codes such as en, gd, pl, ar"])
+
+
+class _PostcodeAreas:
+    """The letters of a UK postcode area: "KW", "G" (membership test only)."""
+
+    def __contains__(self, code: object) -> bool:
+        return isinstance(code, str) and re.fullmatch(r"[A-Z]{1,2}", code) is not None
+
+    def __iter__(self):
+        return iter(["postcode areas: the one or two capital letters a postcode starts with, such as KW or G"])
 
 
 def _phones(value: Any, check: _Checker) -> tuple[PhoneNumber, ...]:

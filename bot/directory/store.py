@@ -50,6 +50,7 @@ def save_records(session: Session, records: Iterable[ServiceRecord], locate=None
             status=r.status, status_since=r.status_since, status_note=r.status_note, source_date=r.source_date,
             formats_mask=mask(r.formats, FORMATS), audiences_mask=mask(r.audiences, AUDIENCES),
             stages_mask=mask(r.stages, STAGES), needs_mask=mask(r.needs, NEEDS),
+            postcode_areas=" ".join(r.postcode_areas) or None,
             record_json=json.dumps(r.to_dict(), ensure_ascii=False),
         )
         service.phones = [Phone(number=p.number, type=p.type, description=p.description) for p in r.phones]
@@ -137,6 +138,7 @@ def to_record(s: Service) -> ServiceRecord:
                         for sal in s.service_at_locations),
         source=s.source, last_verified=s.last_verified, status=s.status, status_since=s.status_since,
         status_note=s.status_note, source_date=s.source_date,
+        postcode_areas=tuple((s.postcode_areas or "").split()),
     )
 
 

@@ -143,13 +143,17 @@ def is_question(text: str) -> bool:
 def answer_replaces(intent: str | None, text: str, entities: list[dict[str, Any]]) -> bool:
     """Should this message count as an answer (find_support) although DIET read it as `intent`?
     Only where DIET's intent would interrupt the search: a question ("can dads get PND?") stays a question
-    unless it names a place; low mood stays low mood unless it also gives two facts for the search
-    ("mum in Fife, 6 months, I've been drinking"); a yes or no counts only when it names a fact ("no, not
-    groups")."""
+    unless it names a place (or, read as out of scope, a kind of support); low mood stays low mood unless it
+    also gives two facts for the search ("mum in Fife, 6 months, I've been drinking"); a yes or no counts only
+    when it names a fact ("no, not groups")."""
     if intent in KEEPS_ITS_INTENT or not is_mostly_answer(text, entities):
         return False
     kinds = {e.get("entity") for e in entities}
-    if is_question(text) and "location" not in kinds:
+    # Read as out of scope, a question naming a kind of support and another fact ("baby is 11 weeks… any free groups
+    # I could walk to?") asks for support: the money or the bus it mentions is the reason, not the request. A kind
+    # of support alone ("online, is that free?") is a question about it.
+    asks_for_a_format = intent == "out_of_scope" and "format" in kinds and len(kinds & FACTS) >= 2
+    if is_question(text) and "location" not in kinds and not asks_for_a_format:
         return False
     if intent == "feeling_low" and len(kinds & FACTS) < 2 and answer_share(text, entities) < 1.0:
         return False

@@ -77,6 +77,8 @@ def extract(text: str) -> list[dict[str, Any]]:
             labels.setdefault((start, end), []).append(label)
     found: list[dict[str, Any]] = []
     for span in filter_spans([doc[start:end] for start, end in labels]):
+        if _someone_elses(doc, span):
+            continue
         for label in labels[(span.start, span.end)]:
             entity, code = label.split("|")
             if entity == "format" and code != "any" and _refused(doc, span, cues):
@@ -101,6 +103,28 @@ def extract(text: str) -> list[dict[str, Any]]:
 # support is for, so it wins over a relationship named on the way ("friend"), whichever came first.
 _SAID_OF_SOMEONE = re.compile(r"\b(?:she|he|they)\s*(?:'s|s|is|'re|are)\s+(?:the\s+|a\s+|her\s+|his\s+)?$",
                               re.IGNORECASE)
+
+
+# "goes through my phone", "my man's away at work", "my dad passed when I was pregnant": a format word after a
+# possessive is a thing (a phone, messages); "man"/"fella" after one is the person's partner, and "mum"/"dad" after
+# "my" the person's own parent: not the person.
+_POSSESSIVES = frozenset({"my", "ma", "his", "her", "their", "our", "oor", "your", "yer"})
+_MY = frozenset({"my", "ma", "our", "oor"})
+_PARTNER_WORDS = frozenset({"man", "fella", "guy", "da"})
+_PARENT_WORDS = frozenset({"mum", "mam", "mammy", "maw", "mother", "mom", "mummy", "dad", "father", "daddy", "faither"})
+_THINGS = frozenset({"phone", "phones", "fone", "text", "texts", "messages", "message", "messaging", "laptop"})
+
+
+def _someone_elses(doc, span) -> bool:
+    """A phrase after "my"/"his"/"her"… that names a thing, the person's partner or their own parent: not a
+    format or a role."""
+    before = doc[span.start - 1].lower_ if span.start else ""
+    if before not in _POSSESSIVES:
+        return False
+    first = span[0].lower_
+    if first in _THINGS:
+        return True
+    return len(span) == 1 and (first in _PARTNER_WORDS or (before in _MY and first in _PARENT_WORDS))
 
 
 def _recipient_role_first(text: str, found: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -188,11 +212,22 @@ _ANOTHER_PERSON = re.compile(r"\b(?:she|shes|she's|her|wife|partner|girlfriend|g
                              r"friend|son's|sons|niece|they|their)\b", re.IGNORECASE)
 
 
+# "I had my baby 4 months ago", "I've just had a wee girl": the writer gave birth, so the mum, even when a partner
+# is named after ("…my partner doesn't like me going out"); not "I had a baby with my girlfriend".
+_GAVE_BIRTH_SELF = re.compile(
+    r"\b(?:i|i've|ive|i have)\s+(?:just\s+|recently\s+|only\s+)?(?:had|gave birth to|given birth to)\s+"
+    r"(?:my|our|the|a)\s+(?:wee\s+|little\s+|baby\s+)?(?:baby|son|daughter|boy|girl|bairn|wean|twins|first)\b"
+    r"(?!\s+(?:\w+\s+)?(?:with|wi)\b)", re.IGNORECASE)
+
+
 def _pregnant_self(text: str) -> list[dict[str, Any]]:
     text = text.replace("’", "'")
     for m in _PREGNANT_SELF.finditer(text):
         if not _SOMEONE_ELSE.search(m["between"]):
             return [{"entity": "role", "value": "mum", "start": m.start(), "end": m.end()}]
+    birth = _GAVE_BIRTH_SELF.search(text)
+    if birth:
+        return [{"entity": "role", "value": "mum", "start": birth.start(), "end": birth.end()}]
     unsaid = _SELF_UNSAID.search(text)
     if unsaid and not _ANOTHER_PERSON.search(text):
         start = unsaid.start() + len(unsaid.group()) - len(unsaid.group().lstrip(".!? "))
