@@ -212,3 +212,13 @@ def test_remoteness_described_is_rural(text):
 
 def test_money_being_tight_is_low_income():
     assert "low_income" in found("money is so tight since I stopped work")["need"]
+
+
+@pytest.mark.parametrize("text,stage", [
+    ("my son and his partner lost their baby at 20 weeks", "baby_loss"),
+    ("they lost there baby at 23 weeks, I don't know what to say to them", "baby_loss"),
+    ("the scan at 21 weeks showed a heart problem", None),
+    ("she was born at 31 weeks and is home now", "postnatal"),
+])
+def test_at_a_number_of_weeks_is_a_point_in_the_pregnancy_not_the_babys_age(text, stage):
+    assert found(text).get("stage") == stage

@@ -248,6 +248,10 @@ def stages_from_ages(text: str, default_weeks: str | None = None) -> list[dict[s
             stage = "pregnancy"
         elif after not in {"old", "ago"} and _PARTNER_BEFORE.search(before):  # "partner's 32 weeks"
             stage = "pregnancy"
+        elif unit.startswith("w") and re.search(r"\bat\s*$", before, re.IGNORECASE):
+            # "at 22 weeks" is a point in a pregnancy: a birth then ("born at 30 weeks") or a loss (the loss
+            # phrase says so), never the baby's age
+            stage = "postnatal" if re.search(r"\bborn\b", before, re.IGNORECASE) else None
         elif after in {"old", "ago"} or unit.startswith("y") or _BABY_BEFORE.search(before):
             stage = "postnatal"
         elif _PREGNANT_BEFORE.search(before):
