@@ -93,7 +93,7 @@ cross-validate: setup
 nlu-heldout: model
 	$(RASA) test nlu --model $(MODEL) --nlu tests/data/nlu_heldout.yml --out results/nlu-heldout
 
-# Whole conversations nobody in the project wrote (tests/data/conversations_unseen*.yml, three writers): report only.
+# Whole conversations nobody in the project wrote (tests/data/conversations_unseen*.yml, seven writers): report only.
 conversation-report: model db
 	MODEL=$(MODEL) $(PY) scripts/conversation_eval.py
 	MODEL=$(MODEL) $(PY) scripts/conversation_eval.py --scenarios tests/data/conversations_unseen_2.yml --out docs/conversation-evaluation-2.md
