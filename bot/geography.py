@@ -113,8 +113,7 @@ class Resolution:
     @property
     def postcode_area(self) -> str | None:
         """The letters the postcode (or the place's district) starts with: "KW" for Wick."""
-        match = re.match(r"[A-Z]{1,2}", self.postcode or "")
-        return match.group() if match else None
+        return _area_of(self.postcode or "") or None
 
     @property
     def resolved(self) -> bool:
