@@ -243,7 +243,7 @@ def run_load_prod(started: Started, model: str, forwarded: list[str]) -> int:
         pids = [str(info["pid"]) for name, info in sorted(state.items())
                 if name.startswith(("rasa-", "actions-")) and info.get("pid")]
         notes = [f"`production`: `{model}`, scripts/prod.py in a fresh PROD_DIR: two Rasa instances and two action "
-                 "servers behind nginx (round robin), PostgreSQL tracker store and directory, Redis lock store, "
+                 "servers behind nginx (least_conn), PostgreSQL tracker store and directory, Redis lock store, "
                  "the alert worker; measured through nginx. RSS is the two Rasa and two action-server processes. "
                  f"Rate limits set to {int(UNLIMITED):,} a minute: one client address sends every message.",
                  f"`bare`: bench/bare/ (what `rasa init` creates in Rasa 3.6), `{bare_model.relative_to(ROOT)}`; "

@@ -3,7 +3,7 @@
     python scripts/prod.py start | stop | status | hold NAME | release NAME | data-dir
 
 PostgreSQL and Redis (Debian packages) with generated passwords, migrated; two Rasa instances and two action
-servers behind nginx (deploy/nginx.conf.in: round robin for the webhooks, sticky for the chat's socket.io,
+servers behind nginx (deploy/nginx.conf.in: fewest requests in flight for the webhooks, sticky for the chat's socket.io,
 static 24/7 numbers when every instance is down); the alert worker and the chat page server. A supervisor
 process owns them all and restarts any that stops, with back-off (1 s doubling to 60 s). `hold NAME` stops
 one and keeps it stopped until `release NAME` (maintenance, and the resilience tests).

@@ -144,7 +144,8 @@ def test_a_conversation_served_alternately_by_both_instances_stays_coherent(prod
     for text, _ in turns:
         assert prod.say(sender, text), text
     served = prod.upstreams(len(turns))
-    assert len(set(served)) == 2, f"round robin should use both instances: {served}"
+    # least_conn is round robin among instances with nothing in flight, so turns sent one at a time alternate.
+    assert len(set(served)) == 2, f"both instances should serve: {served}"
     slots = prod.tracker(sender)["slots"]
     assert (slots["role"], slots["stage"], slots["format"], slots["council_code"]) == \
         ("dad_partner", "postnatal", "any", "S12000049")
