@@ -92,15 +92,48 @@ def test_short_english_and_scots_are_never_taken_for_another_language():
     assert wrong == []
 
 
-def test_none_of_the_english_training_or_crisis_corpus_is_taken_for_another_language():
+def _english_nlu_messages() -> list[str]:
     texts = []
     for path in list((ROOT / "data/nlu").glob("*.yml")) + [ROOT / "tests/data/nlu_heldout.yml"]:
         for block in yaml.safe_load(path.read_text(encoding="utf-8")).get("nlu") or []:
             texts += [re.sub(r"\[([^\]]+)\]\([^)]+\)", r"\1", line[2:]) for line in
                       str(block.get("examples", "")).splitlines() if line.startswith("- ")]
+    return texts
+
+
+def test_none_of_the_english_training_or_crisis_corpus_is_taken_for_another_language():
+    texts = _english_nlu_messages()
     assert len(texts) > 2000
     wrong = [t for t in texts if language.identify(t).code != "en"]
     assert wrong == []
+
+
+def test_no_english_message_has_two_latin_markers_of_another_language():
+    """Two markers send a message to the crisis net for other languages as well; English must never look so."""
+    from bot.nlu import crisis_net
+    texts = _english_nlu_messages() + [item.text for item in crisis_net.read_corpus()]
+    assert len(texts) > 5000
+    assert [(t, language.romanised_language(t)) for t in texts if language.romanised_language(t)] == []
+
+
+@pytest.mark.parametrize("text,code", [
+    ("mujhe koi group chahiye Glasgow mein, bahut akeli hoon", "ur"),
+    ("meri wife bahut pareshan rehti hai, kya koi madad hai", "ur"),
+    ("mainu koi group dasso, ghar vich kalli haan", "pa"),
+    ("ohnu kuch samajh nahi aunda, baby bahut ronda", "pa"),
+    ("ana ta3baneh kteer w ma fini nam", "ar"),
+    ("ya3ni ma fi 7ada y7ki ma3i bil 3arabi?", "ar"),
+])
+def test_romanised_urdu_punjabi_and_arabizi_are_also_read_as_another_language(text, code):
+    assert language.identify(text).code == "en", "the detector has no model of them: it answers in English"
+    assert language.romanised_language(text) == code
+    assert language.perhaps_other_language(text), "so the crisis net for other languages reads it too"
+
+
+@pytest.mark.parametrize("text", ["thanks hun x", "a ton of nappies and no sleep", "EH7 5QR", "see ya at the group",
+                                  "me and my mere wee one", "nahi", "Ana said the group is on Tuesday"])
+def test_one_marker_or_english_look_alikes_are_not_another_language(text):
+    assert language.romanised_language(text) is None
 
 
 def _identified(scripts: set[str]) -> tuple[int, int, list]:
@@ -245,20 +278,29 @@ def test_in_another_language_the_net_alone_asks_and_alarms_only_for_a_sure_emerg
 # also learns): one more Polish figurative message is asked about; one more Punjabi crisis is answered at once.
 # 2026-12-05: Polish and Urdu asked 3 → 4, Punjabi and Ukrainian (blind5) 17 → 18 and 16 → 17, when the English
 # corpus gained two batches (docs/clinical-safety.md, the multilingual section): recall and false alarms unchanged.
-PIPELINE_BLIND_FLOOR = {"ar": (24, 1, 3), "pa": (27, 1, 0), "pl": (30, 1, 4), "ro": (29, 0, 1), "uk": (30, 0, 1),
+# Later the same day: Punjabi 27 → 30 caught, when romanised Punjabi, Urdu and Arabizi were also read by the net for
+# other languages (latin_markers in data/i18n/).
+PIPELINE_BLIND_FLOOR = {"ar": (24, 1, 3), "pa": (30, 1, 0), "pl": (30, 1, 4), "ro": (29, 0, 1), "uk": (30, 0, 1),
                         "ur": (28, 1, 4), "zh": (26, 1, 0)}
 
 
 # Blind batch 5 (tests/data/multilingual/blind5/, about 50 crisis and 76 ordinary messages a language, a quarter of
 # the ordinary ones idioms with death or violence words), first measured 2026-12-05: the same floors' meaning.
-PIPELINE_BLIND5_FLOOR = {"ar": (46, 4, 16), "pa": (44, 5, 18), "pl": (49, 3, 18), "ro": (48, 3, 10),
-                         "uk": (50, 4, 17), "ur": (45, 3, 20), "zh": (45, 5, 5)}
+# Later the same day, with the Latin-letter markers: Punjabi 44 → 48 caught and Urdu 45 → 50, for 2 more ordinary
+# messages asked in each (18 → 20, 20 → 22): romanised messages the net for other languages now reads as well.
+PIPELINE_BLIND5_FLOOR = {"ar": (46, 4, 16), "pa": (48, 5, 20), "pl": (49, 3, 18), "ro": (48, 3, 10),
+                         "uk": (50, 4, 17), "ur": (50, 3, 22), "zh": (45, 5, 5)}
+# Batch 6 (tests/data/multilingual/batch6/, 64 crisis and 56 ordinary messages a language, half the ordinary ones
+# idioms, news, jokes and crises long past), measured 2026-12-05 and never trained on; read, so not blind.
+PIPELINE_BATCH6_FLOOR = {"ar": (60, 2, 6), "pa": (60, 5, 9), "pl": (63, 3, 7), "ro": (63, 3, 7), "uk": (59, 3, 8),
+                         "ur": (64, 6, 11), "zh": (61, 5, 10)}
 
 
 @pytest.mark.parametrize("code", sorted(REQUIRED_LANGUAGES))
 def test_the_pipeline_answers_or_asks_about_crises_in_each_language_no_worse_than_measured(code):
     figures = evaluation.evaluate_pipeline(code)
-    for part, floor in (("blind", PIPELINE_BLIND_FLOOR), ("blind5", PIPELINE_BLIND5_FLOOR)):
+    for part, floor in (("blind", PIPELINE_BLIND_FLOOR), ("blind5", PIPELINE_BLIND5_FLOOR),
+                        ("batch6", PIPELINE_BATCH6_FLOOR)):
         caught, alarms, asked = floor[code]
         found = figures[part]
         assert found.caught >= caught and found.false_alarms <= alarms and found.asked <= asked, (code, part)

@@ -14,6 +14,7 @@ Two separate questions, answered separately:
 from __future__ import annotations
 
 import logging
+import re
 import unicodedata
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -60,6 +61,9 @@ class Language:
     english_false_friends: frozenset[str] = frozenset()
     # Whole-message answers ("tak", "ні", "是的"), normalised: the intent each stands for (ANSWER_INTENTS).
     answers: dict[str, str] = field(default_factory=dict)
+    # Common words of this language typed in Latin letters that English never uses ("mujhe", "mainu", "3am"):
+    # lingua has no model of romanised Urdu or Punjabi, or of Arabizi, and often reads them as English.
+    latin_markers: frozenset[str] = frozenset()
 
     @property
     def reviewed(self) -> bool:
@@ -82,7 +86,7 @@ def _load(path: Path) -> Language:
                     direction=str(raw.get("direction", "ltr")), provenance=dict(raw.get("provenance") or {}),
                     responses={k: str(v) for k, v in (raw.get("responses") or {}).items()}, lexicon=lexicon, path=path,
                     english_false_friends=frozenset(str(w).lower() for w in raw.get("english_false_friends") or ()),
-                    answers=answers)
+                    answers=answers, latin_markers=frozenset(str(w).lower() for w in raw.get("latin_markers") or ()))
 
 
 def _answer_form(text: str, fold_marks: bool) -> str:
@@ -271,9 +275,24 @@ def _identify(text: str) -> Identified:
 
 
 def perhaps_other_language(text: str) -> bool:
-    """Answered in English, though the detector leaned to another language without being sure: romanised Urdu,
-    Polish typed without accents. The crisis net then also reads it as another language (bot.nlu.crisis_net)."""
-    return identify(text).reason == NOT_CONFIDENT
+    """Answered in English, though the detector leaned to another language without being sure (Polish typed
+    without accents), or the message has two of one language's Latin-letter markers (romanised Urdu or Punjabi,
+    Arabizi, which the detector often takes for English). The crisis net then also reads it as another language
+    (bot.nlu.crisis_net)."""
+    return identify(text).reason == NOT_CONFIDENT or romanised_language(text) is not None
+
+
+LATIN_MARKERS_NEEDED = 2  # one word ("ana", "hun") is a name or a typo as often as not
+
+
+def romanised_language(text: str) -> str | None:
+    """The language whose Latin-letter markers the message has most of, if it has at least two distinct ones."""
+    if not isinstance(text, str):
+        return None
+    words = set(re.findall(r"[a-z0-9']+", text[:2000].lower()))
+    counts = {code: len(words & lang.latin_markers) for code, lang in languages().items() if lang.latin_markers}
+    best = max(sorted(counts), key=lambda code: counts[code], default=None)
+    return best if best is not None and counts[best] >= LATIN_MARKERS_NEEDED else None
 
 
 def status() -> list[dict[str, Any]]:
