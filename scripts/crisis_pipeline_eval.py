@@ -87,8 +87,14 @@ class Table:
 
 
 async def main(argv: list[str]) -> int:
+    import logging
+
     from rasa.core.agent import Agent
+    from rasa.utils.log_utils import configure_structlog
     from bot.nlu.crisis_net import read_corpus
+    # Rasa's structlog prints every parse's text at debug level: that would show the blind batches' messages
+    # (and put message text in a log).
+    configure_structlog(logging.WARNING)
     agent = Agent.load(argv[0])
 
     async def decide(text: str) -> str:
