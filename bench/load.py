@@ -192,6 +192,18 @@ def rss_mib(pid: int) -> float | None:
     return None  # gone, or a zombie (no VmRSS line)
 
 
+def cpu_seconds(pids: list[int]) -> float | None:
+    """User and system CPU time the processes have used so far (/proc/PID/stat), or None if one is gone."""
+    total = 0
+    try:
+        for pid in pids:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of proc(5))
+    except (FileNotFoundError, ProcessLookupError, IndexError, ValueError):
+        return None
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def process_name(pid: int) -> str:
     """A short name from the command line: `rasa run`, the module of `python -m …`, else the program."""
     try:
@@ -254,6 +266,7 @@ class Results:
     memory: dict[str, dict[int, float | None]] = field(default_factory=dict)  # step → pid → MiB
     process_names: dict[int, str] = field(default_factory=dict)  # read while the process is alive
     load_averages: list[float] = field(default_factory=list)  # the machine's 1-minute load, at start and end
+    cpu_ms: dict[int, dict[str, float | None]] = field(default_factory=dict)  # concurrency → target → per message
 
     def all_turns(self) -> list[Turns]:
         return [*self.warm_up.values(), *self.long.values(),
@@ -282,8 +295,13 @@ async def run(targets: dict[str, str], baseline: str | None, pids: dict[str, lis
         sample(f"after the {long_turns}-turn conversation", [name])
     for users in levels:
         for name, url in targets.items():
+            cpu_before = cpu_seconds(pids.get(name, []))
             turns = await conversations(url, bots[name], users, seconds, timeout)
+            cpu_after = cpu_seconds(pids.get(name, []))
             results.levels.setdefault(users, {})[name] = turns
+            results.cpu_ms.setdefault(users, {})[name] = (
+                (cpu_after - cpu_before) * 1000 / len(turns.latencies)
+                if pids.get(name) and cpu_before is not None and cpu_after is not None and turns.latencies else None)
             print(f"{name} at {users:>3} concurrent: {len(turns.latencies)} messages, {turns.error_count} errors, "
                   f"p50 {turns.percentile_ms(0.5):.0f} ms, p95 {turns.percentile_ms(0.95):.0f} ms, "
                   f"{turns.throughput:.1f} msg/s", flush=True)
@@ -325,13 +343,17 @@ def report(results: Results, targets: dict[str, str], baseline: str | None, pids
               "the long conversation's messages (errors: "
               + ", ".join(f"`{name}` {_errors(turns)}" for name, turns in results.warm_up.items()) + ").", ""]
     lines += ["## Latency and throughput", "",
-              "| concurrent | target | messages | errors | p50 (ms) | p95 (ms) | p99 (ms) | msg/s |",
-              "|---:|---|---:|---|---:|---:|---:|---:|"]
+              "CPU ms a message: the CPU time (user + system) the target's listed processes used during the level, "
+              "over the messages answered; the cost of a turn, whatever else the shared machine was doing.", "",
+              "| concurrent | target | messages | errors | p50 (ms) | p95 (ms) | p99 (ms) | msg/s | CPU ms a message |",
+              "|---:|---|---:|---|---:|---:|---:|---:|---:|"]
     for users, by_target in results.levels.items():
         for name, turns in by_target.items():
+            cpu = results.cpu_ms.get(users, {}).get(name)
             lines.append(f"| {users} | {name} | {len(turns.latencies)} | {_errors(turns)} | "
                          f"{_ms(turns.percentile_ms(0.5))} | {_ms(turns.percentile_ms(0.95))} | "
-                         f"{_ms(turns.percentile_ms(0.99))} | {turns.throughput:.1f} |")
+                         f"{_ms(turns.percentile_ms(0.99))} | {turns.throughput:.1f} | "
+                         f"{'–' if cpu is None else f'{cpu:.1f}'} |")
     if baseline and others:
         lines += ["", f"Ratios to `{baseline}` (latency: higher is slower; throughput: lower is fewer messages a "
                       "second).", "",

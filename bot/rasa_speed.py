@@ -14,29 +14,46 @@ which first checks Rasa's event schema itself against the JSON Schema meta-schem
   in slots (`crisis_met`, `questions_asked`; domain.yml), and the current slots, latest message and active
   loop are exactly those of the whole tracker.
 - The reply check is the same check, with the validator built once.
+- Rasa opens a new HTTP client session (and so a new TCP connection, and the action server or balancer
+  accepts one) for every request to an endpoint; here one pooled session per event loop serves them, with
+  keep-alive connections dropped after KEEPALIVE_SECONDS idle, before the server (Sanic: 5 s) drops them.
+- The dialogue states of a tracker (`Domain.states_for_tracker_history`, which replays every event) are
+  computed once for each set of arguments and handed, copied, to the next policy that asks: RulePolicy asks
+  for them with rule turns, MemoizationPolicy and TEDPolicy without, each at every prediction.
+- RulePolicy matches its rules against as many of the latest states as its longest rule has, not against the
+  whole (recent) conversation (every rule is applicable at a turn further back than its length), and keeps
+  the rules that matched by those states, as TED's predictions are kept below.
+- Rasa deep-copies trackers' states and events in the processor, RulePolicy and MemoizationPolicy only to
+  hand them to structlog debug lines, which are dropped unless the level is DEBUG: the copy is made only then.
 - TEDPolicy's prediction is reused when the states it reads are the ones of an earlier prediction: it reads
   only the last max_history states (intents, entity names, slots as featurised, the previous action, the
   active loop) and its network is fixed once loaded, so equal states give equal confidences. Its network
   call was about 4 ms of every prediction in the server, 2.8 predictions a turn (bench/profile.md).
 
 `install()` runs when this module is imported, which bot/rasa_stores.py does: every `rasa run` loads the
-tracker store from endpoints.yml, so every process that serves the assistant has all four. (`rasa test` and
+tracker store from endpoints.yml, so every process that serves the assistant has all of them. (`rasa test` and
 `rasa shell` without our endpoints give the policies the whole session, which predicts the same.)
 """
 import array
+import asyncio
+import copy
 import dataclasses
 import functools
+import json
+import logging
 from collections import OrderedDict
 from typing import Any, Dict, Optional
 
 from rasa.core.actions.action import RemoteAction
 from rasa.core.policies.policy import PolicyPrediction
+from rasa.core.policies.rule_policy import RulePolicy
 from rasa.core.policies.ted_policy import TEDPolicy
 from rasa.core.processor import MessageProcessor
 from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import ActiveLoop, Event, LoopInterrupted, SlotSet, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.shared.nlu.constants import TEXT
+from rasa.utils.endpoints import EndpointConfig
 
 RECENT_USER_TURNS = 10
 
@@ -144,8 +161,78 @@ def _action_call_format(self: RemoteAction, tracker: DialogueStateTracker, domai
     return _rasa_action_call_format(self, recent_tracker(tracker, domain.slots), domain)
 
 
+_rasa_states_for_tracker_history = Domain.states_for_tracker_history
+# The last few computations: ids of (domain, tracker, its last event), its length, the arguments -> (those
+# objects, the states). The objects are held so no id is reused while kept; a prediction is synchronous, so
+# its policies ask one after another.
+_kept_states: "OrderedDict[tuple, tuple]" = OrderedDict()
+STATES_KEPT = 4
+
+
+def _states_for_tracker_history(self: Domain, tracker: DialogueStateTracker, omit_unset_slots: bool = False,
+                                ignore_rule_only_turns: bool = False,
+                                rule_only_data: Optional[Dict[str, Any]] = None) -> list:
+    """Rasa's states for the tracker, computed once for equal arguments while the tracker is unchanged.
+    A copy each time: a featuriser edits the last state's user part in place."""
+    events = tracker.events
+    last_event = events[-1] if events else None
+    key = (id(self), id(tracker), id(last_event), len(events), omit_unset_slots, ignore_rule_only_turns,
+           _state_key(rule_only_data))
+    kept = _kept_states.get(key)
+    if kept is None:
+        states = _rasa_states_for_tracker_history(self, tracker, omit_unset_slots=omit_unset_slots,
+                                                  ignore_rule_only_turns=ignore_rule_only_turns,
+                                                  rule_only_data=rule_only_data)
+        kept = _kept_states[key] = ((self, tracker, last_event), [_state_copy(state) for state in states])
+        while len(_kept_states) > STATES_KEPT:
+            _kept_states.popitem(last=False)
+    return [_state_copy(state) for state in kept[1]]
+
+
+def _state_copy(state: Dict[str, Any]) -> Dict[str, Any]:
+    return {name: dict(part) if isinstance(part, dict) else part for name, part in state.items()}
+
+
+_rasa_get_possible_keys = RulePolicy._get_possible_keys
+
+
+RULE_MATCHES_KEPT = 10_000  # per lookup: the keys matched, by the latest states (a few hundred bytes each)
+
+
+def _get_possible_keys(self: RulePolicy, lookup: Dict[str, str], states: list) -> set:
+    """Rasa's rule keys that match the states, from the latest states only (Rasa's `_is_rule_applicable` holds
+    for every rule at a turn further back than the rule is long, so older states change nothing), kept by
+    those states: the rules are fixed once the policy is loaded."""
+    kept_by_lookup = self.__dict__.setdefault("_rule_matches", {})
+    kept = kept_by_lookup.get(id(lookup))
+    if kept is None or kept[0] is not lookup:
+        longest = max((len(self._rule_key_to_state(key)) for key in lookup), default=0)
+        kept = kept_by_lookup[id(lookup)] = (lookup, longest, OrderedDict())
+    _, longest, matches = kept
+    if 0 < longest < len(states):
+        states = states[-longest:]
+    key = _state_key(states)
+    found = matches.get(key)
+    if found is None:
+        found = matches[key] = frozenset(_rasa_get_possible_keys(self, lookup, states))
+        while len(matches) > RULE_MATCHES_KEPT:
+            matches.popitem(last=False)
+    else:
+        matches.move_to_end(key)
+    return set(found)
+
+
 _rasa_ted_predict = TEDPolicy.predict_action_probabilities
 TED_PREDICTIONS_KEPT = 10_000  # about 2 KB each (one double per action, and the states)
+
+
+def _state_key(value: Any) -> Any:
+    """States (lists of dicts of tuples, strings and numbers) as a hashable value: equal values give equal keys.
+    JSON with sorted keys (in C); anything JSON can't write is frozen in Python instead."""
+    try:
+        return json.dumps(value, sort_keys=True)
+    except (TypeError, ValueError):
+        return _frozen(value)
 
 
 def _frozen(value: Any) -> Any:
@@ -166,7 +253,7 @@ def _ted_predict(self: TEDPolicy, tracker: DialogueStateTracker, domain: Domain,
     if self.model is None or self.only_e2e or TEXT in self.fake_features:
         return _rasa_ted_predict(self, tracker, domain, rule_only_data=rule_only_data,
                                  precomputations=precomputations, **kwargs)
-    key = _frozen(self._prediction_states(tracker, domain, rule_only_data=rule_only_data))
+    key = _state_key(self._prediction_states(tracker, domain, rule_only_data=rule_only_data))
     kept = self.__dict__.setdefault("_kept_predictions", OrderedDict())
     probabilities = kept.get(key)
     if probabilities is not None:
@@ -181,11 +268,81 @@ def _ted_predict(self: TEDPolicy, tracker: DialogueStateTracker, domain: Domain,
     return prediction
 
 
+KEEPALIVE_SECONDS = 2.0
+_shared_sessions: Dict[asyncio.AbstractEventLoop, Any] = {}  # event loop -> aiohttp.ClientSession
+
+
+class _BorrowedSession:
+    """What `EndpointConfig.session()` returns here: the loop's pooled session, with this endpoint's auth and
+    headers on each request, and an `async with` that leaves it open for the next request."""
+
+    def __init__(self, endpoint: EndpointConfig) -> None:
+        import aiohttp
+        loop = asyncio.get_running_loop()
+        shared = _shared_sessions.get(loop)
+        if shared is None or shared.closed:
+            from rasa.core.constants import DEFAULT_REQUEST_TIMEOUT
+            shared = aiohttp.ClientSession(connector=aiohttp.TCPConnector(keepalive_timeout=KEEPALIVE_SECONDS),
+                                           timeout=aiohttp.ClientTimeout(total=DEFAULT_REQUEST_TIMEOUT))
+            for old_loop in [old for old in _shared_sessions if old.is_closed()]:
+                del _shared_sessions[old_loop]
+            _shared_sessions[loop] = shared
+        self._shared = shared
+        self._headers = dict(endpoint.headers or {})
+        self._auth = (aiohttp.BasicAuth(endpoint.basic_auth["username"], endpoint.basic_auth["password"])
+                      if endpoint.basic_auth else None)
+
+    async def __aenter__(self) -> "_BorrowedSession":
+        return self
+
+    async def __aexit__(self, *_exc: Any) -> None:
+        return None
+
+    def request(self, method: str, url: Any, **kwargs: Any) -> Any:
+        kwargs["headers"] = {**self._headers, **(kwargs.get("headers") or {})}
+        kwargs.setdefault("auth", self._auth)
+        return self._shared.request(method, url, **kwargs)
+
+
+def _borrowed_session(self: EndpointConfig) -> _BorrowedSession:
+    return _BorrowedSession(self)
+
+
+async def close_shared_sessions(*_args: Any) -> None:
+    """Close the running loop's pooled session (a Sanic `after_server_stop` listener: the channels register it)."""
+    shared = _shared_sessions.pop(asyncio.get_running_loop(), None)
+    if shared is not None:
+        await shared.close()
+
+
+class _CopyOnlyForDebugLogs:
+    """`copy` as the Rasa modules in DEBUG_COPYING_MODULES see it: every `copy.deepcopy` there copies a value
+    only to pass it to a structlog debug line (tests/test_rasa_speed.py checks that against Rasa's source).
+    Rasa's structlog writes a line only if the standard logger of the module it is called from is enabled
+    for the level (`structlog.stdlib.filter_by_level`): without that, nothing is copied."""
+
+    def __init__(self, module_name: str) -> None:
+        self._logger = logging.getLogger(module_name)
+
+    def deepcopy(self, value: Any, memo: Any = None) -> Any:
+        return copy.deepcopy(value, memo) if self._logger.isEnabledFor(logging.DEBUG) else value
+
+
+DEBUG_COPYING_MODULES = ("rasa.core.processor", "rasa.core.policies.rule_policy", "rasa.core.policies.memoization")
+
+
 def install() -> None:
     MessageProcessor._predict_next_with_tracker = _predict_next_with_tracker
     TEDPolicy.predict_action_probabilities = _ted_predict
     RemoteAction._validate_action_result = _validate_action_result
     RemoteAction._action_call_format = _action_call_format
+    EndpointConfig.session = _borrowed_session
+    Domain.states_for_tracker_history = _states_for_tracker_history
+    RulePolicy._get_possible_keys = _get_possible_keys
+    import importlib
+    for name in DEBUG_COPYING_MODULES:
+        module = importlib.import_module(name)
+        module.copy = _CopyOnlyForDebugLogs(name)
 
 
 install()

@@ -32,7 +32,7 @@ from rasa.shared.nlu.constants import INTENT_NAME_KEY
 from sqlalchemy.engine import make_url
 
 from bot import config
-from bot import db  # noqa: F401  (PRAGMA secure_delete on every SQLite connection, this store's included)
+from bot import db  # PRAGMA secure_delete on every SQLite connection, and the pooled SQLite engine
 from bot import rasa_speed  # noqa: F401  (every `rasa run` loads this module: the recent-turn speed-ups, too)
 
 # Events each Rasa process keeps in memory (about 2.6 KB each, measured), least recently used conversations
@@ -85,6 +85,10 @@ class TrackerStoreFromEnv(SQLTrackerStore):
         super().__init__(domain=domain, dialect=url.drivername, host=url.host, port=url.port,
                          db=url.database, username=url.username, password=url.password,
                          event_broker=event_broker, query=dict(url.query) or None)
+        if url.get_backend_name() == "sqlite":  # the project's engine: pooled connections, as bot/db.py says why
+            self.engine.dispose()
+            self.engine = db.engine_for(str(self.engine.url))
+            self.sessionmaker = sa.orm.sessionmaker(bind=self.engine)
         # Rasa builds its engine without it: a failed insert would log the message's words.
         self.engine.hide_parameters = True
 

@@ -11,8 +11,8 @@ with the trained model and gates `make test`:
   <= 3% of messages, tiers 1+2 <= 8%, and at most 5 of 100 conversations asked the question.
 
     python scripts/crisis_pipeline_eval.py MODEL [--blind] [--report FILE]
---blind also reports the frozen blind batches (never a gate, never tuned on; batch 2 in aggregate only, so
-no message of it is read). Exit 1 if a gate fails.
+--blind also reports the frozen blind batches (never a gate, never tuned on; batches 2 and 3 in aggregate
+only, so no message of them is read). Exit 1 if a gate fails.
 """
 from __future__ import annotations
 
@@ -28,8 +28,11 @@ sys.path.insert(0, str(ROOT))
 
 CONVERSATIONS = ROOT / "tests" / "data" / "crisis" / "ordinary_conversations.yml"
 BLIND = ROOT / "tests" / "data" / "crisis" / "blind" / "crisis_blind.yml"
-# Frozen 2026-12-03 and never read: reported in aggregate only (no message printed), so it stays blind.
+# Frozen 2026-12-03, reported in aggregate only (no message printed). About forty of its messages were shown
+# once by a debug log on 2026-12-05 (nothing tuned on them), so batch 3 is now the unread one.
 BLIND_2 = ROOT / "tests" / "data" / "crisis" / "blind" / "crisis_blind_2.yml"
+# Written 2026-12-05 by another independent writer from a short brief; never read, aggregate only.
+BLIND_3 = ROOT / "tests" / "data" / "crisis" / "blind" / "crisis_blind_3.yml"
 MUST_CATCH = ("suicide_self_harm", "harm_to_baby", "psychosis", "medical_emergency")
 MIN_OVERALL_RECALL = 0.98
 MAX_TIER1_ALARMS = 0.03
@@ -121,8 +124,8 @@ async def main(argv: list[str]) -> int:
               f"- conversations asked the possible-risk question: {asked} of {len(conversations)} "
               f"(gate <= {MAX_CONVERSATIONS_ASKED})", ""]
     if "--blind" in argv:
-        for path, name, show_misses in ((BLIND, "BLIND batch", True),
-                                        (BLIND_2, "BLIND batch 2", False)):  # batch 2: never read
+        for path, name, show_misses in ((BLIND, "BLIND batch", True),  # batches 2 and 3: aggregate only
+                                        (BLIND_2, "BLIND batch 2", False), (BLIND_3, "BLIND batch 3", False)):
             blind = Table(f"{name} ({path.name}: frozen before any tuning, "
                           f"{'report only' if show_misses else 'never read; aggregate only'})")
             for item in read_corpus([path]):

@@ -463,3 +463,27 @@ def test_the_real_net_does_not_alarm_on_ordinary_family_worry():
     assert crisis_net.decide(None, None, False, worry).tier != "crisis"
     risk = net.view("my daughter keeps saying the baby would be better off without her and she wants to disappear")
     assert crisis_net.decide(None, None, False, risk).tier != "none"
+
+
+def test_the_net_reads_a_message_as_its_pipeline_would():
+    from bot.nlu.crisis_net import CrisisNet, Labelled
+    training = [Labelled(text, tier, category, "test") for text, tier, category in (
+        ("i want to end it all tonight", "crisis", "suicide_self_harm"),
+        ("i have taken all my tablets", "crisis", "medical_emergency"),
+        ("the baby is not breathing", "crisis", "medical_emergency"),
+        ("i might hurt the baby if he keeps crying", "crisis", "harm_to_baby"),
+        ("some days i wonder what the point is", "possible", "suicide_self_harm"),
+        ("i worry i could snap at the baby", "possible", "harm_to_baby"),
+        ("any groups for dads in fife", "none", None),
+        ("is the phone line free", "none", None),
+        ("thanks that's helpful", "none", None),
+        ("what is peer support", "none", None))]
+    net = CrisisNet(training)
+    texts = ["i want to end it", "groups in fife for dads", "baby not breathing help", "", "ok ta"]
+    for view, tier, category in zip(net.views(texts), net.tier_model.predict_proba(texts),
+                                    net.category_model.predict_proba(texts)):
+        tiers = dict(zip(net.tier_model.classes_, tier))
+        assert view.crisis == pytest.approx(tiers["crisis"], abs=1e-12)
+        assert view.possible == pytest.approx(tiers["possible"], abs=1e-12)
+        assert view.category == net.category_model.classes_[category.argmax()]
+        assert view.category_confidence == pytest.approx(category.max(), abs=1e-12)

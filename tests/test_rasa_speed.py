@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import logging
 
 import pytest
 from jsonschema import ValidationError
@@ -73,6 +74,10 @@ def test_every_rasa_process_that_loads_our_tracker_store_has_them():
     assert RemoteAction._validate_action_result is rasa_speed._validate_action_result
     from rasa.core.policies.ted_policy import TEDPolicy
     assert TEDPolicy.predict_action_probabilities is rasa_speed._ted_predict
+    assert Domain.states_for_tracker_history is rasa_speed._states_for_tracker_history
+    assert EndpointConfig.session is rasa_speed._borrowed_session
+    from rasa.core.policies.rule_policy import RulePolicy
+    assert RulePolicy._get_possible_keys is rasa_speed._get_possible_keys
 
 
 def test_the_action_server_is_sent_the_recent_turns_and_the_domain_only_when_asked():
@@ -95,6 +100,139 @@ def test_action_server_replies_are_still_checked():
         action._validate_action_result({"events": "not a list", "responses": []})
     with pytest.raises(ValidationError):
         action._validate_action_result({"events": [{"event": "no_such_event"}], "responses": []})
+
+
+@pytest.mark.parametrize("ignore_rule_only_turns", [False, True])
+def test_the_states_are_rasas_computed_once_per_tracker_and_handed_out_as_copies(ignore_rule_only_turns, monkeypatch):
+    tracker = conversation(6)
+    rule_only = {"slots": ["crisis_met"], "loops": []}
+    expected = rasa_speed._rasa_states_for_tracker_history(DOMAIN, tracker, ignore_rule_only_turns=ignore_rule_only_turns,
+                                                           rule_only_data=rule_only)
+    calls = []
+    original = rasa_speed._rasa_states_for_tracker_history
+    monkeypatch.setattr(rasa_speed, "_rasa_states_for_tracker_history",
+                        lambda *a, **k: calls.append(1) or original(*a, **k))
+    ask = lambda: tracker.past_states(DOMAIN, ignore_rule_only_turns=ignore_rule_only_turns,  # noqa: E731
+                                      rule_only_data={"slots": ["crisis_met"], "loops": []})
+    first = ask()
+    assert first == expected and len(calls) == 1
+    first[-1]["user"].pop("intent", None)  # a featuriser edits the last user state in place
+    assert ask() == expected and len(calls) == 1
+    tracker.update(ActionExecuted("action_listen"))  # the tracker moved on: computed again
+    assert ask() == original(DOMAIN, tracker, ignore_rule_only_turns=ignore_rule_only_turns, rule_only_data=rule_only)
+    assert len(calls) == 2
+    tracker.past_states(DOMAIN, ignore_rule_only_turns=not ignore_rule_only_turns, rule_only_data=rule_only)
+    assert len(calls) == 3  # other arguments are other states
+
+
+def test_rule_matching_from_the_latest_states_finds_the_keys_rasa_finds(tmp_path):
+    from rasa.core.policies.rule_policy import RulePolicy
+    from rasa.engine.graph import ExecutionContext, GraphSchema
+    from rasa.engine.storage.local_model_storage import LocalModelStorage
+    from rasa.engine.storage.resource import Resource
+    policy = RulePolicy.create(RulePolicy.get_default_config(), LocalModelStorage(tmp_path), Resource("rules"),
+                               ExecutionContext(GraphSchema({}), "test"))
+    tracker = conversation(8)
+    states = [state for state in tracker.past_states(DOMAIN) if state]
+    start = [{}]  # a rule with `conversation_start: true` begins at the empty state
+    # Rules of one to three states: taken from the end of the conversation (they match), from its middle (they
+    # don't), with a feature changed (they don't), and one that starts a conversation (it doesn't, this late).
+    changed = {**states[-1], "prev_action": {"action_name": "utter_something_else"}}
+    differs_furthest_back = [{**states[-3], "prev_action": {"action_name": "utter_something_else"}}] + states[-2:]
+    rules = [states[-1:], states[-2:], states[-3:], states[3:5], states[-2:-1] + [changed], start + states[:1],
+             differs_furthest_back]
+    lookup = {json.dumps(rule, sort_keys=True): f"action_{number}" for number, rule in enumerate(rules)}
+    every_state = tracker.past_states(DOMAIN)
+    found = rasa_speed._get_possible_keys(policy, lookup, every_state)
+    assert found == rasa_speed._rasa_get_possible_keys(policy, lookup, every_state)
+    assert {lookup[key] for key in found} == {"action_0", "action_1", "action_2"}
+    short = every_state[:2]  # shorter than the longest rule: the same too
+    assert rasa_speed._get_possible_keys(policy, lookup, short) == rasa_speed._rasa_get_possible_keys(policy, lookup,
+                                                                                                      short)
+
+
+def test_rule_matches_are_kept_by_the_latest_states(tmp_path, monkeypatch):
+    from rasa.core.policies.rule_policy import RulePolicy
+    from rasa.engine.graph import ExecutionContext, GraphSchema
+    from rasa.engine.storage.local_model_storage import LocalModelStorage
+    from rasa.engine.storage.resource import Resource
+    policy = RulePolicy.create(RulePolicy.get_default_config(), LocalModelStorage(tmp_path), Resource("rules"),
+                               ExecutionContext(GraphSchema({}), "test"))
+    states = [state for state in conversation(8).past_states(DOMAIN) if state]
+    lookup = {json.dumps(states[-2:], sort_keys=True): "action_a", json.dumps(states[2:4], sort_keys=True): "action_b"}
+    calls = []
+    original = rasa_speed._rasa_get_possible_keys
+    monkeypatch.setattr(rasa_speed, "_rasa_get_possible_keys", lambda *a: calls.append(1) or original(*a))
+    first = rasa_speed._get_possible_keys(policy, lookup, states)
+    again = rasa_speed._get_possible_keys(policy, lookup, [dict(state) for state in states])  # equal, not the same
+    assert first == again == {json.dumps(states[-2:], sort_keys=True)} and len(calls) == 1
+    again.clear()  # the caller's own set
+    assert rasa_speed._get_possible_keys(policy, lookup, states) == first
+    other = states[:-1]  # another conversation state: matched afresh
+    assert rasa_speed._get_possible_keys(policy, lookup, other) == original(policy, lookup, other)
+    assert len(calls) == 2
+
+
+def test_rasas_deep_copies_in_these_modules_are_all_for_debug_log_lines():
+    """What makes `_CopyOnlyForDebugLogs` safe: read again whenever Rasa is upgraded."""
+    import ast
+    import importlib
+    import inspect
+    for name in rasa_speed.DEBUG_COPYING_MODULES:
+        tree = ast.parse(inspect.getsource(importlib.import_module(name)))
+        inside_debug_lines = set()
+        for node in ast.walk(tree):
+            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "debug"
+                    and isinstance(node.func.value, ast.Name) and node.func.value.id == "structlogger"):
+                inside_debug_lines.update(id(inner) for inner in ast.walk(node))
+        uses = [node for node in ast.walk(tree) if isinstance(node, ast.Attribute)
+                and isinstance(node.value, ast.Name) and node.value.id == "copy"]
+        assert uses, name
+        assert all(use.attr == "deepcopy" and id(use) in inside_debug_lines for use in uses), name
+
+
+def test_a_debug_log_copy_is_made_only_when_debug_lines_are_written(caplog):
+    shim = rasa_speed._CopyOnlyForDebugLogs("rasa.core.processor")
+    value = {"states": [{"user": {"intent": "greet"}}]}
+    caplog.set_level(logging.INFO, logger="rasa.core.processor")
+    assert shim.deepcopy(value) is value
+    caplog.set_level(logging.DEBUG, logger="rasa.core.processor")
+    copied = shim.deepcopy(value)
+    assert copied == value and copied is not value and copied["states"][0] is not value["states"][0]
+    import rasa.core.processor
+    assert isinstance(rasa.core.processor.copy, rasa_speed._CopyOnlyForDebugLogs)
+
+
+def test_endpoint_requests_share_one_keep_alive_connection_per_event_loop():
+    """Rasa opened a client session, and a connection, for every request to the action server."""
+    import asyncio
+    from aiohttp import web
+
+    async def scenario():
+        peers = []
+
+        async def webhook(request):
+            peers.append((request.transport.get_extra_info("peername"), request.headers.get("Authorization")))
+            return web.json_response({"events": [], "responses": []})
+        app = web.Application()
+        app.router.add_post("/webhook", webhook)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]
+        try:
+            endpoint = EndpointConfig(f"http://127.0.0.1:{port}/webhook", basic_auth={"username": "u", "password": "p"})
+            replies = [await endpoint.request(json={"n": number}, method="post") for number in range(3)]
+        finally:
+            await rasa_speed.close_shared_sessions()
+            await runner.cleanup()
+        return replies, peers
+
+    replies, peers = asyncio.run(scenario())
+    assert replies == [{"events": [], "responses": []}] * 3
+    assert len({peer for peer, _ in peers}) == 1  # one client port: one connection for the three requests
+    assert all(auth and auth.startswith("Basic ") for _, auth in peers)
 
 
 def test_the_state_at_the_cut_is_carried_forward_not_replayed_from_the_start(monkeypatch):

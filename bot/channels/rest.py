@@ -28,6 +28,7 @@ from bot import helplines, privacy
 from bot.channels.guard import never_silent
 from bot.channels.limits import (TOO_LARGE_TEXT, Limits, cap_request_bodies, client_address, prepare_process,
                                  read_capped, refusal)
+from bot.rasa_speed import close_shared_sessions
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +55,7 @@ class GuardedRestInput(InputChannel):
         guarded = never_silent(on_new_message)
         webhook = Blueprint("guarded_rest_webhook", __name__)
         cap_request_bodies(webhook, self.settings)
+        webhook.listener("after_server_stop")(close_shared_sessions)  # bot/rasa_speed.py's pooled client
 
         @webhook.route("/", methods=["GET"])
         async def health(_: Request) -> HTTPResponse:
@@ -210,6 +212,7 @@ class GuardedSocketIOInput(SocketIOInput):
                           max_http_buffer_size=self.settings.max_message_body_bytes)
         socket_blueprint = SocketBlueprint(sio, self.socketio_path, "guarded_socketio_webhook", __name__)
         cap_request_bodies(socket_blueprint, self.settings)
+        socket_blueprint.listener("after_server_stop")(close_shared_sessions)  # bot/rasa_speed.py's pooled client
         self.sio = sio
 
         @socket_blueprint.route("/", methods=["GET"])

@@ -28,6 +28,7 @@ from bot.channels.twilio.settings import (CHANNEL, COUNTS, EMPTY_TWIML, FAILED_S
 from bot.channels.twilio.store import (claim_inbound, claim_interrupted, contact_of, failure_counts, finish_inbound,
                                        is_opted_out, log_delivery, opt_in, opt_out, pending_menu, record_status,
                                        save_menu, update_delivery)
+from bot.rasa_speed import close_shared_sessions
 
 logger = logging.getLogger(__name__)
 
@@ -162,6 +163,7 @@ class TwilioChannel(InputChannel):
         self._guarded = never_silent(on_new_message)
         blueprint = Blueprint("twilio_sms_whatsapp", __name__)
         cap_request_bodies(blueprint, self.process_settings)
+        blueprint.listener("after_server_stop")(close_shared_sessions)  # bot/rasa_speed.py's pooled client
         cap = self.process_settings.max_message_body_bytes
 
         @blueprint.route("/", methods=["GET"])
