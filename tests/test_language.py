@@ -296,8 +296,10 @@ PIPELINE_BLIND5_FLOOR = {"ar": (46, 4, 16), "pa": (48, 5, 20), "pl": (49, 3, 18)
 # Batch 6 (tests/data/multilingual/batch6/, 64 crisis and 56 ordinary messages a language, half the ordinary ones
 # idioms, news, jokes and crises long past), measured 2026-12-05 and never trained on; read, so not blind. With the
 # two English batches: Arabic asked 6 → 7, Punjabi 9 → 8, Ukrainian caught 59 → 60 and asked 8 → 9; with nine
-# English stage answers ("here already", "on the way") among the NLU examples, Urdu asked 11 → 12.
-PIPELINE_BATCH6_FLOOR = {"ar": (60, 2, 7), "pa": (60, 5, 8), "pl": (63, 3, 7), "ro": (63, 3, 7), "uk": (60, 3, 9),
+# English stage answers ("here already", "on the way") among the NLU examples, Urdu asked 11 → 12. Later, with guards
+# PL-G-47, UK-G-34 and UK-G-35 (psychosis as a topic or in the past; the baby that "will kill me"): false alarms
+# Polish 3 → 2 and Ukrainian 3 → 0, of which two are now asked instead (Polish 7 → 8, Ukrainian 9 → 10).
+PIPELINE_BATCH6_FLOOR = {"ar": (60, 2, 7), "pa": (60, 5, 8), "pl": (63, 2, 8), "ro": (63, 3, 7), "uk": (60, 0, 10),
                          "ur": (64, 6, 12), "zh": (61, 5, 10)}
 
 
