@@ -118,6 +118,8 @@ def forget(sender_id: str) -> None:
     last = _last
     if last is not None and last[0].sender_id == sender_id:
         _last = None
+    for key in [key for key, ((_, tracker, _), _) in list(_kept_states.items()) if tracker.sender_id == sender_id]:
+        _kept_states.pop(key, None)
 
 
 _rasa_predict_next_with_tracker = MessageProcessor._predict_next_with_tracker

@@ -123,6 +123,10 @@ def test_the_states_are_rasas_computed_once_per_tracker_and_handed_out_as_copies
     assert len(calls) == 2
     tracker.past_states(DOMAIN, ignore_rule_only_turns=not ignore_rule_only_turns, rule_only_data=rule_only)
     assert len(calls) == 3  # other arguments are other states
+    rasa_speed.forget(tracker.sender_id)  # erased or rebuilt: nothing of it stays kept
+    assert all(kept[0][1].sender_id != tracker.sender_id for kept in rasa_speed._kept_states.values())
+    ask()
+    assert len(calls) == 4
 
 
 def test_rule_matching_from_the_latest_states_finds_the_keys_rasa_finds(tmp_path):
