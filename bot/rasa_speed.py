@@ -10,7 +10,8 @@ which first checks Rasa's event schema itself against the JSON Schema meta-schem
   conversations (bench/narrow_history.py) no prediction changed with 5 or more user turns; 10 is kept.
   Done where Rasa hands the tracker to the policies (`MessageProcessor._predict_next_with_tracker`), not in
   policy subclasses: Rasa recognises its RulePolicy by class name in places (validation, `rasa test`).
-- The action server is sent the same recent conversation. The facts our actions need from further back are
+- The action server is sent the same recent conversation, and the domain (to the actions that ask for it)
+  without its responses, which Rasa renders and rasa-sdk never reads. The facts our actions need from further back are
   in slots (`crisis_met`, `questions_asked`; domain.yml), and the current slots, latest message and active
   loop are exactly those of the whole tracker.
 - The reply check is the same check, with the validator built once.
@@ -18,8 +19,8 @@ which first checks Rasa's event schema itself against the JSON Schema meta-schem
   accepts one) for every request to an endpoint; here one pooled session per event loop serves them, with
   keep-alive connections dropped after KEEPALIVE_SECONDS idle, before the server (Sanic: 5 s) drops them.
 - The dialogue states of a tracker (`Domain.states_for_tracker_history`, which replays every event) are
-  computed once for each set of arguments and handed, copied, to the next policy that asks: RulePolicy asks
-  for them with rule turns, MemoizationPolicy and TEDPolicy without, each at every prediction.
+  computed once and handed, copied, to the next policy that asks: RulePolicy asks for them with rule turns,
+  MemoizationPolicy and TEDPolicy without, each at every prediction; one replay gives both.
 - RulePolicy matches its rules against as many of the latest states as its longest rule has, not against the
   whole (recent) conversation (every rule is applicable at a turn further back than its length), and keeps
   the rules that matched by those states, as TED's predictions are kept below.
@@ -159,8 +160,30 @@ _rasa_action_call_format = RemoteAction._action_call_format
 
 
 def _action_call_format(self: RemoteAction, tracker: DialogueStateTracker, domain: Domain) -> Dict[str, Any]:
-    """Rasa's request to the action server, with the recent conversation instead of the whole session."""
-    return _rasa_action_call_format(self, recent_tracker(tracker, domain.slots), domain)
+    """Rasa's request to the action server, with the recent conversation instead of the whole session, and
+    the domain, where an action is sent it, without its responses."""
+    return _rasa_action_call_format(self, recent_tracker(tracker, domain.slots), _DomainForActionServer(domain))
+
+
+class _DomainForActionServer:
+    """The domain as an action is sent it (`send_domain: true` in domain.yml): without `responses`, 150 KB of the
+    160 KB, which Rasa renders itself and rasa-sdk never reads (its forms read `slots` and `forms`). The rest
+    is Rasa's own `as_dict()`, made once for the loaded domain."""
+
+    _made: "tuple[Domain, Dict[str, Any]] | None" = None
+
+    def __init__(self, domain: Domain) -> None:
+        self._domain = domain
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._domain, name)
+
+    def as_dict(self) -> Dict[str, Any]:
+        made = _DomainForActionServer._made
+        if made is None or made[0] is not self._domain:
+            sent = {key: value for key, value in self._domain.as_dict().items() if key != "responses"}
+            made = _DomainForActionServer._made = (self._domain, sent)
+        return made[1]
 
 
 _rasa_states_for_tracker_history = Domain.states_for_tracker_history
@@ -174,21 +197,53 @@ STATES_KEPT = 4
 def _states_for_tracker_history(self: Domain, tracker: DialogueStateTracker, omit_unset_slots: bool = False,
                                 ignore_rule_only_turns: bool = False,
                                 rule_only_data: Optional[Dict[str, Any]] = None) -> list:
-    """Rasa's states for the tracker, computed once for equal arguments while the tracker is unchanged.
-    A copy each time: a featuriser edits the last state's user part in place."""
+    """Rasa's states for the tracker, computed once for equal arguments while the tracker is unchanged: with
+    and without rule-only turns from one replay (RulePolicy asks for the first, the other policies for the
+    second, with the same rule-only data). A copy each time: a featuriser edits the last state's user part."""
     events = tracker.events
     last_event = events[-1] if events else None
-    key = (id(self), id(tracker), id(last_event), len(events), omit_unset_slots, ignore_rule_only_turns,
-           _state_key(rule_only_data))
+    held = (id(self), id(tracker), id(last_event), len(events), omit_unset_slots)
+    # Without rule-only turns Rasa reads the rule-only data; with them, it does not.
+    key = held + (ignore_rule_only_turns, _state_key(rule_only_data) if ignore_rule_only_turns else None)
     kept = _kept_states.get(key)
     if kept is None:
-        states = _rasa_states_for_tracker_history(self, tracker, omit_unset_slots=omit_unset_slots,
-                                                  ignore_rule_only_turns=ignore_rule_only_turns,
-                                                  rule_only_data=rule_only_data)
-        kept = _kept_states[key] = ((self, tracker, last_event), [_state_copy(state) for state in states])
+        with_rule_turns, without = _states_with_and_without_rule_turns(self, tracker, omit_unset_slots,
+                                                                       rule_only_data)
+        objects = (self, tracker, last_event)
+        _kept_states[held + (False, None)] = (objects, with_rule_turns)
+        _kept_states[held + (True, _state_key(rule_only_data))] = (objects, without)
         while len(_kept_states) > STATES_KEPT:
             _kept_states.popitem(last=False)
+        kept = _kept_states[key]
     return [_state_copy(state) for state in kept[1]]
+
+
+def _states_with_and_without_rule_turns(domain: Domain, tracker: DialogueStateTracker, omit_unset_slots: bool,
+                                        rule_only_data: Optional[Dict[str, Any]]) -> tuple:
+    """`Domain.states_for_tracker_history` with `ignore_rule_only_turns` False and True, from one replay of the
+    tracker: Rasa's loop, step by step, for both at once (tests/test_rasa_speed.py compares them with Rasa's)."""
+    from rasa.shared.core.constants import PREVIOUS_ACTION
+    with_rule_turns: list = []
+    without: list = []
+    last_ml_action_sub_state = None
+    turn_was_hidden = False
+    for prior, hide_rule_turn in tracker.generate_all_prior_trackers():
+        state = domain.get_active_state(prior, omit_unset_slots=omit_unset_slots)
+        with_rule_turns.append(domain._clean_state(state))
+        if not turn_was_hidden:
+            last_ml_action_sub_state = domain._get_prev_action_sub_state(prior)
+        if not prior.followup_action and not prior.latest_action_name == prior.active_loop_name:
+            turn_was_hidden = hide_rule_turn
+        if turn_was_hidden:
+            continue
+        ml_state = _state_copy(state)  # edited below; the state with rule turns is not
+        domain._remove_rule_only_features(ml_state, rule_only_data)
+        if without:
+            domain._substitute_rule_only_user_input(ml_state, without[-1])
+        if last_ml_action_sub_state:
+            ml_state[PREVIOUS_ACTION] = last_ml_action_sub_state
+        without.append(domain._clean_state(ml_state))
+    return with_rule_turns, without
 
 
 def _state_copy(state: Dict[str, Any]) -> Dict[str, Any]:

@@ -487,3 +487,24 @@ def test_the_net_reads_a_message_as_its_pipeline_would():
         assert view.possible == pytest.approx(tiers["possible"], abs=1e-12)
         assert view.category == net.category_model.classes_[category.argmax()]
         assert view.category_confidence == pytest.approx(category.max(), abs=1e-12)
+
+
+@pytest.mark.parametrize("which", ["net", "languages_net"])
+def test_the_real_nets_read_a_message_as_scikit_learn_would(which):
+    """The nets' own arithmetic (`_Scorer`: tf-idf, weights and softmax as arrays, each message's n-grams made once
+    for both models) gives scikit-learn's probabilities, on the corpus in every language and on odd input."""
+    from bot.nlu import crisis_net
+    net = getattr(crisis_net, which)()
+    assert net._tier_scorer.own_arithmetic and net._category_scorer.own_arithmetic
+    texts = ([item.text for item in crisis_net.read_corpus()][::5]
+             + [item.text for item in crisis_net.read_other_languages()][::5]
+             + ["", "ok", "\x00\x01\x02", "😂" * 40, "a" * 5000, "zzqqxx", "NOT WANTING TO BE HERE!!!"])
+    tiers, categories = net.tier_model.predict_proba(texts), net.category_model.predict_proba(texts)
+    tier_names, category_names = list(net.tier_model.classes_), list(net.category_model.classes_)
+    for text, view, tier, category in zip(texts, net.views(texts), tiers, categories):
+        assert view.crisis == pytest.approx(tier[tier_names.index("crisis")], abs=1e-12), text
+        assert view.possible == pytest.approx(tier[tier_names.index("possible")], abs=1e-12), text
+        assert view.category == category_names[category.argmax()], text
+        assert view.category_confidence == pytest.approx(category.max(), abs=1e-12), text
+    one_at_a_time = [net.view(text) for text in texts[:50]]
+    assert one_at_a_time == net.views(texts[:50])

@@ -90,6 +90,11 @@ def test_the_action_server_is_sent_the_recent_turns_and_the_domain_only_when_ask
     assert len(json.dumps(body["tracker"]["events"])) < len(json.dumps([e.as_dict() for e in tracker.events])) / 3
     form = RemoteAction("validate_support_form", endpoint)._action_call_format(tracker, DOMAIN)
     assert form["domain"]["forms"]["support_form"]["required_slots"] == ["role", "stage", "location", "format"]
+    # Without the responses (Rasa renders them; rasa-sdk reads slots and forms), the rest as Rasa sends it.
+    whole = DOMAIN.as_dict()
+    assert "responses" not in form["domain"] and whole["responses"]
+    assert form["domain"] == {key: value for key, value in whole.items() if key != "responses"}
+    assert len(json.dumps(form)) < len(json.dumps(whole)) / 3
 
 
 def test_action_server_replies_are_still_checked():
@@ -110,8 +115,9 @@ def test_the_states_are_rasas_computed_once_per_tracker_and_handed_out_as_copies
                                                            rule_only_data=rule_only)
     calls = []
     original = rasa_speed._rasa_states_for_tracker_history
-    monkeypatch.setattr(rasa_speed, "_rasa_states_for_tracker_history",
-                        lambda *a, **k: calls.append(1) or original(*a, **k))
+    replay = rasa_speed._states_with_and_without_rule_turns
+    monkeypatch.setattr(rasa_speed, "_states_with_and_without_rule_turns",
+                        lambda *a, **k: calls.append(1) or replay(*a, **k))
     ask = lambda: tracker.past_states(DOMAIN, ignore_rule_only_turns=ignore_rule_only_turns,  # noqa: E731
                                       rule_only_data={"slots": ["crisis_met"], "loops": []})
     first = ask()
@@ -121,12 +127,47 @@ def test_the_states_are_rasas_computed_once_per_tracker_and_handed_out_as_copies
     tracker.update(ActionExecuted("action_listen"))  # the tracker moved on: computed again
     assert ask() == original(DOMAIN, tracker, ignore_rule_only_turns=ignore_rule_only_turns, rule_only_data=rule_only)
     assert len(calls) == 2
-    tracker.past_states(DOMAIN, ignore_rule_only_turns=not ignore_rule_only_turns, rule_only_data=rule_only)
-    assert len(calls) == 3  # other arguments are other states
+    other = tracker.past_states(DOMAIN, ignore_rule_only_turns=not ignore_rule_only_turns, rule_only_data=rule_only)
+    assert len(calls) == 2  # the other policies' states came from the same replay
+    assert other == original(DOMAIN, tracker, ignore_rule_only_turns=not ignore_rule_only_turns,
+                             rule_only_data=rule_only)
     rasa_speed.forget(tracker.sender_id)  # erased or rebuilt: nothing of it stays kept
     assert all(kept[0][1].sender_id != tracker.sender_id for kept in rasa_speed._kept_states.values())
     ask()
-    assert len(calls) == 4
+    assert len(calls) == 3
+
+
+def recorded_trackers() -> list[DialogueStateTracker]:
+    """Every conversation of the test and training stories, and each of their prefixes: forms begun,
+    interrupted and finished, crises mid-form, possible-risk questions, as the policies see them."""
+    from rasa.shared.core.training_data.story_reader.yaml_story_reader import YAMLStoryReader
+    trackers = []
+    for path in sorted([*(PROJECT_ROOT / "tests" / "stories").glob("*.yml"),
+                        *(PROJECT_ROOT / "data" / "stories").glob("*.yml")]):
+        for number, story in enumerate(YAMLStoryReader(DOMAIN).read_from_file(path)):
+            events = list(story.events)
+            for end in range(1, len(events) + 1):
+                trackers.append(DialogueStateTracker.from_events(f"{path.stem}-{number}", events[:end], DOMAIN.slots))
+    return trackers
+
+
+def test_one_replay_gives_rasas_states_with_and_without_rule_turns():
+    from rasa.shared.core.events import ActionReverted, Restarted, UserUtteranceReverted
+    trackers = recorded_trackers() + [conversation(12)]
+    reverted = conversation(5)
+    for event in (UserUtteranceReverted(), ActionReverted(), Restarted(), *turn("hi", "greet")):
+        reverted.update(event)
+        trackers.append(DialogueStateTracker.from_events("reverted", list(reverted.events), DOMAIN.slots))
+    assert len(trackers) > 300
+    rule_only = {"slots": ["crisis_met", "requested_slot"], "loops": ["support_form"]}
+    for tracker in trackers:
+        for omit in (False, True):
+            for data in (rule_only, None):
+                with_rules, without = rasa_speed._states_with_and_without_rule_turns(DOMAIN, tracker, omit, data)
+                assert with_rules == rasa_speed._rasa_states_for_tracker_history(
+                    DOMAIN, tracker, omit_unset_slots=omit, ignore_rule_only_turns=False, rule_only_data=data)
+                assert without == rasa_speed._rasa_states_for_tracker_history(
+                    DOMAIN, tracker, omit_unset_slots=omit, ignore_rule_only_turns=True, rule_only_data=data)
 
 
 def test_rule_matching_from_the_latest_states_finds_the_keys_rasa_finds(tmp_path):

@@ -136,13 +136,82 @@ def _classifier():
                                                          random_state=RANDOM_STATE))
 
 
-def _probabilities(model, texts: list[str]):
-    """`model.predict_proba(texts)` without the pipeline's overhead per call (a joblib dispatch of the two
-    vectorisers, then the checks): every message is read by a net, most of them one at a time."""
-    from scipy import sparse
-    union, classifier = model.steps[0][1], model.steps[-1][1]
-    features = sparse.hstack([vectoriser.transform(texts) for _, vectoriser in union.transformer_list]).tocsr()
-    return classifier.predict_proba(features)
+# What a vectoriser's n-grams of a text depend on (the rest — vocabulary, idf, norm — is applied after).
+_ANALYSIS_PARAMS = ("input", "encoding", "decode_error", "strip_accents", "lowercase", "preprocessor", "tokenizer",
+                    "stop_words", "token_pattern", "ngram_range", "analyzer")
+
+
+class _Analysed:
+    """Texts as each kind of analyser reads them (n-gram counts), made once for every vectoriser of that kind:
+    the tier and category models read a message with the same two analysers and different vocabularies."""
+
+    def __init__(self, texts: list[str]) -> None:
+        self.texts = texts
+        self._counted: dict[tuple, list[dict[str, int]]] = {}
+
+    def counts(self, vectoriser) -> list[dict[str, int]]:
+        kind = tuple(repr(getattr(vectoriser, name)) for name in _ANALYSIS_PARAMS)
+        counted = self._counted.get(kind)
+        if counted is None:
+            analyse = vectoriser.build_analyzer()
+            counted = self._counted[kind] = [_counts(analyse(text)) for text in self.texts]
+        return counted
+
+
+def _counts(features: list[str]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for feature in features:
+        counts[feature] = counts.get(feature, 0) + 1
+    return counts
+
+
+class _Scorer:
+    """One fitted model (tf-idf vectorisers, then a multinomial logistic regression) as arrays, so one message's
+    probabilities are a few numpy operations. Called a message at a time, scikit-learn's `predict_proba`
+    spends most of its time building and checking sparse matrices and copying the weights (`coef_.T` is not
+    contiguous); the arithmetic is the same — sublinear tf, idf, l2 norm, weights, softmax — to 1e-12
+    (tests/test_crisis_component.py). A model of another shape is left to scikit-learn."""
+
+    def __init__(self, model) -> None:
+        import numpy as np
+        union, classifier = model.steps[0][1], model.steps[-1][1]
+        self.model = model
+        self.vectorisers = [vectoriser for _, vectoriser in union.transformer_list]
+        self.offsets = list(np.cumsum([0] + [len(v.vocabulary_) for v in self.vectorisers])[:-1])
+        self.classes = list(classifier.classes_)
+        self.weights = np.ascontiguousarray(classifier.coef_.T)
+        self.intercept = classifier.intercept_
+        self.own_arithmetic = (len(self.classes) > 2 and classifier.multi_class in ("auto", "multinomial")
+                               and classifier.solver != "liblinear"
+                               and all(v.use_idf and v.norm == "l2" and not v.binary for v in self.vectorisers))
+
+    def probabilities(self, analysed: _Analysed):
+        import numpy as np
+        from sklearn.utils.extmath import softmax
+        if not self.own_arithmetic:
+            return self.model.predict_proba(analysed.texts)
+        per_vectoriser = [analysed.counts(vectoriser) for vectoriser in self.vectorisers]
+        decisions = np.empty((len(analysed.texts), len(self.classes)))
+        for row in range(len(analysed.texts)):
+            indices, values = [], []
+            for vectoriser, offset, counted in zip(self.vectorisers, self.offsets, per_vectoriser):
+                vocabulary = vectoriser.vocabulary_
+                found = [(vocabulary[feature], count) for feature, count in counted[row].items()
+                         if feature in vocabulary]
+                if not found:
+                    continue
+                index = np.fromiter((i for i, _ in found), dtype=np.int64, count=len(found))
+                tf = np.fromiter((c for _, c in found), dtype=np.float64, count=len(found))
+                if vectoriser.sublinear_tf:
+                    tf = np.log(tf) + 1
+                weighted = tf * vectoriser.idf_[index]
+                weighted /= np.sqrt(np.dot(weighted, weighted))
+                indices.append(index + offset)
+                values.append(weighted)
+            decisions[row] = self.intercept
+            if indices:
+                decisions[row] += np.concatenate(values) @ self.weights[np.concatenate(indices)]
+        return softmax(decisions, copy=False)
 
 
 class CrisisNet:
@@ -151,13 +220,15 @@ class CrisisNet:
         risky = [i for i in training if i.tier != "none" and i.category]
         self.category_model = _classifier().fit([i.text for i in risky], [i.category for i in risky])
         self._tiers = list(self.tier_model.classes_)
+        self._tier_scorer, self._category_scorer = _Scorer(self.tier_model), _Scorer(self.category_model)
 
     def view(self, text: str) -> NetView:
         return self.views([text])[0]
 
     def views(self, texts: list[str]) -> list[NetView]:
-        tiers = _probabilities(self.tier_model, texts)
-        categories = _probabilities(self.category_model, texts)
+        analysed = _Analysed(texts)
+        tiers = self._tier_scorer.probabilities(analysed)
+        categories = self._category_scorer.probabilities(analysed)
         names = list(self.category_model.classes_)
         result = []
         for tier, category in zip(tiers, categories):
