@@ -54,3 +54,25 @@ def test_only_known_numbers_appear_in_any_reply():
         numbers |= {m.strip() for m in re.findall(r"(?<![\w])(\d[\d ]{1,14}\d)(?![\w])", text)}
     # Ages, weeks and times are not phone numbers; everything else must be a known number.
     assert numbers <= KNOWN_NUMBERS | {"24"}, numbers - KNOWN_NUMBERS
+
+
+def test_no_crisis_or_possible_risk_message_fills_a_form_slot():
+    """Hazards H2 and H17: a form slot filled from a crisis or possible-risk message ("I can't do phone calls with
+    the baby screaming" carries a format to avoid and a stage) lets the form carry on, and Rasa's rules for a
+    crisis or the possible-risk question mid-form never run. Every slot mapping that reads the message excludes
+    those intents; custom mappings are filled by the form's validation, which the excluded turn never reaches."""
+    risky = {intent for intent in DOMAIN["intents"] if isinstance(intent, str)
+             and intent.startswith(("crisis_", "possible_"))}
+    assert {f"crisis_{category}" for category in CATEGORIES} <= risky
+    assert {"possible_suicide_self_harm", "possible_harm_to_baby"} <= risky
+    form_slots = set(DOMAIN["forms"]["support_form"]["required_slots"]) | {"avoid_formats"}
+    outside_a_form_only = [{"active_loop": None}]
+    for name in form_slots:
+        for mapping in DOMAIN["slots"][name]["mappings"]:
+            if mapping["type"] not in ("from_entity", "from_text", "from_intent", "from_trigger_intent"):
+                continue
+            if "intent" in mapping:  # what a possible-risk message said, kept only when no form is active
+                assert set(mapping["intent"]) <= risky and not any(i.startswith("crisis_") for i in mapping["intent"])
+                assert mapping["conditions"] == outside_a_form_only, name
+            else:
+                assert risky <= set(mapping.get("not_intent", [])), (name, mapping["type"])
