@@ -13,11 +13,9 @@ the retention purge) or a new session make it rebuild the conversation from the 
 """
 from __future__ import annotations
 
-import copy
-import dataclasses
 import itertools
 import json
-from collections import OrderedDict, deque
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Callable, Optional, TypeVar
 
@@ -33,7 +31,8 @@ from sqlalchemy.engine import make_url
 
 from bot import config
 from bot import db  # PRAGMA secure_delete on every SQLite connection, and the pooled SQLite engine
-from bot import rasa_speed  # noqa: F401  (every `rasa run` loads this module: the recent-turn speed-ups, too)
+from bot import rasa_speed  # every `rasa run` loads this module: the recent-turn speed-ups, too
+from bot.rasa_speed import independent_copy
 
 # Events each Rasa process keeps in memory (about 2.6 KB each, measured), least recently used conversations
 # forgotten first; a forgotten conversation is read from the database again. A ten-turn conversation holds
@@ -58,16 +57,6 @@ class _Conversation:
         if self.session_start is None or (timestamp is not None and timestamp >= self.session_start):
             for event in deserialise_events([data]):
                 self.tracker.update(event)
-
-
-def independent_copy(tracker: DialogueStateTracker) -> DialogueStateTracker:
-    """What `tracker.copy()` gives — the same event objects, state of its own — without replaying every event."""
-    clone = copy.copy(tracker)
-    clone.events = deque(tracker.events, tracker.events.maxlen)
-    clone.slots = type(tracker.slots)((name, copy.copy(slot)) for name, slot in tracker.slots.items())
-    clone.active_loop = dataclasses.replace(tracker.active_loop) if tracker.active_loop else None
-    clone.latest_action = dict(tracker.latest_action) if tracker.latest_action is not None else None
-    return clone
 
 
 class TrackerStoreFromEnv(SQLTrackerStore):

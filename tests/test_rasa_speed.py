@@ -1,6 +1,7 @@
 """bot/rasa_speed.py: the recent conversation for the policies and the action server, and Rasa's reply check."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 
@@ -8,12 +9,14 @@ import pytest
 from jsonschema import ValidationError
 from rasa.core.actions.action import RemoteAction
 from rasa.shared.core.domain import Domain
-from rasa.shared.core.events import ActionExecuted, ActiveLoop, BotUttered, SlotSet, UserUttered
+from rasa.shared.core.events import (ActionExecuted, ActionExecutionRejected, ActionReverted, ActiveLoop, BotUttered,
+                                     FollowupAction, LoopInterrupted, Restarted, SessionStarted, SlotSet, UserUttered,
+                                     UserUtteranceReverted)
 from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.utils.endpoints import EndpointConfig
 
 from bot import PROJECT_ROOT, rasa_speed
-from bot.rasa_speed import RECENT_USER_TURNS, recent_tracker
+from bot.rasa_speed import RECENT_USER_TURNS, independent_copy, recent_tracker
 
 DOMAIN = Domain.load(str(PROJECT_ROOT / "domain.yml"))
 
@@ -52,6 +55,39 @@ def test_a_long_conversation_is_narrowed_to_its_recent_turns_with_the_same_curre
     assert recent["slots"]["crisis_met"] is True and recent["slots"]["role"] == "mum"
     assert narrowed.active_loop_name == "support_form"
     assert recent_tracker(tracker, DOMAIN.slots) is narrowed  # the three policies and the action share one
+
+
+
+def narrowed_by_replay(tracker: DialogueStateTracker) -> DialogueStateTracker:
+    """The narrowing as it was first written: the state at the cut and the events since, replayed."""
+    events = list(tracker.events)
+    user_turns = [index for index, event in enumerate(events) if isinstance(event, UserUttered)]
+    if len(user_turns) <= RECENT_USER_TURNS:
+        return tracker
+    cut = user_turns[-RECENT_USER_TURNS] - 1
+    before = DialogueStateTracker.from_events("before", events[:cut], DOMAIN.slots)
+    state = [SlotSet(name, slot.value) for name, slot in before.slots.items() if slot.value != slot.initial_value]
+    if before.active_loop_name:
+        state += [ActiveLoop(before.active_loop_name)] + [LoopInterrupted(True)] * before.active_loop.is_interrupted
+    narrowed = DialogueStateTracker.from_events(tracker.sender_id, state + events[cut:], DOMAIN.slots)
+    narrowed.followup_action = tracker.followup_action
+    if tracker.active_loop is not None:
+        narrowed.active_loop = dataclasses.replace(tracker.active_loop)
+    return narrowed
+
+
+def test_the_narrowing_is_the_replayed_one_without_replaying_the_recent_turns():
+    trackers = [conversation(turns) for turns in range(1, 26)]
+    closed = conversation(14)
+    for event in [ActiveLoop(None), SlotSet("requested_slot", None)] + turn("hi", "greet") * 3:
+        closed.update(event)
+    trackers.append(closed)
+    for tracker in trackers:
+        mine, replayed = recent_tracker(tracker, DOMAIN.slots), narrowed_by_replay(tracker)
+        assert (mine is tracker) == (replayed is tracker)
+        assert list(mine.events) == list(replayed.events)
+        assert mine.current_state() == replayed.current_state()
+        assert mine.past_states(DOMAIN) == replayed.past_states(DOMAIN)
 
 
 def test_the_policies_predict_from_the_recent_turns(monkeypatch):
@@ -305,6 +341,119 @@ def test_a_rebuilt_conversation_keeps_nothing_from_before():
     assert "speed" in rasa_speed._cut_states and rasa_speed._last[0] is tracker
     rasa_speed.forget("speed")  # what the tracker store does when it rebuilds (erasure, purge, new session)
     assert "speed" not in rasa_speed._cut_states and rasa_speed._last is None
+
+
+# --- tracker.copy() and applied_events() without walking the whole session ------------------------------------
+def unusual_trackers() -> list[DialogueStateTracker]:
+    """States a replay can leave differently from the tracker's own: the follow-up action cleared without an
+    event (as Rasa's processor does), one set by an event, a restart, a reverted turn, a model id, no events."""
+    trackers = []
+    for after in ([], [FollowupAction("utter_faq")], [Restarted()], [UserUtteranceReverted()], [ActionReverted()],
+                  [UserUtteranceReverted(), *turn("hi", "greet")], [SessionStarted()]):
+        tracker = conversation(4)
+        for event in after:
+            tracker.update(event)
+        trackers.append(tracker)
+    cleared = conversation(3)
+    cleared.update(FollowupAction("utter_faq"))
+    cleared.clear_followup_action()
+    cleared.model_id, cleared.assistant_id, cleared.sender_source = "model", "assistant", "source"
+    trackers += [cleared, DialogueStateTracker("empty", DOMAIN.slots), DialogueStateTracker(None, DOMAIN.slots)]
+    return trackers
+
+
+def full_state(tracker: DialogueStateTracker) -> dict:
+    """Everything a tracker holds, events by identity, slots with whether they have been set."""
+    state = {key: value for key, value in vars(tracker).items()
+             if key not in ("events", "slots", "active_loop", rasa_speed._APPLIED)}
+    state["events"] = [id(event) for event in tracker.events]
+    state["slots"] = {name: vars(slot) for name, slot in tracker.slots.items()}
+    state["active_loop"] = dataclasses.asdict(tracker.active_loop) if tracker.active_loop else None
+    return state
+
+
+def test_a_copy_is_rasas_without_the_replay(monkeypatch):
+    trackers = recorded_trackers() + unusual_trackers()
+    assert len(trackers) > 300
+    for tracker in trackers:
+        replays, update = [], DialogueStateTracker.update
+        monkeypatch.setattr(DialogueStateTracker, "update",
+                            lambda self, event, domain=None: replays.append(event) or update(self, event, domain))
+        mine = tracker.copy()
+        monkeypatch.undo()
+        rasas = rasa_speed._rasa_copy(tracker)
+        assert full_state(mine) == full_state(rasas), tracker.sender_id
+        if any(isinstance(event, (UserUtteranceReverted, ActionReverted)) for event in tracker.events):
+            continue  # these may be replayed, as Rasa does
+        assert not replays
+        before = full_state(tracker)  # the copy is the caller's own, and goes on as Rasa's does
+        for event in [SlotSet("role", "dad"), ActiveLoop("support_form"), LoopInterrupted(True),
+                      ActionExecuted("utter_faq"), *turn("more", "faq", ActionExecuted("support_form"),
+                                                         FollowupAction("utter_faq"))]:
+            for copied in (mine, rasas):
+                copied.update(event)
+            assert full_state(mine) == full_state(rasas)
+        assert full_state(tracker) == before
+
+
+
+def test_a_forms_validation_tracker_is_rasas_without_the_replay(monkeypatch):
+    from rasa.core.actions.forms import FormAction
+    form = FormAction("support_form", None)
+    trackers = recorded_trackers() + unusual_trackers() + [conversation(turns) for turns in (3, 12)]
+    for tracker in trackers:
+        added = [SlotSet("role", "dad"), SlotSet("stage", "pregnancy")]
+        replays, update = [], DialogueStateTracker.update
+        monkeypatch.setattr(DialogueStateTracker, "update",
+                            lambda self, event, domain=None: replays.append(event) or update(self, event, domain))
+        mine = rasa_speed._form_temporary_tracker(form, tracker, added, DOMAIN)
+        monkeypatch.undo()
+        rasas = rasa_speed._rasa_temporary_tracker(form, tracker, added, DOMAIN)
+        assert list(mine.events) == list(rasas.events)
+        assert {**full_state(mine), "events": None} == {**full_state(rasas), "events": None}, tracker.sender_id
+        if not any(isinstance(event, (Restarted, UserUtteranceReverted, ActionReverted)) for event in tracker.events):
+            assert len(replays) == 2 + len(added)  # the form's own events only
+
+
+def test_applied_events_are_rasas_event_by_event():
+    """Rasa's applied events after every event of every story, extended from the last call's: forms begun,
+    interrupted, rejected and finished, a loop first seen late, reverted turns, restarts, new sessions."""
+    from rasa.shared.core.training_data.story_reader.yaml_story_reader import YAMLStoryReader
+    stories = [list(story.events) for path in sorted([*(PROJECT_ROOT / "tests" / "stories").glob("*.yml"),
+                                                      *(PROJECT_ROOT / "data" / "stories").glob("*.yml")])
+               for story in YAMLStoryReader(DOMAIN).read_from_file(path)]
+    late_loop = (turn("x", "faq", ActionExecuted("support_form"), ActionExecuted("utter_faq"))
+                 + turn("y", "faq", ActionExecuted("support_form"), ActiveLoop("support_form"))
+                 + turn("z", "faq", ActionExecutionRejected("support_form"), ActionExecuted("utter_faq"),
+                        ActionExecuted("support_form"), ActiveLoop(None)))
+    reverted = list(conversation(5).events) + [UserUtteranceReverted(), ActionReverted(), Restarted(),
+                                               *turn("hi", "greet"), SessionStarted(), *turn("again", "greet")]
+    stories += [late_loop, reverted, list(conversation(15).events)]
+    checked = 0
+    for events in stories:
+        tracker = DialogueStateTracker("applied", DOMAIN.slots)
+        for event in events:
+            tracker.update(event)
+            assert [id(e) for e in tracker.applied_events()] == [id(e) for e in rasa_speed._rasa_applied_events(tracker)]
+            checked += 1
+        branch = independent_copy(tracker)  # a copy carries them over, and each goes on by itself
+        for copied, text in ((branch, "branch"), (tracker, "trunk")):
+            for event in turn(text, "faq", ActionExecuted("support_form"), ActiveLoop("support_form")):
+                copied.update(event)
+            assert [id(e) for e in copied.applied_events()] == [id(e) for e in rasa_speed._rasa_applied_events(copied)]
+    assert checked > 400
+
+
+def test_applied_events_walk_only_the_new_events(monkeypatch):
+    tracker = conversation(40)
+    tracker.applied_events()
+    tracker.update(ActionExecuted("action_listen"))
+    tracker.update(UserUttered("one more", {"name": "faq"}))
+    walked = []
+    monkeypatch.setattr(rasa_speed.itertools, "islice", lambda events, start, stop: walked.append(len(events) - start)
+                        or list(events)[start:])
+    assert tracker.applied_events()[-1].text == "one more"
+    assert walked == [2]
 
 
 # --- TEDPolicy's predictions reused for equal states: a real TED, trained here on a tiny domain ---------------
