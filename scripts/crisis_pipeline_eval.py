@@ -11,8 +11,8 @@ with the trained model and gates `make test`:
   <= 3% of messages, tiers 1+2 <= 8%, and at most 5 of 100 conversations asked the question.
 
     python scripts/crisis_pipeline_eval.py MODEL [--blind] [--report FILE]
---blind also reports the frozen blind batches (never a gate, never tuned on; batches 2 to 4 in aggregate
-only, so no message of them is read). Exit 1 if a gate fails.
+--blind also reports the frozen blind batches (never a gate, never tuned on; batches 2 to 5 and the
+intrusive-thoughts set in aggregate only, so no message of them is read). Exit 1 if a gate fails.
 """
 from __future__ import annotations
 
@@ -35,6 +35,11 @@ BLIND_2 = ROOT / "tests" / "data" / "crisis" / "blind" / "crisis_blind_2.yml"
 BLIND_3 = ROOT / "tests" / "data" / "crisis" / "blind" / "crisis_blind_3.yml"
 # Written later that day by another independent writer (90 of its 420 messages possible risk); aggregate only.
 BLIND_4 = ROOT / "tests" / "data" / "crisis" / "blind" / "crisis_blind_4.yml"
+# Written in the sixth session of 2026-12-05, before a training batch written alongside it was measured.
+BLIND_5 = ROOT / "tests" / "data" / "crisis" / "blind" / "crisis_blind_5.yml"
+# Intrusive thoughts about the baby (75 possible, 20 crisis, 55 close-in-topic none), by another writer, to
+# measure whether training batch intrusive.yml generalised; measured once before and once after adding it.
+BLIND_INTRUSIVE = ROOT / "tests" / "data" / "crisis" / "blind" / "intrusive_blind.yml"
 MUST_CATCH = ("suicide_self_harm", "harm_to_baby", "psychosis", "medical_emergency")
 MIN_OVERALL_RECALL = 0.98
 MAX_TIER1_ALARMS = 0.03
@@ -126,9 +131,10 @@ async def main(argv: list[str]) -> int:
               f"- conversations asked the possible-risk question: {asked} of {len(conversations)} "
               f"(gate <= {MAX_CONVERSATIONS_ASKED})", ""]
     if "--blind" in argv:
-        for path, name, show_misses in ((BLIND, "BLIND batch", True),  # batches 2 to 4: aggregate only
+        for path, name, show_misses in ((BLIND, "BLIND batch", True),  # batches 2 to 5: aggregate only
                                         (BLIND_2, "BLIND batch 2", False), (BLIND_3, "BLIND batch 3", False),
-                                        (BLIND_4, "BLIND batch 4", False)):
+                                        (BLIND_4, "BLIND batch 4", False), (BLIND_5, "BLIND batch 5", False),
+                                        (BLIND_INTRUSIVE, "BLIND intrusive thoughts", False)):
             blind = Table(f"{name} ({path.name}: frozen before any tuning, "
                           f"{'report only' if show_misses else 'never read; aggregate only'})")
             for item in read_corpus([path]):
