@@ -289,7 +289,9 @@ def test_in_another_language_the_net_alone_asks_and_alarms_only_for_a_sure_emerg
 # Night: with intrusive.yml (intrusive thoughts about the baby) in the English corpus, Romanian 29 → 30 caught
 # (blind); Ukrainian asked 17 → 18 (blind5) and caught 60 → 59 (batch 6, read); Punjabi and Polish asked 20 → 19 and
 # 18 → 17 (blind5), Arabic 7 → 6 (batch 6). All seven: blind 198 / 5 / 14, blind5 335 / 27 / 107, batch 6 430 / 23 / 61.
-PIPELINE_BLIND_FLOOR = {"ar": (24, 1, 3), "pa": (30, 1, 0), "pl": (30, 1, 4), "ro": (30, 0, 1), "uk": (29, 0, 1),
+# Then with plans.yml (plans and preparations, and the same words in ordinary use): Polish asked 4 → 3 (blind) and
+# Ukrainian 18 → 17 (blind5). All seven: blind 198 / 5 / 13, blind5 335 / 27 / 106, batch 6 430 / 23 / 61.
+PIPELINE_BLIND_FLOOR = {"ar": (24, 1, 3), "pa": (30, 1, 0), "pl": (30, 1, 3), "ro": (30, 0, 1), "uk": (29, 0, 1),
                         "ur": (29, 1, 5), "zh": (26, 1, 0)}
 
 
@@ -298,7 +300,7 @@ PIPELINE_BLIND_FLOOR = {"ar": (24, 1, 3), "pa": (30, 1, 0), "pl": (30, 1, 4), "r
 # Later the same day, with the Latin-letter markers: Punjabi 44 → 48 caught and Urdu 45 → 50, for 2 more ordinary
 # messages asked in each (18 → 20, 20 → 22): romanised messages the net for other languages now reads as well.
 PIPELINE_BLIND5_FLOOR = {"ar": (46, 4, 16), "pa": (48, 5, 19), "pl": (48, 3, 17), "ro": (48, 3, 10),
-                         "uk": (50, 4, 18), "ur": (50, 3, 22), "zh": (45, 5, 5)}
+                         "uk": (50, 4, 17), "ur": (50, 3, 22), "zh": (45, 5, 5)}
 # Batch 6 (tests/data/multilingual/batch6/, 64 crisis and 56 ordinary messages a language, half the ordinary ones
 # idioms, news, jokes and crises long past), measured 2026-12-05 and never trained on; read, so not blind. With the
 # two English batches: Arabic asked 6 → 7, Punjabi 9 → 8, Ukrainian caught 59 → 60 and asked 8 → 9; with nine
