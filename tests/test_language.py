@@ -168,6 +168,16 @@ def test_latin_script_messages_fall_back_to_english_never_to_a_wrong_language():
     assert len(identified) >= 0.6 * len([r for r in results if r[1] in ("pl", "ro")])
 
 
+def test_a_decimal_point_joins_a_number_and_a_full_stop_still_ends_a_sentence():
+    """A fever written "38.5" must stay in the sentence that gives the baby's age (lexicon patterns stop at a
+    sentence's end)."""
+    from bot.language.lexicon import tokenize
+    tokens = tokenize("ma 3 tyg. temp 38.5 i nie je. 7.", fold_marks=True, characters=False)
+    assert [(t.text, t.sentence) for t in tokens] == [("ma", 0), ("3", 0), ("tyg", 0), ("temp", 1), ("38", 1),
+                                                      ("5", 1), ("i", 1), ("nie", 1), ("je", 1), ("7", 2)]
+    assert language.crisis_signals("Dziecko ma 3 tygodnie i gorączkę 38.5")[0].category == "medical_emergency"
+
+
 def test_a_crisis_too_short_to_identify_is_answered_in_the_language_of_its_words():
     assert language.identify("chce umrzec").code == "en"  # two words: too short to judge
     assert language.reply_language("chce umrzec") == "pl"
@@ -179,7 +189,9 @@ def test_a_crisis_too_short_to_identify_is_answered_in_the_language_of_its_words
 # batch 3: (caught of 30, false alarms of 20). The target is every crisis caught and no false alarm; it is NOT met
 # (docs/clinical-safety.md, H25). These floors stop a change from making things worse; raise them as the lexicons
 # improve, never lower them.
-BLIND_FLOOR = {"ar": (14, 1), "pa": (18, 1), "pl": (20, 1), "ro": (19, 0), "uk": (20, 0), "ur": (19, 1), "zh": (19, 1)}
+# 2026-12-05, night: the concept-parity pass (below) moved Arabic 14 → 16, Punjabi 18 → 19, Polish 20 → 21, Ukrainian
+# 20 → 22 and Chinese 19 → 20 caught; Arabic, Punjabi and Chinese false alarms 1 → 0, 1 → 0 and 1 → 1.
+BLIND_FLOOR = {"ar": (16, 0), "pa": (19, 0), "pl": (21, 1), "ro": (19, 0), "uk": (22, 0), "ur": (19, 1), "zh": (20, 1)}
 
 
 @pytest.mark.parametrize("code", sorted(REQUIRED_LANGUAGES))
@@ -291,7 +303,14 @@ def test_in_another_language_the_net_alone_asks_and_alarms_only_for_a_sure_emerg
 # 18 → 17 (blind5), Arabic 7 → 6 (batch 6). All seven: blind 198 / 5 / 14, blind5 335 / 27 / 107, batch 6 430 / 23 / 61.
 # Then with plans.yml (plans and preparations, and the same words in ordinary use): Polish asked 4 → 3 (blind) and
 # Ukrainian 18 → 17 (blind5). All seven: blind 198 / 5 / 13, blind5 335 / 27 / 106, batch 6 430 / 23 / 61.
-PIPELINE_BLIND_FLOOR = {"ar": (24, 1, 3), "pa": (30, 1, 0), "pl": (30, 1, 3), "ro": (30, 0, 1), "uk": (29, 0, 1),
+# Later that night, the concept-parity pass of every lexicon (eleven concepts from batch 6's misses, written from the
+# lexicon writers' own phrasings: farewell letters, "not a burden much longer", a baby blue, floppy or feverish under
+# three months, pre-eclampsia signs, too much medicine, fits, violence told by a third person, forced sex, signs
+# about the baby; jokes, news and TV guarded) and a decimal point no longer ending a sentence ("38.5"): Arabic
+# 24 → 25 caught and Ukrainian 29 → 30; Arabic and Punjabi false alarms 1 → 0, each now asked instead (3 → 4, 0 → 1).
+# All seven: blind 198 → 200 / 5 → 3 / 13 → 15, blind5 335 → 338 / 27 → 24 / 106 → 108, blind7 316 → 317 / 24 → 25 /
+# 39, batch 6 (read) 430 → 448 / 23 → 10 / 61 → 64.
+PIPELINE_BLIND_FLOOR = {"ar": (25, 0, 4), "pa": (30, 0, 1), "pl": (30, 1, 3), "ro": (30, 0, 1), "uk": (30, 0, 1),
                         "ur": (29, 1, 5), "zh": (26, 1, 0)}
 
 
@@ -299,23 +318,36 @@ PIPELINE_BLIND_FLOOR = {"ar": (24, 1, 3), "pa": (30, 1, 0), "pl": (30, 1, 3), "r
 # the ordinary ones idioms with death or violence words), first measured 2026-12-05: the same floors' meaning.
 # Later the same day, with the Latin-letter markers: Punjabi 44 → 48 caught and Urdu 45 → 50, for 2 more ordinary
 # messages asked in each (18 → 20, 20 → 22): romanised messages the net for other languages now reads as well.
-PIPELINE_BLIND5_FLOOR = {"ar": (46, 4, 16), "pa": (48, 5, 19), "pl": (48, 3, 17), "ro": (48, 3, 10),
-                         "uk": (50, 4, 17), "ur": (50, 3, 22), "zh": (45, 5, 5)}
+# With the concept-parity pass: Punjabi, Polish and Romanian 48 → 49 caught; false alarms Arabic 4 → 3, Romanian
+# 3 → 1 (asked 10 → 12), Ukrainian 4 → 3, Chinese 5 → 4, and Polish 3 → 4, Urdu 3 → 4 (two ordinary messages now
+# alarm, kept as the cost).
+PIPELINE_BLIND5_FLOOR = {"ar": (46, 3, 16), "pa": (49, 5, 19), "pl": (49, 4, 17), "ro": (49, 1, 12),
+                         "uk": (50, 3, 17), "ur": (50, 4, 22), "zh": (45, 4, 5)}
 # Batch 6 (tests/data/multilingual/batch6/, 64 crisis and 56 ordinary messages a language, half the ordinary ones
 # idioms, news, jokes and crises long past), measured 2026-12-05 and never trained on; read, so not blind. With the
 # two English batches: Arabic asked 6 → 7, Punjabi 9 → 8, Ukrainian caught 59 → 60 and asked 8 → 9; with nine
 # English stage answers ("here already", "on the way") among the NLU examples, Urdu asked 11 → 12. Later, with guards
 # PL-G-47, UK-G-34 and UK-G-35 (psychosis as a topic or in the past; the baby that "will kill me"): false alarms
 # Polish 3 → 2 and Ukrainian 3 → 0, of which two are now asked instead (Polish 7 → 8, Ukrainian 9 → 10).
-PIPELINE_BATCH6_FLOOR = {"ar": (60, 2, 6), "pa": (60, 5, 8), "pl": (63, 2, 8), "ro": (63, 3, 7), "uk": (59, 0, 10),
-                         "ur": (64, 6, 12), "zh": (61, 5, 10)}
+# The concept-parity pass was written from batch 6's misses (by concept, not sentence): every crisis caught, false
+# alarms 23 → 10 (the ones left are mostly crises long past, which count by design), asked 61 → 64.
+PIPELINE_BATCH6_FLOOR = {"ar": (64, 1, 6), "pa": (64, 2, 9), "pl": (64, 2, 8), "ro": (64, 0, 8), "uk": (64, 0, 10),
+                         "ur": (64, 4, 13), "zh": (64, 1, 10)}
+
+
+# Blind batch 7 (tests/data/multilingual/blind7/, 50 crisis and about 49 ordinary messages a language, a third of the
+# ordinary ones idioms, news and crises long past), by seven more writers who saw no project file, first measured
+# 2026-12-05 before anything was changed for it: tiers 1+2 316/348, false alarms 24/341, asked 39/341.
+# With the concept-parity pass: Arabic 44 → 45 caught, Polish false alarms 2 → 3 (answered at once: 236 → 242).
+PIPELINE_BLIND7_FLOOR = {"ar": (45, 2, 7), "pa": (45, 3, 7), "pl": (47, 3, 5), "ro": (47, 5, 9), "uk": (47, 4, 3),
+                         "ur": (45, 4, 5), "zh": (41, 4, 3)}
 
 
 @pytest.mark.parametrize("code", sorted(REQUIRED_LANGUAGES))
 def test_the_pipeline_answers_or_asks_about_crises_in_each_language_no_worse_than_measured(code):
     figures = evaluation.evaluate_pipeline(code)
     for part, floor in (("blind", PIPELINE_BLIND_FLOOR), ("blind5", PIPELINE_BLIND5_FLOOR),
-                        ("batch6", PIPELINE_BATCH6_FLOOR)):
+                        ("blind7", PIPELINE_BLIND7_FLOOR), ("batch6", PIPELINE_BATCH6_FLOOR)):
         caught, alarms, asked = floor[code]
         found = _counts(figures[part])  # numbers only: a failure must not print the blind parts' messages
         assert found[0] >= caught and found[1] <= alarms and found[2] <= asked, (code, part, found)

@@ -71,7 +71,7 @@ def _tokenize(text: str, fold_marks: bool, characters: bool) -> tuple[Token, ...
         word, word_start = "", -1
 
     for i, ch in enumerate(text):
-        if ch in SENTENCE_BREAKS:
+        if ch in SENTENCE_BREAKS and not _decimal_point(text, i):
             flush(i)
             sentence += 1
             continue
@@ -90,6 +90,11 @@ def _tokenize(text: str, fold_marks: bool, characters: bool) -> tuple[Token, ...
             flush(i)
     flush(len(text))
     return tuple(tokens)
+
+
+def _decimal_point(text: str, i: int) -> bool:
+    """A point between digits ("38.5") separates the parts of a number, not sentences."""
+    return text[i] == "." and 0 < i < len(text) - 1 and text[i - 1].isdigit() and text[i + 1].isdigit()
 
 
 # ------------------------------------------------------------------------------------ patterns
