@@ -190,7 +190,7 @@ def test_a_crisis_too_short_to_identify_is_answered_in_the_language_of_its_words
 # (docs/clinical-safety.md, H25). These floors stop a change from making things worse; raise them as the lexicons
 # improve, never lower them.
 # 2026-12-05, night: the concept-parity pass (below) moved Arabic 14 → 16, Punjabi 18 → 19, Polish 20 → 21, Ukrainian
-# 20 → 22 and Chinese 19 → 20 caught; Arabic, Punjabi and Chinese false alarms 1 → 0, 1 → 0 and 1 → 1.
+# 20 → 22 and Chinese 19 → 20 caught; Arabic and Punjabi false alarms 1 → 0 (Chinese stays at 1).
 BLIND_FLOOR = {"ar": (16, 0), "pa": (19, 0), "pl": (21, 1), "ro": (19, 0), "uk": (22, 0), "ur": (19, 1), "zh": (20, 1)}
 
 
