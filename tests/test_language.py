@@ -342,12 +342,20 @@ PIPELINE_BATCH6_FLOOR = {"ar": (64, 1, 6), "pa": (64, 2, 9), "pl": (64, 2, 8), "
 PIPELINE_BLIND7_FLOOR = {"ar": (45, 2, 7), "pa": (45, 3, 7), "pl": (47, 3, 5), "ro": (47, 5, 9), "uk": (47, 4, 3),
                          "ur": (45, 4, 5), "zh": (41, 4, 3)}
 
+# Blind batch 8 (tests/data/multilingual/blind8/, 50 crisis and 50 ordinary messages a language, a third of the
+# ordinary ones hard negatives), by seven more writers who saw no project file, first measured 2026-12-06 before
+# anything was changed for it: tiers 1+2 333/350 (13 of the 17 missed are suicide or self-harm told indirectly),
+# answered at once 238/350, false alarms 8/350, asked 43/350.
+PIPELINE_BLIND8_FLOOR = {"ar": (47, 1, 6), "pa": (47, 1, 7), "pl": (49, 1, 7), "ro": (50, 2, 8), "uk": (50, 1, 8),
+                         "ur": (48, 0, 3), "zh": (42, 2, 4)}
+
 
 @pytest.mark.parametrize("code", sorted(REQUIRED_LANGUAGES))
 def test_the_pipeline_answers_or_asks_about_crises_in_each_language_no_worse_than_measured(code):
     figures = evaluation.evaluate_pipeline(code)
     for part, floor in (("blind", PIPELINE_BLIND_FLOOR), ("blind5", PIPELINE_BLIND5_FLOOR),
-                        ("blind7", PIPELINE_BLIND7_FLOOR), ("batch6", PIPELINE_BATCH6_FLOOR)):
+                        ("blind7", PIPELINE_BLIND7_FLOOR), ("blind8", PIPELINE_BLIND8_FLOOR),
+                        ("batch6", PIPELINE_BATCH6_FLOOR)):
         caught, alarms, asked = floor[code]
         found = _counts(figures[part])  # numbers only: a failure must not print the blind parts' messages
         assert found[0] >= caught and found[1] <= alarms and found[2] <= asked, (code, part, found)
