@@ -126,27 +126,17 @@ class ForeignSignal:
     category: str
     start: int
     end: int
-    asks: bool = False  # from an ask rule: ask the person (tier 2), never the alarm
-
-
-def crisis_signals(text: str) -> tuple[ForeignSignal, ...]:
-    """Every crisis rule of every language that matches `text` (guards applied), in reading order."""
-    return tuple(s for s in _lexicon_hits(text) if not s.asks)
-
-
-def ask_signals(text: str) -> tuple[ForeignSignal, ...]:
-    """Every ask rule of every language that matches `text` (guards applied): wording to ask the person about."""
-    return tuple(s for s in _lexicon_hits(text) if s.asks)
 
 
 @lru_cache(maxsize=512)  # the crisis component, the language component and the guard read the same text
-def _lexicon_hits(text: str) -> tuple[ForeignSignal, ...]:
+def crisis_signals(text: str) -> tuple[ForeignSignal, ...]:
+    """Every crisis rule of every language that matches `text` (guards applied), in reading order."""
     if not isinstance(text, str) or not text.strip():
         return ()
     found: list[ForeignSignal] = []
     for lang in languages().values():
         hits, _ = lang.lexicon.hits(text)
-        found += [ForeignSignal(lang.code, h.rule, h.category, h.start, h.end, h.asks) for h in hits]
+        found += [ForeignSignal(lang.code, h.rule, h.category, h.start, h.end) for h in hits]
     return tuple(sorted(found, key=lambda s: s.start))
 
 
@@ -157,7 +147,7 @@ def reply_language(text: str) -> str:
     if identified in languages():
         return identified
     try:
-        foreign = _lexicon_hits(text) if isinstance(text, str) else ()
+        foreign = crisis_signals(text) if isinstance(text, str) else ()
     except Exception:  # noqa: BLE001
         logger.exception("Crisis lexicons failed while choosing the reply language")
         foreign = ()
@@ -310,6 +300,5 @@ def status() -> list[dict[str, Any]]:
     return [{"code": lang.code, "name": lang.name, "written_by": lang.provenance.get("written_by"),
              "reviewed": lang.reviewed, "reviewed_by": lang.provenance.get("reviewed_by"),
              "reviewed_on": lang.provenance.get("reviewed_on"), "rules": len(lang.lexicon.rules),
-             "ask_rules": len(lang.lexicon.ask_rules), "guards": len(lang.lexicon.guards),
-             "responses": sorted(lang.responses)}
+             "guards": len(lang.lexicon.guards), "responses": sorted(lang.responses)}
             for lang in languages().values()]

@@ -101,8 +101,7 @@ def evaluate_pipeline(code: str) -> dict[str, Figures]:
         analysis = crisis.analyse(text)
         signal = analysis.signals[0] if analysis.signals else None
         decision, _ = crisis_net.assess(text, signal.category if signal else None, None,
-                                        signal is None and analysis.figurative,
-                                        analysis.asks[0].category if analysis.asks else None)
+                                        signal is None and analysis.figurative)
         if item["label"] == NOT_CRISIS:
             figures.negatives += 1
             figures.false_alarms += decision.tier == "crisis"

@@ -12,8 +12,6 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Iterable
 
-# What an ask rule can be about: the possible-risk questions the assistant has (bot.nlu.crisis_net).
-ASK_CATEGORIES = ("suicide_self_harm", "harm_to_baby")
 SENTENCE_BREAKS = set(".!?;\n。！？；؟۔")
 _DROP = {"\u200b", "\u200c", "\u200d", "\u2060", "\ufeff", "\u00ad", "\u0640"}  # invisible, Arabic tatweel
 # Arabic-script letters people type interchangeably (Arabic and Urdu keyboards differ): always unified.
@@ -252,7 +250,6 @@ class Hit:
     category: str  # "" for a guard
     start: int
     end: int
-    asks: bool = False  # an ask rule: the person is asked (tier 2), never the alarm
 
 
 class Lexicon:
@@ -263,18 +260,12 @@ class Lexicon:
         self.code, self.fold_marks, self.characters = code, fold_marks, characters
         allowed = set(categories)
         self.rules = [self._rule(item, allowed) for item in (spec or {}).get("rules") or []]
-        # Ask rules: wording that may be a crisis told indirectly ("I won't be here by then") but is often
-        # ordinary; a match asks the person directly (tier 2), in their language and English, and never raises
-        # the alarm by itself. Guards cancel them as they cancel rules.
-        self.ask_rules = [self._rule(item, set(ASK_CATEGORIES) & allowed)
-                          for item in (spec or {}).get("ask_rules") or []]
         self.guards = [self._rule(item, None) for item in (spec or {}).get("guards") or []]
-        ids = [r.id for r in self.rules + self.ask_rules + self.guards]
+        ids = [r.id for r in self.rules + self.guards]
         duplicates = {i for i in ids if ids.count(i) > 1}
         if duplicates:
             raise PatternError(f"{code}: duplicate rule ids {sorted(duplicates)}")
-        self._asking = {id(rule) for rule in self.ask_rules}
-        self._index = _FirstWordIndex([(rule, pattern) for rule in self.guards + self.rules + self.ask_rules
+        self._index = _FirstWordIndex([(rule, pattern) for rule in self.guards + self.rules
                                        for pattern in rule.patterns])
 
     def _rule(self, item: dict[str, Any], allowed: set[str] | None) -> Rule:
@@ -298,7 +289,7 @@ class Lexicon:
         return tokenize(text, self.fold_marks, self.characters)
 
     def hits(self, text: str) -> tuple[list[Hit], list[Hit]]:
-        """(rule and ask-rule hits that no guard cancelled, guard hits) in `text`."""
+        """(rule hits that no guard cancelled, guard hits) in `text`."""
         tokens = self.tokens(text)
         if not tokens:
             return [], []
@@ -307,8 +298,7 @@ class Lexicon:
             for rule, pattern in self._index.candidates(token.text):
                 end = _match_from(pattern, tokens, 0, i, token.sentence)
                 if end is not None and end > i:
-                    matched.append(Hit(rule.id, rule.category, token.start, tokens[end - 1].end,
-                                       id(rule) in self._asking))
+                    matched.append(Hit(rule.id, rule.category, token.start, tokens[end - 1].end))
         guards = [h for h in matched if not h.category]
         found = [h for h in matched if h.category
                  and not any(g.start < h.end and h.start < g.end for g in guards)]
