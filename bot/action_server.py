@@ -64,6 +64,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"configuration: {error}", file=sys.stderr)
         return 1
     app = create_app(token, args.actions)
+    from bot import language
+    language.languages()  # the languages' replies and names (1-2 s): now, not inside someone's first turn
     logger.info("Action server on http://%s:%s (calls need the action server token)", args.host, args.port)
     app.run(host=args.host, port=args.port, workers=1, access_log=False)
     return 0

@@ -223,6 +223,9 @@ class Escalation(Base):
     area_code = Column(String(20))
     board_code = Column(String(20))
     message = Column(Text, nullable=False)  # the triggering message
+    # The language it was written in (bot.language codes), found when it is recorded, in the Rasa process where
+    # the detector is loaded: an alert says "may need an interpreter" without loading it (10 s) anywhere else.
+    language = Column(String(16))
     alerted = Column(Boolean, nullable=False, default=False)  # False: same episode, not more serious
     callback_consent = Column(Boolean, nullable=False, default=False)
     callback_number = Column(String(40))  # only ever set with consent

@@ -508,3 +508,33 @@ def test_the_real_nets_read_a_message_as_scikit_learn_would(which):
         assert view.category_confidence == pytest.approx(category.max(), abs=1e-12), text
     one_at_a_time = [net.view(text) for text in texts[:50]]
     assert one_at_a_time == net.views(texts[:50])
+
+
+# --------------------------------------------------------------------------- ask rules (other languages' tier 2)
+
+def test_an_ask_rule_asks_and_records_its_rule_and_never_alerts(component, net_says, monkeypatch):
+    from bot import language
+    net_says(0.05, 0.05)
+    text = "nie bede tu juz w przyszlym miesiacu, o ktorej jest grupa?"
+    monkeypatch.setattr(language, "ask_signals", lambda t: (language.ForeignSignal("pl", "PL-ASK-99", "suicide_self_harm",
+                                                                                    0, 12, True),))
+    monkeypatch.setattr(language, "reply_language", lambda t: "pl")
+    monkeypatch.setattr(crisis_component.crisis_net, "languages_net", lambda: FixedNet(0.05, 0.05, "suicide_self_harm"))
+    msg = message(text, intent="find_support", confidence=0.8)
+    component.process([msg])
+    assert msg.get("intent")["name"] == "possible_suicide_self_harm" and crisis_entities(msg) == []
+    details = msg.get("crisis")
+    assert (details["tier"], details["source"], details["rule"]) == ("possible", "lexicon", "PL-ASK-99")
+    assert details["phrase"] == text[0:12]
+
+
+def test_an_ask_rule_never_lowers_what_the_lexicon_or_a_sure_net_decided():
+    from bot.nlu.crisis_net import Decision, NetView, decide
+    assert decide("suicide_self_harm", None, False, None, lexicon_asks="harm_to_baby").tier == "crisis"
+    sure_fit = NetView(crisis=0.97, possible=0.0, category="medical_emergency", category_confidence=0.9)
+    assert decide(None, None, False, sure_fit, other_language=True, lexicon_asks="suicide_self_harm") == \
+        Decision("crisis", "medical_emergency", "net")
+    quiet = NetView(crisis=0.02, possible=0.02, category="suicide_self_harm", category_confidence=0.9)
+    assert decide(None, None, True, quiet, other_language=True, lexicon_asks="harm_to_baby") == \
+        Decision("possible", "harm_to_baby", "lexicon"), "its own guards have read the words: the English ones don't"
+    assert decide(None, None, False, quiet, other_language=True).tier == "none"

@@ -392,3 +392,25 @@ def test_an_alert_for_a_message_in_another_language_says_so(contacts):
         bodies = {a.escalation.conversation_id: a.body for a in alerts_of(session)}
     assert "Written in Polish: a call-back may need an interpreter." in bodies["conv-pl"]
     assert "Written in" not in bodies["conv-en"]
+
+
+def test_alerts_after_the_detection_never_identify_the_language_again(contacts, monkeypatch):
+    """The language is found once, when the detection is recorded (in the Rasa process, detector loaded). A
+    call-back consent (action server) or a delivery (alert worker) that identified it again would load the
+    detector, 10 s, inside a write transaction, stalling every other writer: an e2e status callback waited 7.7 s."""
+    from bot import language
+    with session_scope(contacts) as session:
+        session.add(ChannelContact(conversation_id="conv-pl", channel="twilio", address="+447700900123"))
+        escalation = record(session, detection(message="Nie chcę już żyć", conversation="conv-pl"), WED_10AM)
+        assert escalation.language == "pl"
+
+    def no_identifying(*_args, **_kwargs):
+        raise AssertionError("the language was identified again")
+    monkeypatch.setattr(language, "identify", no_identifying)
+    monkeypatch.setattr(language, "reply_language", no_identifying)
+    with session_scope(contacts) as session:
+        grant_callback(session, "conv-pl", WED_10AM + timedelta(minutes=2))
+    sent = []
+    deliver_due({"webhook": lambda contact, body: sent.append(body)}, WED_10AM + timedelta(minutes=3))
+    assert sent and all("Written in Polish: a call-back may need an interpreter." in body for body in sent)
+    assert any("Call-back agreed: +447700900123" in body for body in sent)

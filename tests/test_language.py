@@ -191,7 +191,8 @@ def test_a_crisis_too_short_to_identify_is_answered_in_the_language_of_its_words
 # improve, never lower them.
 # 2026-12-05, night: the concept-parity pass (below) moved Arabic 14 → 16, Punjabi 18 → 19, Polish 20 → 21, Ukrainian
 # 20 → 22 and Chinese 19 → 20 caught; Arabic and Punjabi false alarms 1 → 0 (Chinese stays at 1).
-BLIND_FLOOR = {"ar": (16, 0), "pa": (19, 0), "pl": (21, 1), "ro": (19, 0), "uk": (22, 0), "ur": (19, 1), "zh": (20, 1)}
+# 2026-12-06: with the rules added beside the ask rules (a passive death wish, fits, head injuries), Romanian 19 → 20.
+BLIND_FLOOR = {"ar": (16, 0), "pa": (19, 0), "pl": (21, 1), "ro": (20, 0), "uk": (22, 0), "ur": (19, 1), "zh": (20, 1)}
 
 
 @pytest.mark.parametrize("code", sorted(REQUIRED_LANGUAGES))
@@ -207,15 +208,16 @@ def test_crisis_recall_and_false_alarms_per_language(code):
 
 def test_other_languages_lexicons_stay_silent_on_english():
     """Romanised Urdu and Punjabi patterns must not fire on English: none of the English corpora's messages
-    that the English lexicon leaves alone is flagged by another language's lexicon."""
+    is flagged, or asked about, by another language's lexicon (its rules or its ask rules)."""
     flagged = []
     for path in (ROOT / "data/crisis/corpus").glob("*.yml"):
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
         items = raw.get("messages") if isinstance(raw, dict) else raw
         for item in items or []:
             text = item.get("text") if isinstance(item, dict) else None
-            if isinstance(text, str) and language.crisis_signals(text):
-                flagged.append((path.name, text, language.crisis_signals(text)[0].rule))
+            found = (language.crisis_signals(text) + language.ask_signals(text)) if isinstance(text, str) else ()
+            if found:
+                flagged.append((path.name, text, found[0].rule))
     assert flagged == []
 
 
@@ -310,8 +312,13 @@ def test_in_another_language_the_net_alone_asks_and_alarms_only_for_a_sure_emerg
 # 24 → 25 caught and Ukrainian 29 → 30; Arabic and Punjabi false alarms 1 → 0, each now asked instead (3 → 4, 0 → 1).
 # All seven: blind 198 → 200 / 5 → 3 / 13 → 15, blind5 335 → 338 / 27 → 24 / 106 → 108, blind7 316 → 317 / 24 → 25 /
 # 39, batch 6 (read) 430 → 448 / 23 → 10 / 61 → 64.
-PIPELINE_BLIND_FLOOR = {"ar": (25, 0, 4), "pa": (30, 0, 1), "pl": (30, 1, 3), "ro": (30, 0, 1), "uk": (30, 0, 1),
-                        "ur": (29, 1, 5), "zh": (26, 1, 0)}
+# 2026-12-06: the languages net learning training batch 2 (data/crisis/corpus/languages/batch2/, 1,114 messages by
+# seven writers who saw no project file), every language's ask rules (tier 2) and the strong rules added with them:
+# Arabic 25 → 26 caught, asked 4 → 3; Chinese 26 → 29; Urdu asked 5 → 2; Romanian asked 1 → 2 (the cost).
+# All seven: blind 200 → 204 / 3 / 15 → 12, blind5 338 → 341 / 24 → 23 / 108 → 103, blind7 317 → 321 / 25 /
+# 39 → 31, blind8 333 → 337 / 8 / 43 → 24, batch 6 448 / 10 / 64 → 45.
+PIPELINE_BLIND_FLOOR = {"ar": (26, 0, 3), "pa": (30, 0, 1), "pl": (30, 1, 3), "ro": (30, 0, 2), "uk": (30, 0, 1),
+                        "ur": (29, 1, 2), "zh": (29, 1, 0)}
 
 
 # Blind batch 5 (tests/data/multilingual/blind5/, about 50 crisis and 76 ordinary messages a language, a quarter of
@@ -321,8 +328,11 @@ PIPELINE_BLIND_FLOOR = {"ar": (25, 0, 4), "pa": (30, 0, 1), "pl": (30, 1, 3), "r
 # With the concept-parity pass: Punjabi, Polish and Romanian 48 → 49 caught; false alarms Arabic 4 → 3, Romanian
 # 3 → 1 (asked 10 → 12), Ukrainian 4 → 3, Chinese 5 → 4, and Polish 3 → 4, Urdu 3 → 4 (two ordinary messages now
 # alarm, kept as the cost).
-PIPELINE_BLIND5_FLOOR = {"ar": (46, 3, 16), "pa": (49, 5, 19), "pl": (49, 4, 17), "ro": (49, 1, 12),
-                         "uk": (50, 3, 17), "ur": (50, 4, 22), "zh": (45, 4, 5)}
+# 2026-12-06 (training batch 2, ask rules): Arabic 46 → 48 caught and Chinese 45 → 48; Punjabi 49 → 48 and Romanian
+# 49 → 48 (each one crisis now neither answered nor asked: the cost); Polish false alarms 4 → 3; asked Arabic 16 → 18,
+# Punjabi 19 → 15, Polish 17 → 18, Romanian 12 → 14, Ukrainian 17 → 13, Urdu 22 → 19, Chinese 5 → 6.
+PIPELINE_BLIND5_FLOOR = {"ar": (48, 3, 18), "pa": (48, 5, 15), "pl": (49, 3, 18), "ro": (48, 1, 14),
+                         "uk": (50, 3, 13), "ur": (50, 4, 19), "zh": (48, 4, 6)}
 # Batch 6 (tests/data/multilingual/batch6/, 64 crisis and 56 ordinary messages a language, half the ordinary ones
 # idioms, news, jokes and crises long past), measured 2026-12-05 and never trained on; read, so not blind. With the
 # two English batches: Arabic asked 6 → 7, Punjabi 9 → 8, Ukrainian caught 59 → 60 and asked 8 → 9; with nine
@@ -331,23 +341,29 @@ PIPELINE_BLIND5_FLOOR = {"ar": (46, 3, 16), "pa": (49, 5, 19), "pl": (49, 4, 17)
 # Polish 3 → 2 and Ukrainian 3 → 0, of which two are now asked instead (Polish 7 → 8, Ukrainian 9 → 10).
 # The concept-parity pass was written from batch 6's misses (by concept, not sentence): every crisis caught, false
 # alarms 23 → 10 (the ones left are mostly crises long past, which count by design), asked 61 → 64.
-PIPELINE_BATCH6_FLOOR = {"ar": (64, 1, 6), "pa": (64, 2, 9), "pl": (64, 2, 8), "ro": (64, 0, 8), "uk": (64, 0, 10),
-                         "ur": (64, 4, 13), "zh": (64, 1, 10)}
+# 2026-12-06 (training batch 2, ask rules): asked 64 → 45 (Arabic 6 → 7 and Punjabi 9 → 11, the others fewer).
+PIPELINE_BATCH6_FLOOR = {"ar": (64, 1, 7), "pa": (64, 2, 11), "pl": (64, 2, 4), "ro": (64, 0, 3), "uk": (64, 0, 5),
+                         "ur": (64, 4, 8), "zh": (64, 1, 7)}
 
 
 # Blind batch 7 (tests/data/multilingual/blind7/, 50 crisis and about 49 ordinary messages a language, a third of the
 # ordinary ones idioms, news and crises long past), by seven more writers who saw no project file, first measured
 # 2026-12-05 before anything was changed for it: tiers 1+2 316/348, false alarms 24/341, asked 39/341.
 # With the concept-parity pass: Arabic 44 → 45 caught, Polish false alarms 2 → 3 (answered at once: 236 → 242).
-PIPELINE_BLIND7_FLOOR = {"ar": (45, 2, 7), "pa": (45, 3, 7), "pl": (47, 3, 5), "ro": (47, 5, 9), "uk": (47, 4, 3),
-                         "ur": (45, 4, 5), "zh": (41, 4, 3)}
+# 2026-12-06 (training batch 2, ask rules): Ukrainian 47 → 49 caught, Chinese 41 → 43, Urdu 45 → 46; Romanian
+# 47 → 46 (the cost); asked 39 → 31.
+PIPELINE_BLIND7_FLOOR = {"ar": (45, 2, 6), "pa": (45, 3, 6), "pl": (47, 3, 4), "ro": (46, 5, 9), "uk": (49, 4, 2),
+                         "ur": (46, 4, 3), "zh": (43, 4, 1)}
 
 # Blind batch 8 (tests/data/multilingual/blind8/, 50 crisis and 50 ordinary messages a language, a third of the
 # ordinary ones hard negatives), by seven more writers who saw no project file, first measured 2026-12-06 before
 # anything was changed for it: tiers 1+2 333/350 (13 of the 17 missed are suicide or self-harm told indirectly),
 # answered at once 238/350, false alarms 8/350, asked 43/350.
-PIPELINE_BLIND8_FLOOR = {"ar": (47, 1, 6), "pa": (47, 1, 7), "pl": (49, 1, 7), "ro": (50, 2, 8), "uk": (50, 1, 8),
-                         "ur": (48, 0, 3), "zh": (42, 2, 4)}
+# Then measured once more, after training batch 2 and the ask rules (written from a training batch's misses, never
+# from this part): 333 → 337/350 (Punjabi 47 → 48, Chinese 42 → 45), answered at once 238 → 245, false alarms 8,
+# asked 43 → 24.
+PIPELINE_BLIND8_FLOOR = {"ar": (47, 1, 2), "pa": (48, 1, 5), "pl": (49, 1, 2), "ro": (50, 2, 6), "uk": (50, 1, 4),
+                         "ur": (48, 0, 2), "zh": (45, 2, 3)}
 
 
 @pytest.mark.parametrize("code", sorted(REQUIRED_LANGUAGES))
@@ -364,3 +380,50 @@ def test_the_pipeline_answers_or_asks_about_crises_in_each_language_no_worse_tha
 def _counts(figures: evaluation.Figures) -> tuple[int, int, int]:
     """Caught, false alarms, asked: plain numbers, so pytest's report of a failed assert shows no message."""
     return int(figures.caught), int(figures.false_alarms), int(figures.asked)
+
+
+def test_an_ask_rule_matches_as_an_ask_is_cancelled_by_a_guard_and_only_asks_about_suicide_or_the_baby():
+    from bot.crisis import CATEGORIES
+    from bot.language.lexicon import Lexicon, PatternError
+    spec = {"rules": [{"id": "XX-SSH-01", "category": "suicide_self_harm", "patterns": ["chce umrzec"]}],
+            "ask_rules": [{"id": "XX-ASK-01", "category": "suicide_self_harm", "patterns": ["nie bede tu"]}],
+            "guards": [{"id": "XX-G-01", "patterns": ["nie bede tu ...3 wakacje|urlop"]}]}
+    lexicon = Lexicon("xx", spec, fold_marks=True, characters=False, categories=CATEGORIES)
+    [hit], _ = lexicon.hits("O ktorej grupa? Nie będę tu już wtedy")
+    assert (hit.rule, hit.asks) == ("XX-ASK-01", True)
+    [hit], _ = lexicon.hits("chce umrzec")
+    assert (hit.rule, hit.asks) == ("XX-SSH-01", False)
+    assert lexicon.hits("nie bede tu w sierpniu bo wakacje")[0] == []
+    for category in ("medical_emergency", "abuse_danger"):
+        with pytest.raises(PatternError):
+            Lexicon("xx", {"ask_rules": [{"id": "XX-ASK-02", "category": category, "patterns": ["x y"]}]},
+                    fold_marks=True, characters=False, categories=CATEGORIES)
+
+
+def test_a_guard_cancels_what_its_words_touch_never_a_crisis_sitting_in_its_gap():
+    """A guard with a wide gap ("maternity leave ends ...10 say goodbye") spans whatever is written between its
+    words: it cancels the hits its own words fall within, never a strong hit that only sits in the gap."""
+    from bot.crisis import CATEGORIES
+    from bot.language.lexicon import Lexicon
+    spec = {"rules": [{"id": "XX-SSH-01", "category": "suicide_self_harm", "patterns": ["chce umrzec"]},
+                      {"id": "XX-ASK-01", "category": "suicide_self_harm", "patterns": ["powiem do widzenia"]}],
+            "guards": [{"id": "XX-G-01", "patterns": ["urlop ...10 do widzenia"]}]}
+    for fold_marks, characters in ((True, False), (False, True)):
+        lexicon = Lexicon("xx", spec, fold_marks=fold_marks, characters=characters, categories=CATEGORIES)
+        found, guards = lexicon.hits("urlop sie konczy, chce umrzec, powiem wszystkim do widzenia")
+        assert [g.rule for g in guards] == ["XX-G-01"] and [h.rule for h in found] == ["XX-SSH-01"]
+        assert lexicon.hits("urlop sie konczy, powiem do widzenia")[0] == []  # its words touch the ask rule
+    zh = language.get("zh").lexicon
+    assert [h.category for h in zh.hits("产假结束了，我想死，跟大家说再见")[0] if not h.asks] == ["suicide_self_harm"]
+
+
+def test_ask_rules_ask_in_the_pipeline_but_are_never_crisis_signals():
+    """Every language's ask-rule examples: asked about by the lexicon layer (bot.crisis.analyse), never a signal of
+    their own (the alarm rests on the strong rules)."""
+    from bot import crisis
+    for lang in language.languages().values():
+        for rule in lang.lexicon.ask_rules:
+            for example in rule.examples:
+                analysis = crisis.analyse(example)
+                assert any(s.rule == rule.id for s in analysis.asks), (lang.code, rule.id)
+                assert all(s.rule != rule.id for s in analysis.signals), (lang.code, rule.id)

@@ -91,7 +91,8 @@ def test_erasure_removes_the_words_and_the_number_from_every_file(stores):
                 table.conversation_id == PERSON)) == 0, table.__tablename__
         kept = session.scalars(select(Escalation).where(Escalation.message == erasure.ERASED)).one()
         assert kept.category == "suicide_self_harm" and kept.conversation_id.startswith("erased:")
-        assert kept.callback_number is None and all(a.body == erasure.ERASED for a in kept.alerts)
+        assert kept.callback_number is None and kept.language is None
+        assert all(a.body == erasure.ERASED for a in kept.alerts)
         assert session.get(TwilioOptOut, PERSON) is not None  # a STOP is honoured, not forgotten
         assert session.scalar(select(func.count()).select_from(EvaluationEvent).where(
             EvaluationEvent.kind == "erasure")) == 1
@@ -152,7 +153,7 @@ def test_retention_purge_keeps_the_audit_and_drops_the_words(stores):
     assert counts["tracker events"] == 2 and counts["escalations"] == 1 and counts["channel_contact"] == 1
     with session_scope() as session:
         expired = session.scalars(select(Escalation).where(Escalation.detected_at < old + timedelta(days=1))).one()
-        assert (expired.message, expired.callback_number) == (retention.EXPIRED, None)
+        assert (expired.message, expired.callback_number, expired.language) == (retention.EXPIRED, None, None)
         assert expired.category == "suicide_self_harm" and expired.detected_at == old  # the audit stays
         assert expired.alerts[0].status == "delivered" and expired.alerts[0].body == retention.EXPIRED
         assert session.get(ChannelContact, "twilio:" + "c" * 64) is not None

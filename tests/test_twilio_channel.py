@@ -662,6 +662,30 @@ async def test_status_callbacks_update_the_delivery_log(channel, emulator):
     assert (await _status(channel, "SMunknown", "delivered"))[0] == 204
 
 
+async def test_a_status_for_a_text_erased_between_read_and_update_is_unknown_not_a_database_error(channel, emulator):
+    """The person asked for their data to be deleted while Twilio's callback for one of our texts was being
+    recorded: the row went between the read and the update. That is an unknown text, answered 204, not an error."""
+    from sqlalchemy import delete, event
+    from sqlalchemy.orm import Session
+    await say(channel, "hi")
+    sid, errors = emulator.messages[0].sid, COUNTS["database_errors"]
+
+    def erase_after_the_read(state):
+        if state.is_select:
+            event.remove(Session, "do_orm_execute", erase_after_the_read)
+            result = state.invoke_statement()
+            with session_scope() as other:  # another connection, as the erasure runs
+                other.execute(delete(TwilioDelivery).where(TwilioDelivery.message_sid == sid))
+            return result
+    event.listen(Session, "do_orm_execute", erase_after_the_read)
+    try:
+        assert (await _status(channel, sid, "delivered"))[0] == 204
+    finally:
+        if event.contains(Session, "do_orm_execute", erase_after_the_read):
+            event.remove(Session, "do_orm_execute", erase_after_the_read)
+    assert COUNTS["database_errors"] == errors and deliveries() == []
+
+
 async def test_an_undelivered_crisis_reply_reported_later_is_an_incident(channel, emulator, caplog):
     await say(channel, "I want to kill myself")
     with caplog.at_level(logging.ERROR):

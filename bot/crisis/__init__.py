@@ -80,7 +80,19 @@ def analyse(text: str) -> Analysis:
         return Analysis(signals=[], guards=(), explained_away=())
     english = _engine().analyse(text)
     return Analysis(signals=_with_other_languages(text, english.signals), guards=english.guards,
-                    explained_away=english.explained_away)
+                    explained_away=english.explained_away, asks=_asks(text))
+
+
+def _asks(text: str) -> tuple[CrisisSignal, ...]:
+    """The other languages' ask rules that match (bot.language.ask_signals). A failure asks nothing; the
+    rules and nets still decide."""
+    try:
+        from bot.language import ask_signals
+        return tuple(CrisisSignal(category=s.category, phrase=text[s.start:s.end], rule=s.rule, third_party=False,
+                                  start=s.start, end=s.end, language=s.language) for s in ask_signals(text))
+    except Exception:  # noqa: BLE001
+        logger.exception("The other languages' ask rules failed on a message")
+        return ()
 
 
 def recognised_as_figurative(text: str) -> bool:

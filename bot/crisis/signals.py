@@ -42,6 +42,7 @@ class Analysis:
     signals: list[CrisisSignal]  # most urgent first
     guards: tuple[str, ...]  # ids of the figurative, worry and grief guards that matched
     explained_away: tuple[dict, ...]  # risk phrases a guard or a missing context cancelled
+    asks: tuple[CrisisSignal, ...] = ()  # other languages' ask rules: ask the person (tier 2), never the alarm
 
     @property
     def figurative(self) -> bool:

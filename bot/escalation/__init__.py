@@ -97,6 +97,7 @@ def record(session: Session, detection: Detection, now: datetime | None = None) 
     escalation = Escalation(conversation_id=detection.conversation_id, channel=detection.channel,
                             category=detection.category, detected_at=now, area_code=detection.area_code,
                             board_code=board, message=detection.message[:4000],
+                            language=written_language(detection.message),
                             alerted=SEVERITY[detection.category] > worst_alerted)
     session.add(escalation)
     if escalation.alerted:
@@ -226,18 +227,31 @@ def alert_body(escalation: Escalation, reason: str, session: Session | None = No
     callback = (f"Call-back agreed: {escalation.callback_number}." if escalation.callback_consent
                 else "No call-back consent yet.")
     return (f"[Perinatal peer support assistant] {lead}: {CATEGORY_NAMES[escalation.category]}. "
-            f"{_written_in(escalation.message)}"
+            f"{_written_in(escalation.language)}"
             f"Ref {privacy.ref(escalation.conversation_id)}, via {escalation.channel or 'unknown channel'}, "
             f"{area.name if area else 'area unknown'}, "
             f"{escalation.detected_at:%d %b %H:%M} UTC. {reply_outcome(session, escalation)} "
             f"Message: \"{escalation.message[:300]}\" {callback}")
 
 
-def _written_in(message: str) -> str:
-    """A clinician calling back needs to know the person may need an interpreter."""
+def written_language(message: str) -> str | None:
+    """The language a crisis message was written in, found once, when it is recorded (see Escalation.language).
+    None if the language layer fails: the record matters more."""
     try:
         from bot import language
-        spoken = language.get(language.reply_language(message or ""))
+        return language.reply_language(message or "")
+    except Exception:  # noqa: BLE001
+        logger.exception("Could not tell the language of a crisis message; its alert won't name one")
+        return None
+
+
+def _written_in(code: str | None) -> str:
+    """A clinician calling back needs to know the person may need an interpreter. From the language recorded
+    with the escalation, never by identifying it here: the action server and the alert worker would load the
+    language detector (about 10 s) inside a write transaction, stalling every other writer (hazard log H43)."""
+    try:
+        from bot import language
+        spoken = language.get(code) if code else None
     except Exception:  # noqa: BLE001 — the alert matters more than this line
         return ""
     return f"Written in {spoken.name}: a call-back may need an interpreter. " if spoken else ""

@@ -30,6 +30,7 @@ logger = logging.getLogger(__name__)
 
 I18N_DIR = PROJECT_ROOT / "data" / "i18n"
 ENGLISH = "en"
+SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml: the language files load 10x faster
 # A Latin-script message counts as another language only when the detector is at least this confident
 # and the message has at least MIN_LATIN_WORDS words (two will do with letters English never uses: "ą", "ș").
 # Chosen on tests/data/multilingual/language_id.yml and the English NLU data (bench/language_id.md).
@@ -72,7 +73,7 @@ class Language:
 
 def _load(path: Path) -> Language:
     from bot.crisis import CATEGORIES
-    raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    raw = yaml.load(path.read_text(encoding="utf-8"), Loader=SAFE_LOADER) or {}
     code = str(raw["code"])
     if path.stem != code:
         raise ValueError(f"{path}: code {code!r} does not match the file name")
@@ -126,17 +127,27 @@ class ForeignSignal:
     category: str
     start: int
     end: int
+    asks: bool = False  # from an ask rule: ask the person (tier 2), never the alarm
+
+
+def crisis_signals(text: str) -> tuple[ForeignSignal, ...]:
+    """Every crisis rule of every language that matches `text` (guards applied), in reading order."""
+    return tuple(s for s in _lexicon_hits(text) if not s.asks)
+
+
+def ask_signals(text: str) -> tuple[ForeignSignal, ...]:
+    """Every ask rule of every language that matches `text` (guards applied): wording to ask the person about."""
+    return tuple(s for s in _lexicon_hits(text) if s.asks)
 
 
 @lru_cache(maxsize=512)  # the crisis component, the language component and the guard read the same text
-def crisis_signals(text: str) -> tuple[ForeignSignal, ...]:
-    """Every crisis rule of every language that matches `text` (guards applied), in reading order."""
+def _lexicon_hits(text: str) -> tuple[ForeignSignal, ...]:
     if not isinstance(text, str) or not text.strip():
         return ()
     found: list[ForeignSignal] = []
     for lang in languages().values():
         hits, _ = lang.lexicon.hits(text)
-        found += [ForeignSignal(lang.code, h.rule, h.category, h.start, h.end) for h in hits]
+        found += [ForeignSignal(lang.code, h.rule, h.category, h.start, h.end, h.asks) for h in hits]
     return tuple(sorted(found, key=lambda s: s.start))
 
 
@@ -147,7 +158,7 @@ def reply_language(text: str) -> str:
     if identified in languages():
         return identified
     try:
-        foreign = crisis_signals(text) if isinstance(text, str) else ()
+        foreign = _lexicon_hits(text) if isinstance(text, str) else ()
     except Exception:  # noqa: BLE001
         logger.exception("Crisis lexicons failed while choosing the reply language")
         foreign = ()
@@ -300,5 +311,6 @@ def status() -> list[dict[str, Any]]:
     return [{"code": lang.code, "name": lang.name, "written_by": lang.provenance.get("written_by"),
              "reviewed": lang.reviewed, "reviewed_by": lang.provenance.get("reviewed_by"),
              "reviewed_on": lang.provenance.get("reviewed_on"), "rules": len(lang.lexicon.rules),
-             "guards": len(lang.lexicon.guards), "responses": sorted(lang.responses)}
+             "ask_rules": len(lang.lexicon.ask_rules), "guards": len(lang.lexicon.guards),
+             "responses": sorted(lang.responses)}
             for lang in languages().values()]

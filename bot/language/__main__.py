@@ -22,7 +22,7 @@ def check(codes: list[str]) -> list[str]:
         if codes and lang.code not in codes:
             continue
         lex = lang.lexicon
-        for rule in lex.rules:
+        for rule in lex.rules + lex.ask_rules:
             for example in rule.examples:
                 hits, _ = lex.hits(example)
                 if not any(h.rule == rule.id for h in hits):

@@ -101,7 +101,8 @@ def evaluate_pipeline(code: str) -> dict[str, Figures]:
         analysis = crisis.analyse(text)
         signal = analysis.signals[0] if analysis.signals else None
         decision, _ = crisis_net.assess(text, signal.category if signal else None, None,
-                                        signal is None and analysis.figurative)
+                                        signal is None and analysis.figurative,
+                                        analysis.asks[0].category if analysis.asks else None)
         if item["label"] == NOT_CRISIS:
             figures.negatives += 1
             figures.false_alarms += decision.tier == "crisis"

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Iterable
 
+# What an ask rule can be about: the possible-risk questions the assistant has (bot.nlu.crisis_net).
+ASK_CATEGORIES = ("suicide_self_harm", "harm_to_baby")
 SENTENCE_BREAKS = set(".!?;\n。！？；؟۔")
 _DROP = {"\u200b", "\u200c", "\u200d", "\u2060", "\ufeff", "\u00ad", "\u0640"}  # invisible, Arabic tatweel
 # Arabic-script letters people type interchangeably (Arabic and Urdu keyboards differ): always unified.
@@ -127,6 +129,7 @@ class _Element:
     gap: int = 0  # > 0: a gap of up to `gap` tokens (alternatives unused)
 
 
+@lru_cache(maxsize=None)  # lexicons repeat the same alternatives across many patterns: compiled once each
 def _compile_word(raw: str, fold_marks: bool, characters: bool) -> tuple[_Word, ...]:
     """One alternative: usually one token; several in Chinese ("自杀" is two characters in a row). A leading
     or trailing * applies to the first or last token."""
@@ -158,19 +161,20 @@ def compile_pattern(pattern: str, fold_marks: bool, characters: bool) -> tuple[_
     return tuple(elements)
 
 
-def _match_from(elements: tuple[_Element, ...], tokens: list[Token], k: int, i: int, sentence: int) -> int | None:
-    """Index just past the match of elements[k:] starting at token i, or None. A match never crosses the end
-    of a sentence."""
+def _match_from(elements: tuple[_Element, ...], tokens: list[Token], k: int, i: int,
+                sentence: int) -> tuple[int, ...] | None:
+    """The indices of the tokens that the words of elements[k:] match from token i (a gap's tokens are not
+    among them), or None. A match never crosses the end of a sentence."""
     if k == len(elements):
-        return i
+        return ()
     element = elements[k]
     if element.gap:
         for j in range(i, min(i + element.gap, len(tokens)) + 1):
             if j > i and tokens[j - 1].sentence != sentence:
                 break
-            end = _match_from(elements, tokens, k + 1, j, sentence)
-            if end is not None:
-                return end
+            rest = _match_from(elements, tokens, k + 1, j, sentence)
+            if rest is not None:
+                return rest
         return None
     for run in element.alternatives:
         j = i
@@ -179,9 +183,9 @@ def _match_from(elements: tuple[_Element, ...], tokens: list[Token], k: int, i: 
                 break
             j += 1
         else:
-            end = _match_from(elements, tokens, k + 1, j, sentence)
-            if end is not None:
-                return end
+            rest = _match_from(elements, tokens, k + 1, j, sentence)
+            if rest is not None:
+                return tuple(range(i, j)) + rest
     if element.optional:
         return _match_from(elements, tokens, k + 1, i, sentence)
     return None
@@ -190,9 +194,9 @@ def _match_from(elements: tuple[_Element, ...], tokens: list[Token], k: int, i: 
 def find(elements: tuple[_Element, ...], tokens: list[Token]) -> Iterable[tuple[int, int]]:
     """(first token, end token) of every match, left to right."""
     for i, token in enumerate(tokens):
-        end = _match_from(elements, tokens, 0, i, token.sentence)
-        if end is not None and end > i:
-            yield i, end
+        words = _match_from(elements, tokens, 0, i, token.sentence)
+        if words and words[0] == i:
+            yield i, words[-1] + 1
 
 
 # ------------------------------------------------------------------------------------ lexicon
@@ -250,6 +254,8 @@ class Hit:
     category: str  # "" for a guard
     start: int
     end: int
+    asks: bool = False  # an ask rule: the person is asked (tier 2), never the alarm
+    words: tuple[int, ...] = ()  # where each matched word starts (a gap's words are not among them)
 
 
 class Lexicon:
@@ -260,12 +266,18 @@ class Lexicon:
         self.code, self.fold_marks, self.characters = code, fold_marks, characters
         allowed = set(categories)
         self.rules = [self._rule(item, allowed) for item in (spec or {}).get("rules") or []]
+        # Ask rules: wording that may be a crisis told indirectly ("I won't be here by then") but is often
+        # ordinary; a match asks the person directly (tier 2), in their language and English, and never raises
+        # the alarm by itself. Guards cancel them as they cancel rules.
+        self.ask_rules = [self._rule(item, set(ASK_CATEGORIES) & allowed)
+                          for item in (spec or {}).get("ask_rules") or []]
         self.guards = [self._rule(item, None) for item in (spec or {}).get("guards") or []]
-        ids = [r.id for r in self.rules + self.guards]
+        ids = [r.id for r in self.rules + self.ask_rules + self.guards]
         duplicates = {i for i in ids if ids.count(i) > 1}
         if duplicates:
             raise PatternError(f"{code}: duplicate rule ids {sorted(duplicates)}")
-        self._index = _FirstWordIndex([(rule, pattern) for rule in self.guards + self.rules
+        self._asking = {id(rule) for rule in self.ask_rules}
+        self._index = _FirstWordIndex([(rule, pattern) for rule in self.guards + self.rules + self.ask_rules
                                        for pattern in rule.patterns])
 
     def _rule(self, item: dict[str, Any], allowed: set[str] | None) -> Rule:
@@ -289,19 +301,22 @@ class Lexicon:
         return tokenize(text, self.fold_marks, self.characters)
 
     def hits(self, text: str) -> tuple[list[Hit], list[Hit]]:
-        """(rule hits that no guard cancelled, guard hits) in `text`."""
+        """(rule and ask-rule hits that no guard cancelled, guard hits) in `text`."""
         tokens = self.tokens(text)
         if not tokens:
             return [], []
         matched: list[Hit] = []
         for i, token in enumerate(tokens):
             for rule, pattern in self._index.candidates(token.text):
-                end = _match_from(pattern, tokens, 0, i, token.sentence)
-                if end is not None and end > i:
-                    matched.append(Hit(rule.id, rule.category, token.start, tokens[end - 1].end))
+                words = _match_from(pattern, tokens, 0, i, token.sentence)
+                if words and words[0] == i:
+                    matched.append(Hit(rule.id, rule.category, token.start, tokens[words[-1]].end,
+                                       id(rule) in self._asking, tuple(tokens[w].start for w in words)))
         guards = [h for h in matched if not h.category]
-        found = [h for h in matched if h.category
-                 and not any(g.start < h.end and h.start < g.end for g in guards)]
+        # A guard cancels the hits its own words fall within, never one that only sits in its gap: "maternity
+        # leave ends ...10 say goodbye" must not cancel "I want to die" written between the two.
+        guard_words = {w for g in guards for w in g.words}
+        found = [h for h in matched if h.category and not any(h.start <= w < h.end for w in guard_words)]
         return found, guards
 
     def rule_hits(self, rule: Rule, text: str) -> bool:

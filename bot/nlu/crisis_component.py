@@ -148,9 +148,10 @@ class CrisisComponent(GraphComponent, IntentClassifier):
             return
         figurative = signal is None and analysis.figurative
         predicted = None if signal is not None or figurative else self._model_crisis_intent(message)
+        ask = analysis.asks[0] if analysis.asks else None
         decision, view = crisis_net.assess(text, signal.category if signal else None,
                                            CRISIS_INTENTS[predicted[INTENT_NAME_KEY]] if predicted else None,
-                                           figurative)
+                                           figurative, ask.category if ask else None)
         votes = {"lexicon": signal.category if signal else None,
                  "classifier": CRISIS_INTENTS[predicted[INTENT_NAME_KEY]] if predicted else None,
                  "net": None if view is None else {"crisis": round(view.crisis, 3), "possible": round(view.possible, 3),
@@ -162,7 +163,9 @@ class CrisisComponent(GraphComponent, IntentClassifier):
             self._demote_unaccepted_risk_intent(message)
             return
         if decision.tier == "possible":
-            confidence = round(view.risk, 3) if view else 1.0
+            confidence = round(view.risk, 3) if view and decision.source == "net" else 1.0
+            if decision.source == "lexicon":  # an ask rule: the record names the rule, as for the alarm
+                details.update(rule=ask.rule, phrase=ask.phrase)
             self._mark(message, intent={INTENT_NAME_KEY: f"{POSSIBLE_PREFIX}{decision.category}",
                                         PREDICTED_CONFIDENCE_KEY: confidence},
                        entity=None, details={**details, "confidence": confidence})

@@ -6,14 +6,14 @@ from the labelled corpus in `data/crisis/corpus/` (messages written independentl
 labelled with a tier — crisis, possible or none — and a category) plus every non-crisis NLU example as
 ordinary traffic. Character n-grams cope with typos and text-speak; word n-grams with phrasing.
 
-Other languages: the net also learns `data/crisis/corpus/languages/<code>.yml` (a training batch by a writer
-independent of the lexicons) and the development parts of the labelled multilingual sets
-(tests/data/multilingual; the blind batch stays out), as a second net (`languages_net`), so the English net's
-training, and what it decides on English, never change with them (`assess` chooses). The lexicons catch about
-three in five crisis messages worded in ways nobody foresaw; this net catches most of the rest. It is trusted
-less there (`decide`): in a message in another language the net alone asks the person, in their language and
-English, and raises the alarm only for an emergency it is sure of. The alarm rests on the auditable lexicon or
-the person's own "yes".
+Other languages: the net also learns `data/crisis/corpus/languages/<code>.yml` and `languages/batch2/<code>.yml`
+(training batches by writers independent of the lexicons and of every test set) and the development parts of the
+labelled multilingual sets (tests/data/multilingual; the blind parts stay out), as a second net (`languages_net`),
+so the English net's training, and what it decides on English, never change with them (`assess` chooses). The
+lexicons catch about three in five crisis messages worded in ways nobody foresaw; this net catches most of the
+rest. It is trusted less there (`decide`): in a message in another language the net alone asks the person, in
+their language and English, and raises the alarm only for an emergency it is sure of. The alarm rests on the
+auditable lexicon or the person's own "yes".
 
 Two models: the tier (P(crisis), P(possible), P(none)) and, for risky messages, the category. Trained
 when first used (about two seconds; deterministic), so there is no binary artefact to ship or trust.
@@ -105,9 +105,10 @@ def read_other_languages() -> list[Labelled]:
     the development parts of the labelled multilingual sets (never their blind part)."""
     from bot.language.evaluation import labelled, part_of
     items = []
-    for path in sorted(LANGUAGES_DIR.glob("*.yml")):
+    for path in sorted(LANGUAGES_DIR.rglob("*.yml")):  # <code>.yml, and batch2/<code>.yml by other writers
         messages = (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("messages") or []
-        items += [_labelled(entry, f"languages/{path.stem}") for entry in messages]
+        source = f"languages/{path.relative_to(LANGUAGES_DIR).with_suffix('')}"
+        items += [_labelled(entry, source) for entry in messages]
     for code in sorted(p.stem for p in LANGUAGES_DIR.glob("*.yml")):
         items += [_labelled(entry, f"multilingual/{code}") for entry in labelled(code) if part_of(entry) == "dev"]
     return items
@@ -266,16 +267,26 @@ class Decision:
 
 
 def decide(lexicon_category: str | None, classifier_category: str | None, figurative: bool,
-           view: NetView | None, other_language: bool = False) -> Decision:
+           view: NetView | None, other_language: bool = False, lexicon_asks: str | None = None) -> Decision:
     """The tier of one message from each net's vote. The lexicon and DIET's confident crisis intent are
     tier 1 as before; the net adds tier 1 when sure (or for an emergency), and tier 2 in between. Words
     the lexicon's guards read as figurative ("this teething is killing me", "a bad dream that...") keep the
     net from asking, and from alarming unless it is fairly sure (FIGURATIVE_OVERRIDE). In a message in
-    another language (`other_language`) the net alone asks, except for an emergency it is sure of."""
+    another language (`other_language`) the net alone asks, except for an emergency it is sure of. An ask
+    rule of another language's lexicon (`lexicon_asks`, its category) asks at least: its own guards have
+    read the words, so the English figurative guards don't silence it."""
     if lexicon_category:
         return Decision("crisis", lexicon_category, "lexicon")
     if classifier_category:
         return Decision("crisis", classifier_category, "classifier")
+    by_net = _net_decision(figurative, view, other_language)
+    if by_net.tier == "none" and lexicon_asks:
+        return Decision("possible", lexicon_asks if lexicon_asks in POSSIBLE_CATEGORIES else "suicide_self_harm",
+                        "lexicon")
+    return by_net
+
+
+def _net_decision(figurative: bool, view: NetView | None, other_language: bool) -> Decision:
     if view is None or view.risk < POSSIBLE_THRESHOLD:
         return Decision("none", None, None)
     if figurative and view.crisis < FIGURATIVE_OVERRIDE:
@@ -306,7 +317,7 @@ def languages_net() -> CrisisNet:
 
 
 def assess(text: str, lexicon_category: str | None, classifier_category: str | None,
-           figurative: bool) -> tuple[Decision, NetView | None]:
+           figurative: bool, lexicon_asks: str | None = None) -> tuple[Decision, NetView | None]:
     """The tier of one message and the view of the net that read it. A message in another language is read by
     the languages net; an English one by the English net, and, when that finds nothing and the language
     detector leaned to another language without being sure (romanised Urdu, Polish without accents), by the
@@ -325,6 +336,8 @@ def assess(text: str, lexicon_category: str | None, classifier_category: str | N
         retry = decide(lexicon_category, classifier_category, figurative, second, other_language=True)
         if retry.tier != "none":
             return retry, second
+    if decision.tier == "none" and lexicon_asks:
+        decision = decide(None, None, figurative, None, lexicon_asks=lexicon_asks)
     return decision, view
 
 

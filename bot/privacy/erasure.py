@@ -75,7 +75,7 @@ def erase(conversation_id: str, channel: str | None = None) -> Erasure:
         for escalation in escalations:
             # The audit keeps category, time, board and outcome, under a reference nobody can link back.
             escalation.conversation_id = "erased:" + secrets.token_hex(8)
-            escalation.message, escalation.callback_number = ERASED, None
+            escalation.message, escalation.callback_number, escalation.language = ERASED, None, None
             for alert in escalation.alerts:
                 alert.body = ERASED
         result.removed["escalations anonymised"] = len(escalations)

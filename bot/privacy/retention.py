@@ -51,7 +51,7 @@ def purge(older_than: timedelta | None = None, now: datetime | None = None) -> d
             if any(a.status == "pending" for a in escalation.alerts):
                 continue  # still on its way to a clinician: never touched
             escalation.conversation_id = "expired:" + secrets.token_hex(8)
-            escalation.message, escalation.callback_number = EXPIRED, None
+            escalation.message, escalation.callback_number, escalation.language = EXPIRED, None, None
             for alert in escalation.alerts:
                 alert.body = EXPIRED
             expired += 1

@@ -11,6 +11,7 @@ from typing import Any, Optional
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.exc import StaleDataError
 
 from bot import privacy
 from bot.channels import sms
@@ -120,17 +121,21 @@ def update_delivery(delivery_id: int, **values: Any) -> None:
 
 def record_status(message_sid: str, status: str, error_code: Optional[str]) -> Optional[dict[str, Any]]:
     """A status callback: update the text's row (never back to an earlier status). None if unknown."""
-    with session_scope() as session:
-        row = session.scalars(select(TwilioDelivery).where(TwilioDelivery.message_sid == message_sid)).first()
-        if row is None:
-            return None
-        changed = _STATUS_RANK.get(status, 2) >= _STATUS_RANK.get(row.status, 0) and status != row.status
-        if changed:
-            row.status, row.updated_at = status, utcnow()
-            if error_code:
-                row.error_code = error_code
-        return {"conversation_id": row.conversation_id, "crisis": row.crisis, "part": row.part,
-                "changed": changed, "id": row.id}
+    try:
+        with session_scope() as session:
+            row = session.scalars(select(TwilioDelivery).where(TwilioDelivery.message_sid == message_sid)).first()
+            if row is None:
+                return None
+            changed = _STATUS_RANK.get(status, 2) >= _STATUS_RANK.get(row.status, 0) and status != row.status
+            if changed:
+                row.status, row.updated_at = status, utcnow()
+                if error_code:
+                    row.error_code = error_code
+            found = {"conversation_id": row.conversation_id, "crisis": row.crisis, "part": row.part,
+                     "changed": changed, "id": row.id}
+    except StaleDataError:  # the row was erased (the person asked) between reading and updating it: unknown now
+        return None
+    return found
 
 
 def failure_counts(since: Optional[datetime] = None) -> dict[str, int]:
