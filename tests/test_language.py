@@ -365,13 +365,20 @@ PIPELINE_BLIND7_FLOOR = {"ar": (45, 2, 6), "pa": (45, 3, 6), "pl": (47, 3, 4), "
 PIPELINE_BLIND8_FLOOR = {"ar": (47, 1, 2), "pa": (48, 1, 5), "pl": (49, 1, 2), "ro": (50, 2, 6), "uk": (50, 1, 4),
                          "ur": (48, 0, 2), "zh": (45, 2, 3)}
 
+# Blind batch 9 (tests/data/multilingual/blind9/, 50 crisis and 49-50 ordinary messages a language, texting style,
+# code-switching and romanised scripts, a third of the ordinary ones hard negatives), by seven more writers who saw no
+# project file, measured once 2026-12-06 (after the ask rules and the H43/H44 fixes): tiers 1+2 334/350, answered at
+# once 232/350, false alarms 23/348 (22 of them a lexicon's strong rule), asked 36/348.
+PIPELINE_BLIND9_FLOOR = {"ar": (49, 4, 7), "pa": (45, 6, 3), "pl": (50, 5, 7), "ro": (50, 1, 8), "uk": (49, 3, 4),
+                         "ur": (47, 4, 3), "zh": (44, 0, 4)}
+
 
 @pytest.mark.parametrize("code", sorted(REQUIRED_LANGUAGES))
 def test_the_pipeline_answers_or_asks_about_crises_in_each_language_no_worse_than_measured(code):
     figures = evaluation.evaluate_pipeline(code)
     for part, floor in (("blind", PIPELINE_BLIND_FLOOR), ("blind5", PIPELINE_BLIND5_FLOOR),
                         ("blind7", PIPELINE_BLIND7_FLOOR), ("blind8", PIPELINE_BLIND8_FLOOR),
-                        ("batch6", PIPELINE_BATCH6_FLOOR)):
+                        ("blind9", PIPELINE_BLIND9_FLOOR), ("batch6", PIPELINE_BATCH6_FLOOR)):
         caught, alarms, asked = floor[code]
         found = _counts(figures[part])  # numbers only: a failure must not print the blind parts' messages
         assert found[0] >= caught and found[1] <= alarms and found[2] <= asked, (code, part, found)
