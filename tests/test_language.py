@@ -342,8 +342,9 @@ PIPELINE_BLIND5_FLOOR = {"ar": (48, 3, 18), "pa": (48, 5, 15), "pl": (49, 3, 18)
 # The concept-parity pass was written from batch 6's misses (by concept, not sentence): every crisis caught, false
 # alarms 23 → 10 (the ones left are mostly crises long past, which count by design), asked 61 → 64.
 # 2026-12-06 (training batch 2, ask rules): asked 64 → 45 (Arabic 6 → 7 and Punjabi 9 → 11, the others fewer).
-PIPELINE_BATCH6_FLOOR = {"ar": (64, 1, 7), "pa": (64, 2, 11), "pl": (64, 2, 4), "ro": (64, 0, 3), "uk": (64, 0, 5),
-                         "ur": (64, 4, 8), "zh": (64, 1, 7)}
+# With the batch 10 guards: false alarms Arabic 1 → 0, Urdu 4 → 3.
+PIPELINE_BATCH6_FLOOR = {"ar": (64, 0, 7), "pa": (64, 2, 11), "pl": (64, 2, 4), "ro": (64, 0, 3), "uk": (64, 0, 5),
+                         "ur": (64, 3, 8), "zh": (64, 1, 7)}
 
 
 # Blind batch 7 (tests/data/multilingual/blind7/, 50 crisis and about 49 ordinary messages a language, a third of the
@@ -352,7 +353,8 @@ PIPELINE_BATCH6_FLOOR = {"ar": (64, 1, 7), "pa": (64, 2, 11), "pl": (64, 2, 4), 
 # With the concept-parity pass: Arabic 44 → 45 caught, Polish false alarms 2 → 3 (answered at once: 236 → 242).
 # 2026-12-06 (training batch 2, ask rules): Ukrainian 47 → 49 caught, Chinese 41 → 43, Urdu 45 → 46; Romanian
 # 47 → 46 (the cost); asked 39 → 31.
-PIPELINE_BLIND7_FLOOR = {"ar": (45, 2, 6), "pa": (45, 3, 6), "pl": (47, 3, 4), "ro": (46, 5, 9), "uk": (49, 4, 2),
+# With the batch 10 guards: Arabic false alarms 2 → 1.
+PIPELINE_BLIND7_FLOOR = {"ar": (45, 1, 6), "pa": (45, 3, 6), "pl": (47, 3, 4), "ro": (46, 5, 9), "uk": (49, 4, 2),
                          "ur": (46, 4, 3), "zh": (43, 4, 1)}
 
 # Blind batch 8 (tests/data/multilingual/blind8/, 50 crisis and 50 ordinary messages a language, a third of the
@@ -369,8 +371,23 @@ PIPELINE_BLIND8_FLOOR = {"ar": (47, 1, 2), "pa": (48, 1, 5), "pl": (49, 1, 2), "
 # code-switching and romanised scripts, a third of the ordinary ones hard negatives), by seven more writers who saw no
 # project file, measured once 2026-12-06 (after the ask rules and the H43/H44 fixes): tiers 1+2 334/350, answered at
 # once 232/350, false alarms 23/348 (22 of them a lexicon's strong rule), asked 36/348.
-PIPELINE_BLIND9_FLOOR = {"ar": (49, 4, 7), "pa": (45, 6, 3), "pl": (50, 5, 7), "ro": (50, 1, 8), "uk": (49, 3, 4),
+# Then the batch 10 guards (below) and every language's guards applying to every language's hits: Punjabi false
+# alarms 6 → 4 (romanised messages that Urdu rules had read); nothing else moved.
+PIPELINE_BLIND9_FLOOR = {"ar": (49, 4, 7), "pa": (45, 4, 3), "pl": (50, 5, 7), "ro": (50, 1, 8), "uk": (49, 3, 4),
                          "ur": (47, 4, 3), "zh": (44, 0, 4)}
+
+
+# Batch 10 (tests/data/multilingual/batch10/, hard cases: 75 ordinary messages with crisis words and 25 crises in
+# everyday words a language), by seven more writers who saw no project file; read by the lexicon writers, never
+# learned by the net. Measured first 2026-12-06: crises answered or asked 173/175, ordinary given the alarm 110/525,
+# asked 137/525. Then seven lexicon writers (copies without any blind set) wrote guards by concept for what a strong
+# rule alarmed on (idioms, jokes, films and news, sport and games, service questions for a course or a job, a crisis
+# clearly over told in one sentence), and every language's guards now apply to every language's hits: alarms
+# 110 → 27, asked 137 → 164 (the net asks about some of what no longer alarms), crises 173/175 unchanged. The same
+# changes moved the other parts only this way: false alarms blind7 25 → 24 (Arabic), blind9 23 → 21 (Punjabi),
+# batch 6 10 → 8 (Arabic, Urdu).
+PIPELINE_BATCH10_FLOOR = {"ar": (23, 2, 15), "pa": (25, 11, 29), "pl": (25, 2, 30), "ro": (25, 5, 29),
+                          "uk": (25, 2, 26), "ur": (25, 5, 24), "zh": (25, 0, 11)}
 
 
 @pytest.mark.parametrize("code", sorted(REQUIRED_LANGUAGES))
@@ -378,7 +395,8 @@ def test_the_pipeline_answers_or_asks_about_crises_in_each_language_no_worse_tha
     figures = evaluation.evaluate_pipeline(code)
     for part, floor in (("blind", PIPELINE_BLIND_FLOOR), ("blind5", PIPELINE_BLIND5_FLOOR),
                         ("blind7", PIPELINE_BLIND7_FLOOR), ("blind8", PIPELINE_BLIND8_FLOOR),
-                        ("blind9", PIPELINE_BLIND9_FLOOR), ("batch6", PIPELINE_BATCH6_FLOOR)):
+                        ("blind9", PIPELINE_BLIND9_FLOOR), ("batch6", PIPELINE_BATCH6_FLOOR),
+                        ("batch10", PIPELINE_BATCH10_FLOOR)):
         caught, alarms, asked = floor[code]
         found = _counts(figures[part])  # numbers only: a failure must not print the blind parts' messages
         assert found[0] >= caught and found[1] <= alarms and found[2] <= asked, (code, part, found)
@@ -407,9 +425,10 @@ def test_an_ask_rule_matches_as_an_ask_is_cancelled_by_a_guard_and_only_asks_abo
                     fold_marks=True, characters=False, categories=CATEGORIES)
 
 
-def test_a_guard_cancels_what_its_words_touch_never_a_crisis_sitting_in_its_gap():
+def test_a_guard_cancels_what_shares_its_words_never_a_crisis_sitting_in_its_gap_or_around_it():
     """A guard with a wide gap ("maternity leave ends ...10 say goodbye") spans whatever is written between its
-    words: it cancels the hits its own words fall within, never a strong hit that only sits in the gap."""
+    words, and a long hit ("the baby ...8 strangle") spans a simile a guard covers: a guard cancels the hits it
+    shares a matched word with, never one that only sits in its gap or holds it in its own gap."""
     from bot.crisis import CATEGORIES
     from bot.language.lexicon import Lexicon
     spec = {"rules": [{"id": "XX-SSH-01", "category": "suicide_self_harm", "patterns": ["chce umrzec"]},
@@ -420,8 +439,41 @@ def test_a_guard_cancels_what_its_words_touch_never_a_crisis_sitting_in_its_gap(
         found, guards = lexicon.hits("urlop sie konczy, chce umrzec, powiem wszystkim do widzenia")
         assert [g.rule for g in guards] == ["XX-G-01"] and [h.rule for h in found] == ["XX-SSH-01"]
         assert lexicon.hits("urlop sie konczy, powiem do widzenia")[0] == []  # its words touch the ask rule
+    # ...and the other way round: a guard inside a longer hit's gap cancels only what shares its words.
+    spec = {"rules": [{"id": "XX-HTB-01", "category": "harm_to_baby", "patterns": ["dziecko ...10 udusic"]},
+                      {"id": "XX-HTB-02", "category": "harm_to_baby", "patterns": ["jakby ktos go mordowal"]}],
+            "guards": [{"id": "XX-G-02", "patterns": ["krzyczy jakby ktos go mordowal"]}]}
+    lexicon = Lexicon("xx", spec, fold_marks=True, characters=False, categories=CATEGORIES)
+    found, _ = lexicon.hits("dziecko krzyczy jakby ktos go mordowal a ja chce je udusic")
+    assert [h.rule for h in found] == ["XX-HTB-01"]
+    assert lexicon.hits("dziecko krzyczy jakby ktos go mordowal przy kapieli")[0] == []
     zh = language.get("zh").lexicon
     assert [h.category for h in zh.hits("产假结束了，我想死，跟大家说再见")[0] if not h.asks] == ["suicide_self_harm"]
+    # Arabic, found by its lexicon writer: the simile alone is guarded (AR-G-78), the urge around it is not.
+    assert language.crisis_signals("بنتي بتصرخ كأن حد بيدبحها كل ما أغسل شعرها") == ()
+    assert {s.category for s in language.crisis_signals("البيبي بيصرخ كأن حد بيدبحه وأنا بدي اخنقه")} == {"harm_to_baby"}
+
+
+def test_every_languages_guards_apply_to_every_languages_rules(monkeypatch):
+    """Romanised Urdu and Punjabi share most words: a Punjabi message about a film is read by Urdu rules too, and the
+    Punjabi guard for films must cancel those hits, as an Urdu guard would. A guard still cancels only what its
+    words touch."""
+    from types import SimpleNamespace
+    from bot.crisis import CATEGORIES
+    from bot.language.lexicon import Lexicon
+
+    def lexicon(code, spec):
+        return SimpleNamespace(code=code, lexicon=Lexicon(code, spec, fold_marks=True, characters=False,
+                                                          categories=CATEGORIES))
+    urdu = lexicon("ur", {"rules": [{"id": "UR-SSH-X", "category": "suicide_self_harm", "patterns": ["khudkushi"]}]})
+    punjabi = lexicon("pa", {"guards": [{"id": "PA-G-X", "patterns": ["film ...3 jis vich ...4 khudkushi"]}]})
+    monkeypatch.setattr(language, "languages", lambda: {"ur": urdu, "pa": punjabi})
+    language._lexicon_hits.cache_clear()
+    try:
+        assert language.crisis_signals("ik film dekhi jis vich heroine khudkushi kardi") == ()
+        assert [s.rule for s in language.crisis_signals("main khudkushi bare sochdi haan")] == ["UR-SSH-X"]
+    finally:
+        language._lexicon_hits.cache_clear()
 
 
 def test_ask_rules_ask_in_the_pipeline_but_are_never_crisis_signals():

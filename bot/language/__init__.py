@@ -24,7 +24,7 @@ from typing import Any
 import yaml
 
 from bot import PROJECT_ROOT
-from bot.language.lexicon import Lexicon, is_han, tokenize
+from bot.language.lexicon import Lexicon, is_han, tokenize, uncancelled
 
 logger = logging.getLogger(__name__)
 
@@ -144,10 +144,15 @@ def ask_signals(text: str) -> tuple[ForeignSignal, ...]:
 def _lexicon_hits(text: str) -> tuple[ForeignSignal, ...]:
     if not isinstance(text, str) or not text.strip():
         return ()
-    found: list[ForeignSignal] = []
+    matched, guards = [], []
     for lang in languages().values():
-        hits, _ = lang.lexicon.hits(text)
-        found += [ForeignSignal(lang.code, h.rule, h.category, h.start, h.end, h.asks) for h in hits]
+        hits, guarding = lang.lexicon.matches(text)
+        matched += [(lang.code, h) for h in hits]
+        guards += guarding
+    # Every language's guards apply to every language's hits: romanised Urdu and Punjabi share most words, so a
+    # Punjabi message about a film is also read by Urdu rules, and the Punjabi guard for films must cancel those.
+    kept = set(map(id, uncancelled((h for _, h in matched), guards)))
+    found = [ForeignSignal(code, h.rule, h.category, h.start, h.end, h.asks) for code, h in matched if id(h) in kept]
     return tuple(sorted(found, key=lambda s: s.start))
 
 

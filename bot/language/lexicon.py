@@ -201,6 +201,15 @@ def find(elements: tuple[_Element, ...], tokens: list[Token]) -> Iterable[tuple[
 
 # ------------------------------------------------------------------------------------ lexicon
 
+def uncancelled(hits: Iterable[Hit], guards: Iterable[Hit]) -> list[Hit]:
+    """The hits no guard cancels. A guard cancels a hit when they matched a word in common; what either only
+    spans with a gap doesn't count: "maternity leave ends ...10 say goodbye" must not cancel "I want to die"
+    written between the two, and "screams as if someone were killing him" must not cancel a longer "the baby
+    ... I want to strangle him" around it."""
+    guard_words = {w for g in guards for w in g.words}
+    return [h for h in hits if guard_words.isdisjoint(h.words)]
+
+
 class _FirstWordIndex:
     """Which patterns could start at a token, by the words that can begin them (exact, prefix or suffix), so
     each message tries a handful of patterns per token rather than every pattern everywhere."""
@@ -302,6 +311,11 @@ class Lexicon:
 
     def hits(self, text: str) -> tuple[list[Hit], list[Hit]]:
         """(rule and ask-rule hits that no guard cancelled, guard hits) in `text`."""
+        matched, guards = self.matches(text)
+        return uncancelled(matched, guards), guards
+
+    def matches(self, text: str) -> tuple[list[Hit], list[Hit]]:
+        """(every rule and ask-rule hit, guard hits) in `text`, before any guard is applied."""
         tokens = self.tokens(text)
         if not tokens:
             return [], []
@@ -312,12 +326,7 @@ class Lexicon:
                 if words and words[0] == i:
                     matched.append(Hit(rule.id, rule.category, token.start, tokens[words[-1]].end,
                                        id(rule) in self._asking, tuple(tokens[w].start for w in words)))
-        guards = [h for h in matched if not h.category]
-        # A guard cancels the hits its own words fall within, never one that only sits in its gap: "maternity
-        # leave ends ...10 say goodbye" must not cancel "I want to die" written between the two.
-        guard_words = {w for g in guards for w in g.words}
-        found = [h for h in matched if h.category and not any(h.start <= w < h.end for w in guard_words)]
-        return found, guards
+        return [h for h in matched if h.category], [h for h in matched if not h.category]
 
     def rule_hits(self, rule: Rule, text: str) -> bool:
         tokens = self.tokens(text)
