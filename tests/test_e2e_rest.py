@@ -241,6 +241,23 @@ def test_what_a_possible_risk_message_said_about_the_person_is_not_asked_again(s
     assert servers.slot(sender, "role") == "dad_partner" and servers.slot(sender, "stage") == "postnatal"
 
 
+TOLD_AS_OVER = ("After my first baby I had thoughts of ending my life. That was three years ago and therapy helped, "
+                "I'm doing well now. Is there a group for mums expecting again?")
+
+
+def test_a_crisis_told_as_past_and_over_is_asked_about_not_alarmed_and_kept_for_review(servers):
+    """H46: the possible-risk question about now, not 999 and an alert about what the person said is past."""
+    sender = new_sender()
+    replies = [r for r in servers.say(sender, TOLD_AS_OVER) if not r.get("text", "").startswith("Privacy:")]
+    question = texts(replies)
+    assert "Is that happening for you?" in question and "116 123" in question and "999" in question
+    assert servers.slot(sender, "crisis_tier") == "possible" and escalations(servers, sender) == []
+    replies = servers.say(sender, "no")
+    assert "Thank you for letting me know" in texts(replies)
+    assert escalations(servers, sender) == []
+    assert review_answers(servers, sender) == ["no"], "the signal is kept for clinical review with the answer"
+
+
 @pytest.mark.parametrize("message,status", [
     ("", 200), (" ", 200), ("\x00\x01\x02 binary", 200), ("x" * 20_000, 200), ("😀" * 300, 200),
 ])

@@ -331,8 +331,9 @@ PIPELINE_BLIND_FLOOR = {"ar": (26, 0, 3), "pa": (30, 0, 1), "pl": (30, 1, 3), "r
 # 2026-12-06 (training batch 2, ask rules): Arabic 46 → 48 caught and Chinese 45 → 48; Punjabi 49 → 48 and Romanian
 # 49 → 48 (each one crisis now neither answered nor asked: the cost); Polish false alarms 4 → 3; asked Arabic 16 → 18,
 # Punjabi 19 → 15, Polish 17 → 18, Romanian 12 → 14, Ukrainian 17 → 13, Urdu 22 → 19, Chinese 5 → 6.
-PIPELINE_BLIND5_FLOOR = {"ar": (48, 3, 18), "pa": (48, 5, 15), "pl": (49, 3, 18), "ro": (48, 1, 14),
-                         "uk": (50, 3, 13), "ur": (50, 4, 19), "zh": (48, 4, 6)}
+# With the "told as over" words (H46, 2026-12-06): false alarms 23 → 19 (Arabic, Ukrainian, Urdu, Chinese), each now asked.
+PIPELINE_BLIND5_FLOOR = {"ar": (48, 2, 19), "pa": (48, 5, 15), "pl": (49, 3, 18), "ro": (48, 1, 14),
+                         "uk": (50, 2, 14), "ur": (50, 3, 20), "zh": (48, 3, 7)}
 # Batch 6 (tests/data/multilingual/batch6/, 64 crisis and 56 ordinary messages a language, half the ordinary ones
 # idioms, news, jokes and crises long past), measured 2026-12-05 and never trained on; read, so not blind. With the
 # two English batches: Arabic asked 6 → 7, Punjabi 9 → 8, Ukrainian caught 59 → 60 and asked 8 → 9; with nine
@@ -343,8 +344,10 @@ PIPELINE_BLIND5_FLOOR = {"ar": (48, 3, 18), "pa": (48, 5, 15), "pl": (49, 3, 18)
 # alarms 23 → 10 (the ones left are mostly crises long past, which count by design), asked 61 → 64.
 # 2026-12-06 (training batch 2, ask rules): asked 64 → 45 (Arabic 6 → 7 and Punjabi 9 → 11, the others fewer).
 # With the batch 10 guards: false alarms Arabic 1 → 0, Urdu 4 → 3.
-PIPELINE_BATCH6_FLOOR = {"ar": (64, 0, 7), "pa": (64, 2, 11), "pl": (64, 2, 4), "ro": (64, 0, 3), "uk": (64, 0, 5),
-                         "ur": (64, 3, 8), "zh": (64, 1, 7)}
+# With the "told as over" words (H46, 2026-12-06): false alarms 8 → 1, every one a crisis told as past
+# and over, now asked (asked 45 → 51).
+PIPELINE_BATCH6_FLOOR = {"ar": (64, 0, 7), "pa": (64, 1, 12), "pl": (64, 0, 6), "ro": (64, 0, 3), "uk": (64, 0, 5),
+                         "ur": (64, 0, 10), "zh": (64, 0, 8)}
 
 
 # Blind batch 7 (tests/data/multilingual/blind7/, 50 crisis and about 49 ordinary messages a language, a third of the
@@ -354,8 +357,9 @@ PIPELINE_BATCH6_FLOOR = {"ar": (64, 0, 7), "pa": (64, 2, 11), "pl": (64, 2, 4), 
 # 2026-12-06 (training batch 2, ask rules): Ukrainian 47 → 49 caught, Chinese 41 → 43, Urdu 45 → 46; Romanian
 # 47 → 46 (the cost); asked 39 → 31.
 # With the batch 10 guards: Arabic false alarms 2 → 1.
-PIPELINE_BLIND7_FLOOR = {"ar": (45, 1, 6), "pa": (45, 3, 6), "pl": (47, 3, 4), "ro": (46, 5, 9), "uk": (49, 4, 2),
-                         "ur": (46, 4, 3), "zh": (43, 4, 1)}
+# With the "told as over" words (H46, 2026-12-06): false alarms 24 → 17, now asked (31 → 38).
+PIPELINE_BLIND7_FLOOR = {"ar": (45, 1, 6), "pa": (45, 2, 7), "pl": (47, 1, 6), "ro": (46, 5, 9), "uk": (49, 2, 4),
+                         "ur": (46, 2, 5), "zh": (43, 4, 1)}
 
 # Blind batch 8 (tests/data/multilingual/blind8/, 50 crisis and 50 ordinary messages a language, a third of the
 # ordinary ones hard negatives), by seven more writers who saw no project file, first measured 2026-12-06 before
@@ -373,8 +377,11 @@ PIPELINE_BLIND8_FLOOR = {"ar": (47, 1, 2), "pa": (48, 1, 5), "pl": (49, 1, 2), "
 # once 232/350, false alarms 23/348 (22 of them a lexicon's strong rule), asked 36/348.
 # Then the batch 10 guards (below) and every language's guards applying to every language's hits: Punjabi false
 # alarms 6 → 4 (romanised messages that Urdu rules had read); nothing else moved.
-PIPELINE_BLIND9_FLOOR = {"ar": (49, 4, 7), "pa": (45, 4, 3), "pl": (50, 5, 7), "ro": (50, 1, 8), "uk": (49, 3, 4),
-                         "ur": (47, 4, 3), "zh": (44, 0, 4)}
+# With the "told as over" words (H46, 2026-12-06): false alarms 21 → 19 (Punjabi, Ukrainian), asked
+# 36 → 39 (one a Chinese ordinary message that guard ZH-G-05, narrowed to stop silencing a person's own past crisis,
+# no longer cancels).
+PIPELINE_BLIND9_FLOOR = {"ar": (49, 4, 7), "pa": (45, 3, 4), "pl": (50, 5, 7), "ro": (50, 1, 8), "uk": (49, 2, 5),
+                         "ur": (47, 4, 3), "zh": (44, 0, 5)}
 
 
 # Batch 10 (tests/data/multilingual/batch10/, hard cases: 75 ordinary messages with crisis words and 25 crises in
@@ -386,8 +393,18 @@ PIPELINE_BLIND9_FLOOR = {"ar": (49, 4, 7), "pa": (45, 4, 3), "pl": (50, 5, 7), "
 # 110 → 27, asked 137 → 164 (the net asks about some of what no longer alarms), crises 173/175 unchanged. The same
 # changes moved the other parts only this way: false alarms blind7 25 → 24 (Arabic), blind9 23 → 21 (Punjabi),
 # batch 6 10 → 8 (Arabic, Urdu).
-PIPELINE_BATCH10_FLOOR = {"ar": (23, 2, 15), "pa": (25, 11, 29), "pl": (25, 2, 30), "ro": (25, 5, 29),
-                          "uk": (25, 2, 26), "ur": (25, 5, 24), "zh": (25, 0, 11)}
+# With the "told as over" words (H46, 2026-12-06): alarms 27 → 14, asked 164 → 176; with the
+# Arabic rules widened (Moroccan "baghya", Iraqi "maku", an ex "living where") crises 173 → 175/175.
+PIPELINE_BATCH10_FLOOR = {"ar": (25, 2, 15), "pa": (25, 5, 34), "pl": (25, 1, 31), "ro": (25, 4, 30),
+                          "uk": (25, 1, 27), "ur": (25, 1, 28), "zh": (25, 0, 11)}
+
+# Blind batch 11 (tests/data/multilingual/blind11/, 50 crisis and 50 ordinary messages a language, many of two to four
+# sentences with the crisis among ordinary details, and messages by a family member), by seven more writers who saw
+# no project file; measured 2026-12-06 once before the "told as over" words (H46) and once after, aggregate only:
+# tiers 1+2 336/350 both times, answered at once 223 → 222 (one Polish crisis now asked instead), false alarms
+# 10 → 9/350, asked 44 → 45. Missed: suicide or self-harm 9, abuse 4, harm to the baby 1; Chinese 43/50.
+PIPELINE_BLIND11_FLOOR = {"ar": (49, 3, 12), "pa": (48, 1, 3), "pl": (50, 2, 15), "ro": (49, 0, 6), "uk": (50, 1, 5),
+                          "ur": (47, 1, 3), "zh": (43, 1, 1)}
 
 
 @pytest.mark.parametrize("code", sorted(REQUIRED_LANGUAGES))
@@ -395,7 +412,8 @@ def test_the_pipeline_answers_or_asks_about_crises_in_each_language_no_worse_tha
     figures = evaluation.evaluate_pipeline(code)
     for part, floor in (("blind", PIPELINE_BLIND_FLOOR), ("blind5", PIPELINE_BLIND5_FLOOR),
                         ("blind7", PIPELINE_BLIND7_FLOOR), ("blind8", PIPELINE_BLIND8_FLOOR),
-                        ("blind9", PIPELINE_BLIND9_FLOOR), ("batch6", PIPELINE_BATCH6_FLOOR),
+                        ("blind9", PIPELINE_BLIND9_FLOOR), ("blind11", PIPELINE_BLIND11_FLOOR),
+                        ("batch6", PIPELINE_BATCH6_FLOOR),
                         ("batch10", PIPELINE_BATCH10_FLOOR)):
         caught, alarms, asked = floor[code]
         found = _counts(figures[part])  # numbers only: a failure must not print the blind parts' messages

@@ -79,8 +79,21 @@ def analyse(text: str) -> Analysis:
     if not isinstance(text, str) or not text.strip():
         return Analysis(signals=[], guards=(), explained_away=())
     english = _engine().analyse(text)
-    return Analysis(signals=_with_other_languages(text, english.signals), guards=english.guards,
-                    explained_away=english.explained_away, asks=_asks(text))
+    signals, asks = _with_other_languages(text, english.signals), _asks(text)
+    if _told_as_over(text, signals):
+        return Analysis(signals=[], guards=english.guards, explained_away=english.explained_away,
+                        asks=tuple(signals) + asks, told_as_over=True)
+    return Analysis(signals=signals, guards=english.guards, explained_away=english.explained_away, asks=asks)
+
+
+def _told_as_over(text: str, signals: list[CrisisSignal]) -> bool:
+    """bot.language.told_as_over; a failure keeps the alarm."""
+    try:
+        from bot.language import told_as_over
+        return told_as_over(text, signals)
+    except Exception:  # noqa: BLE001
+        logger.exception("Reading whether a crisis was told as over failed; the alarm stands")
+        return False
 
 
 def _asks(text: str) -> tuple[CrisisSignal, ...]:

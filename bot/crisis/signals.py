@@ -43,6 +43,9 @@ class Analysis:
     guards: tuple[str, ...]  # ids of the figurative, worry and grief guards that matched
     explained_away: tuple[dict, ...]  # risk phrases a guard or a missing context cancelled
     asks: tuple[CrisisSignal, ...] = ()  # other languages' ask rules: ask the person (tier 2), never the alarm
+    # Every signal was told as past and over ("... two years ago, I'm well now"): they are in `asks` instead, and
+    # the person is asked, never given the alarm, whatever the nets think (bot.language.told_as_over).
+    told_as_over: bool = False
 
     @property
     def figurative(self) -> bool:

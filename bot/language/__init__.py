@@ -24,7 +24,7 @@ from typing import Any
 import yaml
 
 from bot import PROJECT_ROOT
-from bot.language.lexicon import Lexicon, is_han, tokenize, uncancelled
+from bot.language.lexicon import ASK_CATEGORIES, Lexicon, is_han, tokenize, uncancelled
 
 logger = logging.getLogger(__name__)
 
@@ -138,6 +138,38 @@ def crisis_signals(text: str) -> tuple[ForeignSignal, ...]:
 def ask_signals(text: str) -> tuple[ForeignSignal, ...]:
     """Every ask rule of every language that matches `text` (guards applied): wording to ask the person about."""
     return tuple(s for s in _lexicon_hits(text) if s.asks)
+
+
+def told_as_over(text: str, signals) -> bool:
+    """True when every crisis signal in `text` (objects with `language`, `category` and `end`) is one a person can
+    be asked about (suicidal or self-harm thoughts, thoughts of harming the baby), words after each one, in a
+    language whose rules read the crisis, the message's language or English, say it is over ("... after my first baby. I'm well now"), and nothing in the message says
+    it may be back or still there ("again", "lately"). Such a message is asked about (tier 2), never given the
+    alarm: people write to a peer-support service before a new baby about thoughts they had years ago, and the
+    alarm answers what they said is past. The question asks about now, so a relapse told quietly is still asked
+    (hazard H46). The channels' silence guard keeps the alarm: it can't ask and wait for the answer."""
+    if not signals or any(signal.category not in ASK_CATEGORIES for signal in signals):
+        return False
+    over, not_over = [], []
+    for lexicon in _over_lexicons({signal.language for signal in signals} | {identify(text).code}):
+        found, against = lexicon.over_hits(text)
+        over += found
+        not_over += against
+    return not not_over and all(any(h.start >= signal.end for h in over) for signal in signals)
+
+
+def _over_lexicons(codes: set[str]) -> list[Lexicon]:
+    """The `over` words of every language whose rules read the crisis (romanised Urdu is also read by Punjabi
+    rules) or the message is written in, and English's (people switch to English for "I'm fine now")."""
+    return [english_lexicon()] + [lang.lexicon for code in sorted(codes) if (lang := get(code)) is not None]
+
+
+@lru_cache(maxsize=1)
+def english_lexicon() -> Lexicon:
+    """English's `over` and `not_over` words (data/i18n/en.yml); its crisis rules are data/crisis/lexicon.yml."""
+    from bot.crisis import CATEGORIES
+    raw = yaml.load((I18N_DIR / f"{ENGLISH}.yml").read_text(encoding="utf-8"), Loader=SAFE_LOADER) or {}
+    return Lexicon(ENGLISH, raw.get("crisis") or {}, False, False, CATEGORIES)
 
 
 @lru_cache(maxsize=512)  # the crisis component, the language component and the guard read the same text

@@ -9,7 +9,7 @@ from bot.language.lexicon import tokenize
 
 
 def check(codes: list[str]) -> list[str]:
-    """Every rule's examples match it and its not_examples don't; every guard's examples match the guard."""
+    """Every rule's examples match it and its not_examples don't; so for guards and the `over` and `not_over` words."""
     problems: list[str] = []
     for path in language.language_files():  # strictly: a file that fails to load is a problem, not a skip
         if codes and path.stem not in codes:
@@ -31,10 +31,13 @@ def check(codes: list[str]) -> list[str]:
                 hits, _ = lex.hits(example)
                 if any(h.rule == rule.id for h in hits):
                     problems.append(f"{lang.code} {rule.id}: not_example matched: {example!r}")
-        for guard in lex.guards:
+        for guard in lex.guards + lex.over + lex.not_over:
             for example in guard.examples:
                 if not lex.rule_hits(guard, example):
-                    problems.append(f"{lang.code} {guard.id}: guard example not matched: {example!r}")
+                    problems.append(f"{lang.code} {guard.id}: example not matched: {example!r}")
+            for example in guard.not_examples:
+                if lex.rule_hits(guard, example):
+                    problems.append(f"{lang.code} {guard.id}: not_example matched: {example!r}")
         missing = [k for k in language.RESPONSE_KEYS if k not in lang.responses]
         if missing:
             problems.append(f"{lang.code}: responses missing {missing}")

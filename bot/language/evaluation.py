@@ -23,7 +23,7 @@ import yaml
 from bot import PROJECT_ROOT
 
 SETS_DIR = PROJECT_ROOT / "tests" / "data" / "multilingual"
-BLIND_PARTS = ("blind", "blind5", "blind7", "blind8", "blind9")  # never trained or tuned on; each reported on its own
+BLIND_PARTS = ("blind", "blind5", "blind7", "blind8", "blind9", "blind11")  # never trained or tuned on; each reported on its own
 # Never learned by the crisis net, each reported on its own: the blind parts, batch 6 (learning it cost recall on
 # the blind parts, docs/clinical-safety.md) and batch 10 (hard cases: ordinary messages with crisis words, read).
 UNTRAINED_PARTS = (*BLIND_PARTS, "batch6", "batch10")
@@ -104,7 +104,8 @@ def evaluate_pipeline(code: str) -> dict[str, Figures]:
         signal = analysis.signals[0] if analysis.signals else None
         decision, _ = crisis_net.assess(text, signal.category if signal else None, None,
                                         signal is None and analysis.figurative,
-                                        analysis.asks[0].category if analysis.asks else None)
+                                        analysis.asks[0].category if analysis.asks else None,
+                                        analysis.told_as_over)
         if item["label"] == NOT_CRISIS:
             figures.negatives += 1
             figures.false_alarms += decision.tier == "crisis"

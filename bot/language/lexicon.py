@@ -281,13 +281,20 @@ class Lexicon:
         self.ask_rules = [self._rule(item, set(ASK_CATEGORIES) & allowed)
                           for item in (spec or {}).get("ask_rules") or []]
         self.guards = [self._rule(item, None) for item in (spec or {}).get("guards") or []]
-        ids = [r.id for r in self.rules + self.ask_rules + self.guards]
+        # Words saying a crisis told before them is over ("now I'm well again", `over`), and words saying it may
+        # be back or still here ("again", "lately", `not_over`): see bot.language.told_as_over.
+        self.over = [self._rule(item, None) for item in (spec or {}).get("over") or []]
+        self.not_over = [self._rule(item, None) for item in (spec or {}).get("not_over") or []]
+        ids = [r.id for r in self.rules + self.ask_rules + self.guards + self.over + self.not_over]
         duplicates = {i for i in ids if ids.count(i) > 1}
         if duplicates:
             raise PatternError(f"{code}: duplicate rule ids {sorted(duplicates)}")
         self._asking = {id(rule) for rule in self.ask_rules}
         self._index = _FirstWordIndex([(rule, pattern) for rule in self.guards + self.rules + self.ask_rules
                                        for pattern in rule.patterns])
+        self._not_over = {id(rule) for rule in self.not_over}
+        self._over_index = _FirstWordIndex([(rule, pattern) for rule in self.over + self.not_over
+                                            for pattern in rule.patterns])
 
     def _rule(self, item: dict[str, Any], allowed: set[str] | None) -> Rule:
         rule_id = str(item.get("id") or "")
@@ -327,6 +334,19 @@ class Lexicon:
                     matched.append(Hit(rule.id, rule.category, token.start, tokens[words[-1]].end,
                                        id(rule) in self._asking, tuple(tokens[w].start for w in words)))
         return [h for h in matched if h.category], [h for h in matched if not h.category]
+
+    def over_hits(self, text: str) -> tuple[list[Hit], list[Hit]]:
+        """(`over` hits, `not_over` hits) in `text`."""
+        tokens = self.tokens(text)
+        over: list[Hit] = []
+        not_over: list[Hit] = []
+        for i, token in enumerate(tokens):
+            for rule, pattern in self._over_index.candidates(token.text):
+                words = _match_from(pattern, tokens, 0, i, token.sentence)
+                if words and words[0] == i:
+                    (not_over if id(rule) in self._not_over else over).append(
+                        Hit(rule.id, "", token.start, tokens[words[-1]].end, words=tuple(tokens[w].start for w in words)))
+        return over, not_over
 
     def rule_hits(self, rule: Rule, text: str) -> bool:
         tokens = self.tokens(text)

@@ -26,6 +26,9 @@ the ranking, whatever DIET or the FallbackClassifier said, plus an entity
 "CrisisNet", ...} — the crisis rules answer it and the event broker records the escalation.
 Tier 2 (possible): intent `possible_suicide_self_harm` or `possible_harm_to_baby`, which the rules answer
 with a direct, kind question and the 24/7 numbers. No entity: nothing is alerted.
+A crisis the person told as past and over ("I had those thoughts after my first baby; I'm well now", with no
+"again" or "lately": bot.language.told_as_over) is tier 2 whatever the nets and DIET say, and its record names
+the rule that matched.
 Neither: a crisis_* or possible_* intent DIET predicted on its own is demoted to the next best intent.
 
 The message also carries `crisis` in its parse data: {"tier", "category", "source", "rule", "phrase",
@@ -147,11 +150,12 @@ class CrisisComponent(GraphComponent, IntentClassifier):
             self._demote_unaccepted_risk_intent(message)
             return
         figurative = signal is None and analysis.figurative
-        predicted = None if signal is not None or figurative else self._model_crisis_intent(message)
+        predicted = (None if signal is not None or figurative or analysis.told_as_over
+                     else self._model_crisis_intent(message))
         ask = analysis.asks[0] if analysis.asks else None
         decision, view = crisis_net.assess(text, signal.category if signal else None,
                                            CRISIS_INTENTS[predicted[INTENT_NAME_KEY]] if predicted else None,
-                                           figurative, ask.category if ask else None)
+                                           figurative, ask.category if ask else None, analysis.told_as_over)
         votes = {"lexicon": signal.category if signal else None,
                  "classifier": CRISIS_INTENTS[predicted[INTENT_NAME_KEY]] if predicted else None,
                  "net": None if view is None else {"crisis": round(view.crisis, 3), "possible": round(view.possible, 3),

@@ -317,11 +317,16 @@ def languages_net() -> CrisisNet:
 
 
 def assess(text: str, lexicon_category: str | None, classifier_category: str | None,
-           figurative: bool, lexicon_asks: str | None = None) -> tuple[Decision, NetView | None]:
+           figurative: bool, lexicon_asks: str | None = None,
+           told_as_over: bool = False) -> tuple[Decision, NetView | None]:
     """The tier of one message and the view of the net that read it. A message in another language is read by
     the languages net; an English one by the English net, and, when that finds nothing and the language
     detector leaned to another language without being sure (romanised Urdu, Polish without accents), by the
-    languages net as well, which may then ask. A net that fails leaves the others to decide."""
+    languages net as well, which may then ask. A net that fails leaves the others to decide. A crisis the
+    person told as past and over (`told_as_over`, with its category in `lexicon_asks`) is asked about, whatever
+    the nets think: they read the crisis words, not the "I'm well now" after them."""
+    if told_as_over and lexicon_asks:
+        return Decision("possible", lexicon_asks, "lexicon"), None
     from bot import language
     try:
         other = language.reply_language(text) != language.ENGLISH

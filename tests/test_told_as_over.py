@@ -1,0 +1,100 @@
+"""A crisis told as past and over is asked about, never given the alarm (bot.language.told_as_over, hazard H46).
+
+"After my first baby I had thoughts of ending my life. I'm well now" is one of the commonest messages a perinatal
+peer-support service gets. The alarm (999, an alert to clinicians) answers what the person said is past; the
+possible-risk question asks about now, kindly, with the 24/7 numbers, and a "yes" gets the crisis answer.
+"""
+from __future__ import annotations
+
+from unittest.mock import Mock
+
+import pytest
+
+from bot import crisis, language
+from bot.channels import guard
+from bot.nlu import crisis_component, crisis_net
+from bot.nlu.crisis_component import CrisisComponent
+from rasa.shared.nlu.training_data.message import Message
+
+TOLD_AS_OVER = [
+    "A year ago I was thinking of ending my life. Now I'm doing well, I go to therapy and feel safe. "
+    "Looking for a group to meet other mums",
+    "After my first baby I had depression and suicidal thoughts. Now I'm pregnant again and feeling good but want "
+    "to be prepared.",
+    "After my first baby I had suicidal thoughts. Therapy helped. Looking for a group before the second arrives",
+    "I had thoughts of harming my baby with my first, they were intrusive thoughts, I'm much better now",
+    "I self harmed when I was a teenager, I'm fine now, is that ok to mention at the group?",
+]
+STILL_ALARMED = [
+    "I want to die",
+    "I had suicidal thoughts last year. I was fine for a while but they're back",
+    "I'm fine now but I want to die",  # the crisis comes after the "fine"
+    "I used to think about killing myself. I'm fine now. Actually no, I want to die tonight",
+    "I wanted to end it all last night. I'm safe now but scared",
+    "After my first I had suicidal thoughts and now I'm not ok, I'm not coping",
+    "I had suicidal thoughts with my first. Therapy helped but lately I'm feeling like that again",
+    # only the two categories the possible-risk question asks about: abuse told as past keeps the alarm
+    "My ex used to hit me, but that was two years ago. Now me and my son are safe in a new home.",
+]
+
+
+@pytest.mark.parametrize("text", TOLD_AS_OVER)
+def test_a_crisis_told_as_past_and_over_becomes_a_question(text):
+    analysis = crisis.analyse(text)
+    assert analysis.told_as_over and analysis.signals == []
+    assert analysis.asks and analysis.asks[0].category in ("suicide_self_harm", "harm_to_baby")
+    assert analysis.asks[0].rule, "the record for review names the rule that read the crisis"
+
+
+@pytest.mark.parametrize("text", STILL_ALARMED)
+def test_a_crisis_now_back_or_after_the_well_keeps_the_alarm(text):
+    analysis = crisis.analyse(text)
+    assert not analysis.told_as_over and analysis.signals, text
+
+
+def test_the_silence_guard_keeps_the_alarm_because_it_cannot_ask_and_wait():
+    [reply, _] = guard.fallback_replies(TOLD_AS_OVER[0])
+    assert reply == guard.response_text("utter_crisis_suicide_self_harm")
+
+
+def test_a_failure_reading_it_keeps_the_alarm(monkeypatch, caplog):
+    def broken(text, signals):
+        raise RuntimeError("language data unreadable")
+    monkeypatch.setattr(language, "told_as_over", broken)
+    analysis = crisis.analyse(TOLD_AS_OVER[0])
+    assert analysis.signals and not analysis.told_as_over
+    assert "the alarm stands" in caplog.text and "ending my life" not in caplog.text
+
+
+def test_the_nets_never_raise_it_back_to_the_alarm():
+    decision, view = crisis_net.assess(TOLD_AS_OVER[0], None, "suicide_self_harm", False, "suicide_self_harm",
+                                       told_as_over=True)
+    assert (decision.tier, decision.category, decision.source) == ("possible", "suicide_self_harm", "lexicon")
+    assert view is None
+
+
+def test_the_component_asks_and_names_the_rule_whatever_diet_predicted():
+    component = CrisisComponent.create(CrisisComponent.get_default_config(), Mock(), Mock(), Mock())
+    top = {"name": "crisis_suicide_self_harm", "confidence": 0.99}
+    msg = Message(data={"text": TOLD_AS_OVER[2], "intent": top, "intent_ranking": [top], "entities": []},
+                  output_properties={"intent", "intent_ranking", "entities"})
+    component.process([msg])
+    assert msg.get("intent")["name"] == f"{crisis_component.POSSIBLE_PREFIX}suicide_self_harm"
+    details = msg.get("crisis")
+    assert (details["tier"], details["source"]) == ("possible", "lexicon") and details["rule"]
+    assert not [e for e in msg.get("entities") if e["entity"] == "crisis_category"], "nothing is alerted"
+
+
+def test_english_over_words_hold_their_examples():
+    lexicon = language.english_lexicon()
+    assert lexicon.over and lexicon.not_over
+    for rule in lexicon.over + lexicon.not_over:
+        for example in rule.examples:
+            assert lexicon.rule_hits(rule, example), (rule.id, example)
+        for example in rule.not_examples:
+            assert not lexicon.rule_hits(rule, example), (rule.id, example)
+
+
+def test_every_language_has_over_and_not_over_words():
+    for lang in language.languages().values():
+        assert lang.lexicon.over and lang.lexicon.not_over, lang.code
