@@ -346,7 +346,9 @@ PIPELINE_BLIND5_FLOOR = {"ar": (48, 2, 19), "pa": (48, 5, 15), "pl": (49, 3, 18)
 # With the batch 10 guards: false alarms Arabic 1 → 0, Urdu 4 → 3.
 # With the "told as over" words (H46, 2026-12-06): false alarms 8 → 1, every one a crisis told as past
 # and over, now asked (asked 45 → 51).
-PIPELINE_BATCH6_FLOOR = {"ar": (64, 0, 7), "pa": (64, 1, 12), "pl": (64, 0, 6), "ro": (64, 0, 3), "uk": (64, 0, 5),
+# Guards for a crisis told as over marked `past: true` (they stand down on a relapse word): Polish false alarms 0 → 1
+# (a violent relationship long over, safe now, "sometimes the memories come back": present-tense words, kept).
+PIPELINE_BATCH6_FLOOR = {"ar": (64, 0, 7), "pa": (64, 1, 12), "pl": (64, 1, 6), "ro": (64, 0, 3), "uk": (64, 0, 5),
                          "ur": (64, 0, 10), "zh": (64, 0, 8)}
 
 
@@ -395,7 +397,9 @@ PIPELINE_BLIND9_FLOOR = {"ar": (49, 4, 7), "pa": (45, 3, 4), "pl": (50, 5, 7), "
 # batch 6 10 → 8 (Arabic, Urdu).
 # With the "told as over" words (H46, 2026-12-06): alarms 27 → 14, asked 164 → 176; with the
 # Arabic rules widened (Moroccan "baghya", Iraqi "maku", an ex "living where") crises 173 → 175/175.
-PIPELINE_BATCH10_FLOOR = {"ar": (25, 2, 15), "pa": (25, 5, 34), "pl": (25, 1, 31), "ro": (25, 4, 30),
+# With the `past: true` guards: Punjabi false alarms 5 → 6 (a bleed at a past birth, "the body is fine, but the
+# memories sometimes come back": the "fine ... but" turn stands the guard down; kept, the safe side).
+PIPELINE_BATCH10_FLOOR = {"ar": (25, 2, 15), "pa": (25, 6, 34), "pl": (25, 1, 31), "ro": (25, 4, 30),
                           "uk": (25, 1, 27), "ur": (25, 1, 28), "zh": (25, 0, 11)}
 
 # Blind batch 11 (tests/data/multilingual/blind11/, 50 crisis and 50 ordinary messages a language, many of two to four

@@ -98,3 +98,26 @@ def test_english_over_words_hold_their_examples():
 def test_every_language_has_over_and_not_over_words():
     for lang in language.languages().values():
         assert lang.lexicon.over and lang.lexicon.not_over, lang.code
+
+
+def test_a_guard_for_a_crisis_told_as_over_stands_down_when_the_message_says_it_may_be_back():
+    from bot.crisis import CATEGORIES
+    from bot.language.lexicon import Lexicon
+    spec = {"rules": [{"id": "XX-SSH-01", "category": "suicide_self_harm", "patterns": ["chce umrzec"]}],
+            "guards": [{"id": "XX-G-01", "past": True, "patterns": ["rok temu ...3 chce umrzec ...5 teraz dobrze"]},
+                       {"id": "XX-G-02", "patterns": ["umrzec ze smiechu"]}],
+            "not_over": [{"id": "XX-NOTOVER-01", "patterns": ["znowu|wrocilo"]}]}
+    lexicon = Lexicon("xx", spec, fold_marks=True, characters=False, categories=CATEGORIES)
+    assert lexicon.hits("rok temu chce umrzec myslalam, teraz dobrze")[0] == []
+    [hit], _ = lexicon.hits("rok temu chce umrzec myslalam, teraz dobrze, ale wrocilo")
+    assert hit.rule == "XX-SSH-01", "the past guard stands down: the alarm stays"
+    assert lexicon.hits("chce umrzec ze smiechu znowu")[0] == [], "other guards still apply"
+
+
+def test_a_past_guard_stands_down_on_a_relapse_but_not_on_another_languages_words():
+    """PL-G-78 (a violent partner left long ago) is marked `past`. The Arabic `not_over` "od" (an overdose) is the
+    Polish "from": only English's and the message's own languages' relapse words count."""
+    calm = "dwa lata temu odeszłam od męża, który mnie bił, teraz jestem w nowym związku"
+    assert crisis.analyse(calm).signals == []
+    relapse = calm + ", ale on mnie znalazł i znowu grozi"
+    assert [s.category for s in crisis.analyse(relapse).signals] == ["abuse_danger"]

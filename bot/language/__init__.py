@@ -24,7 +24,7 @@ from typing import Any
 import yaml
 
 from bot import PROJECT_ROOT
-from bot.language.lexicon import ASK_CATEGORIES, Lexicon, is_han, tokenize, uncancelled
+from bot.language.lexicon import ASK_CATEGORIES, Lexicon, is_han, standing, tokenize, uncancelled
 
 logger = logging.getLogger(__name__)
 
@@ -158,6 +158,13 @@ def told_as_over(text: str, signals) -> bool:
     return not not_over and all(any(h.start >= signal.end for h in over) for signal in signals)
 
 
+def may_be_back(text: str, codes: set[str]) -> bool:
+    """A `not_over` phrase of English or of one of these languages (those whose rules or guards read the message,
+    and the one it is written in): the message says a crisis may be back or still there. Not every language's:
+    the Arabic "od" (an overdose) is the Polish "from"."""
+    return any(lexicon.over_hits(text)[1] for lexicon in _over_lexicons(codes))
+
+
 def _over_lexicons(codes: set[str]) -> list[Lexicon]:
     """The `over` words of every language whose rules read the crisis (romanised Urdu is also read by Punjabi
     rules) or the message is written in, and English's (people switch to English for "I'm fine now")."""
@@ -176,14 +183,19 @@ def english_lexicon() -> Lexicon:
 def _lexicon_hits(text: str) -> tuple[ForeignSignal, ...]:
     if not isinstance(text, str) or not text.strip():
         return ()
-    matched, guards = [], []
+    matched, guards, past = [], [], set()
     for lang in languages().values():
         hits, guarding = lang.lexicon.matches(text)
         matched += [(lang.code, h) for h in hits]
         guards += guarding
+        if any(g.past for g in guarding):
+            past.add(lang.code)
+    relapse = bool(past) and may_be_back(text, past | {code for code, _ in matched} | {identify(text).code})
     # Every language's guards apply to every language's hits: romanised Urdu and Punjabi share most words, so a
     # Punjabi message about a film is also read by Urdu rules, and the Punjabi guard for films must cancel those.
-    kept = set(map(id, uncancelled((h for _, h in matched), guards)))
+    # A guard for a crisis told as over stands down when English or a language that read the message says it may be
+    # back (`not_over`).
+    kept = set(map(id, uncancelled((h for _, h in matched), standing(guards, relapse))))
     found = [ForeignSignal(code, h.rule, h.category, h.start, h.end, h.asks) for code, h in matched if id(h) in kept]
     return tuple(sorted(found, key=lambda s: s.start))
 

@@ -210,6 +210,13 @@ def uncancelled(hits: Iterable[Hit], guards: Iterable[Hit]) -> list[Hit]:
     return [h for h in hits if guard_words.isdisjoint(h.words)]
 
 
+def standing(guards: Iterable[Hit], relapse: bool) -> list[Hit]:
+    """The guards that apply: all of them, or, when the message says a crisis may be back or still there (a
+    `not_over` phrase: "again", "lately", "but now"), all but the guards for a crisis told as over (`past: true`),
+    so "years ago I wanted to die, I was fine, but it's back" keeps its alarm."""
+    return [g for g in guards if not g.past] if relapse else list(guards)
+
+
 class _FirstWordIndex:
     """Which patterns could start at a token, by the words that can begin them (exact, prefix or suffix), so
     each message tries a handful of patterns per token rather than every pattern everywhere."""
@@ -255,6 +262,7 @@ class Rule:
     sources: tuple[str, ...]
     examples: tuple[str, ...] = ()
     not_examples: tuple[str, ...] = ()
+    past: bool = False  # a guard for a crisis told as over: it stands down when the message says it may be back
 
 
 @dataclass(frozen=True)
@@ -265,6 +273,7 @@ class Hit:
     end: int
     asks: bool = False  # an ask rule: the person is asked (tier 2), never the alarm
     words: tuple[int, ...] = ()  # where each matched word starts (a gap's words are not among them)
+    past: bool = False  # from a guard for a crisis told as over (Rule.past)
 
 
 class Lexicon:
@@ -311,7 +320,8 @@ class Lexicon:
         except PatternError as error:
             raise PatternError(f"{self.code} {rule_id}: {error}") from None
         return Rule(rule_id, category, str(item.get("description") or ""), compiled, tuple(patterns),
-                    tuple(map(str, item.get("examples") or [])), tuple(map(str, item.get("not_examples") or [])))
+                    tuple(map(str, item.get("examples") or [])), tuple(map(str, item.get("not_examples") or [])),
+                    past=bool(item.get("past", False)))
 
     def tokens(self, text: str) -> list[Token]:
         return tokenize(text, self.fold_marks, self.characters)
@@ -319,6 +329,8 @@ class Lexicon:
     def hits(self, text: str) -> tuple[list[Hit], list[Hit]]:
         """(rule and ask-rule hits that no guard cancelled, guard hits) in `text`."""
         matched, guards = self.matches(text)
+        if any(g.past for g in guards) and self.over_hits(text)[1]:
+            guards = standing(guards, relapse=True)
         return uncancelled(matched, guards), guards
 
     def matches(self, text: str) -> tuple[list[Hit], list[Hit]]:
@@ -332,7 +344,7 @@ class Lexicon:
                 words = _match_from(pattern, tokens, 0, i, token.sentence)
                 if words and words[0] == i:
                     matched.append(Hit(rule.id, rule.category, token.start, tokens[words[-1]].end,
-                                       id(rule) in self._asking, tuple(tokens[w].start for w in words)))
+                                       id(rule) in self._asking, tuple(tokens[w].start for w in words), rule.past))
         return [h for h in matched if h.category], [h for h in matched if not h.category]
 
     def over_hits(self, text: str) -> tuple[list[Hit], list[Hit]]:
