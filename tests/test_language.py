@@ -178,6 +178,26 @@ def test_a_decimal_point_joins_a_number_and_a_full_stop_still_ends_a_sentence():
     assert language.crisis_signals("Dziecko ma 3 tygodnie i gorączkę 38.5")[0].category == "medical_emergency"
 
 
+def test_a_danda_or_an_ellipsis_ends_a_sentence_as_a_full_stop_does():
+    """Gurmukhi ends a sentence with a danda (।); "…" is the one-character "...". A gap in a pattern must not run
+    across either, as it never runs across a full stop."""
+    from bot.language.lexicon import tokenize
+    for text in ("ਮੈਂ ਠੀਕ ਹਾਂ। ਬੱਚਾ ਸੌਂ ਗਿਆ", "ਮੈਂ ਠੀਕ ਹਾਂ॥ ਬੱਚਾ ਸੌਂ ਗਿਆ", "jestem już ok… mała śpi dziś"):
+        tokens = tokenize(text, fold_marks=False, characters=False)
+        assert [t.sentence for t in tokens] == [0, 0, 0, 1, 1, 1], text
+
+
+def test_a_phrase_is_asked_about_when_a_question_mark_closes_its_sentence_a_few_words_later():
+    from bot.language.lexicon import in_question
+    asked = [("am I fine now?", "fine now"), ("I'm better now, right?", "better now"), ("我现在好了吗？", "好了"),
+             ("ana mni7a daba؟", "mni7a daba")]
+    said = [("I'm fine now. Is there a group?", "fine now"), ("I'm fine now", "fine now"),
+            ("I'm well now, is there a group in Leith for mums?", "well now"), ("I'm fine now!? Or not", "fine now")]
+    ends = lambda pairs: [(text, text.index(phrase) + len(phrase)) for text, phrase in pairs]  # noqa: E731
+    assert [text for text, end in ends(asked) if not in_question(text, end)] == []
+    assert [text for text, end in ends(said) if in_question(text, end)] == []
+
+
 def test_a_crisis_too_short_to_identify_is_answered_in_the_language_of_its_words():
     assert language.identify("chce umrzec").code == "en"  # two words: too short to judge
     assert language.reply_language("chce umrzec") == "pl"
@@ -360,7 +380,8 @@ PIPELINE_BATCH6_FLOOR = {"ar": (64, 0, 7), "pa": (64, 1, 12), "pl": (64, 1, 6), 
 # 47 → 46 (the cost); asked 39 → 31.
 # With the batch 10 guards: Arabic false alarms 2 → 1.
 # With the "told as over" words (H46, 2026-12-06): false alarms 24 → 17, now asked (31 → 38).
-PIPELINE_BLIND7_FLOOR = {"ar": (45, 1, 6), "pa": (45, 2, 7), "pl": (47, 1, 6), "ro": (46, 5, 9), "uk": (49, 2, 4),
+# With batch 13's guards and rules (2026-12-06): Arabic asked 6 → 7 (one ordinary message the net now asks about).
+PIPELINE_BLIND7_FLOOR = {"ar": (45, 1, 7), "pa": (45, 2, 7), "pl": (47, 1, 6), "ro": (46, 5, 9), "uk": (49, 2, 4),
                          "ur": (46, 2, 5), "zh": (43, 4, 1)}
 
 # Blind batch 8 (tests/data/multilingual/blind8/, 50 crisis and 50 ordinary messages a language, a third of the
@@ -399,7 +420,9 @@ PIPELINE_BLIND9_FLOOR = {"ar": (49, 4, 7), "pa": (45, 3, 4), "pl": (50, 5, 7), "
 # Arabic rules widened (Moroccan "baghya", Iraqi "maku", an ex "living where") crises 173 → 175/175.
 # With the `past: true` guards: Punjabi false alarms 5 → 6 (a bleed at a past birth, "the body is fine, but the
 # memories sometimes come back": the "fine ... but" turn stands the guard down; kept, the safe side).
-PIPELINE_BATCH10_FLOOR = {"ar": (25, 2, 15), "pa": (25, 6, 34), "pl": (25, 1, 31), "ro": (25, 4, 30),
+# With batch 13's guards (2026-12-06): Punjabi alarms 6 → 4 (an ex's violence told as two years over, an interview
+# question quoting a mother), asked 34 → 35.
+PIPELINE_BATCH10_FLOOR = {"ar": (25, 2, 15), "pa": (25, 4, 35), "pl": (25, 1, 31), "ro": (25, 4, 30),
                           "uk": (25, 1, 27), "ur": (25, 1, 28), "zh": (25, 0, 11)}
 
 # Blind batch 11 (tests/data/multilingual/blind11/, 50 crisis and 50 ordinary messages a language, many of two to four
@@ -410,6 +433,23 @@ PIPELINE_BATCH10_FLOOR = {"ar": (25, 2, 15), "pa": (25, 6, 34), "pl": (25, 1, 31
 PIPELINE_BLIND11_FLOOR = {"ar": (49, 3, 12), "pa": (48, 1, 3), "pl": (50, 2, 15), "ro": (49, 0, 6), "uk": (50, 1, 5),
                           "ur": (47, 1, 3), "zh": (43, 1, 1)}
 
+# Blind batch 12 (tests/data/multilingual/blind12/, 50 crisis and 50 ordinary messages a language, written as at
+# night or at the end of a long day, near the boundary: crises said indirectly, heavy ordinary messages), by seven
+# more writers who saw no project file; measured 2026-12-06, aggregate only, before and after that day's changes
+# (question marks, the danda, five lexicon gaps), the same both times: tiers 1+2 346/350, at once 265, false alarms
+# 15/350 (every one a lexicon rule), asked 76/350. Missed: suicide or self-harm 3, sexual violence 1, all Chinese.
+# Measured again after batch 13's guards and rules: Arabic false alarms 1 → 2 (the widened Arabic rules; not read).
+PIPELINE_BLIND12_FLOOR = {"ar": (50, 2, 10), "pa": (50, 0, 11), "pl": (50, 2, 12), "ro": (50, 4, 16),
+                          "uk": (50, 3, 16), "ur": (50, 1, 8), "zh": (46, 4, 3)}
+# Batch 13 (tests/data/multilingual/batch13/, hard cases: 80 ordinary messages that look like a crisis and 20 crises
+# in everyday words a language), by seven more writers who saw no project file; read by the lexicon writers, never
+# learned by the net. Measured first 2026-12-06: crises 139/140, ordinary given the alarm 46/560, asked 92. Then seven
+# lexicon writers (copies without any blind set) wrote guards by concept (idioms, grief, films and news, volunteers
+# and professionals, first-aid courses, a fever already seen by a GP, an ex's violence long over) and widened a few
+# rules: crises 140/140, alarms 13/560 (six are the English rule for any mention of Rape Crisis, kept by design),
+# asked 105.
+PIPELINE_BATCH13_FLOOR = {"ar": (20, 1, 17), "pa": (20, 2, 14), "pl": (20, 3, 20), "ro": (20, 1, 19),
+                          "uk": (20, 2, 12), "ur": (20, 4, 13), "zh": (20, 0, 10)}
 
 @pytest.mark.parametrize("code", sorted(REQUIRED_LANGUAGES))
 def test_the_pipeline_answers_or_asks_about_crises_in_each_language_no_worse_than_measured(code):
@@ -417,8 +457,9 @@ def test_the_pipeline_answers_or_asks_about_crises_in_each_language_no_worse_tha
     for part, floor in (("blind", PIPELINE_BLIND_FLOOR), ("blind5", PIPELINE_BLIND5_FLOOR),
                         ("blind7", PIPELINE_BLIND7_FLOOR), ("blind8", PIPELINE_BLIND8_FLOOR),
                         ("blind9", PIPELINE_BLIND9_FLOOR), ("blind11", PIPELINE_BLIND11_FLOOR),
+                        ("blind12", PIPELINE_BLIND12_FLOOR),
                         ("batch6", PIPELINE_BATCH6_FLOOR),
-                        ("batch10", PIPELINE_BATCH10_FLOOR)):
+                        ("batch10", PIPELINE_BATCH10_FLOOR), ("batch13", PIPELINE_BATCH13_FLOOR)):
         caught, alarms, asked = floor[code]
         found = _counts(figures[part])  # numbers only: a failure must not print the blind parts' messages
         assert found[0] >= caught and found[1] <= alarms and found[2] <= asked, (code, part, found)
@@ -490,12 +531,24 @@ def test_every_languages_guards_apply_to_every_languages_rules(monkeypatch):
     urdu = lexicon("ur", {"rules": [{"id": "UR-SSH-X", "category": "suicide_self_harm", "patterns": ["khudkushi"]}]})
     punjabi = lexicon("pa", {"guards": [{"id": "PA-G-X", "patterns": ["film ...3 jis vich ...4 khudkushi"]}]})
     monkeypatch.setattr(language, "languages", lambda: {"ur": urdu, "pa": punjabi})
-    language._lexicon_hits.cache_clear()
+    language._reading.cache_clear()
     try:
         assert language.crisis_signals("ik film dekhi jis vich heroine khudkushi kardi") == ()
         assert [s.rule for s in language.crisis_signals("main khudkushi bare sochdi haan")] == ["UR-SSH-X"]
     finally:
-        language._lexicon_hits.cache_clear()
+        language._reading.cache_clear()
+
+
+def test_another_languages_guard_cancels_the_english_hit_on_a_word_it_read_and_no_other():
+    """Romanised Urdu uses English words ("self-harm"); the English rule reads them, and the Urdu guard for self-harm
+    long over (UR-G-65, `past: true`) cancels that hit as it would an Urdu one. A relapse stands the guard down, and an
+    English crisis on other words is never touched."""
+    from bot import crisis
+    past = "College ke zamane mein self-harm karti thi, ab 10 saal ho gaye"
+    assert crisis.detect_all(past) == []
+    assert [s.rule for s in crisis.detect_all(past + ", lekin kal raat phir se kiya")] == ["SSH-05"]
+    assert [s.rule for s in crisis.detect_all(past + ". I want to die")] == ["SSH-03"]  # other words stand
+    assert [s.rule for s in crisis.detect_all("main self-harm karti hun")] == ["SSH-05"]
 
 
 def test_ask_rules_ask_in_the_pipeline_but_are_never_crisis_signals():

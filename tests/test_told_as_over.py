@@ -24,6 +24,8 @@ TOLD_AS_OVER = [
     "After my first baby I had suicidal thoughts. Therapy helped. Looking for a group before the second arrives",
     "I had thoughts of harming my baby with my first, they were intrusive thoughts, I'm much better now",
     "I self harmed when I was a teenager, I'm fine now, is that ok to mention at the group?",
+    # a question further on in the sentence asks about something else, not about being well
+    "After my first baby I had suicidal thoughts, I'm well now, is there a group in Leith for mums who've been there?",
 ]
 STILL_ALARMED = [
     "I want to die",
@@ -33,6 +35,9 @@ STILL_ALARMED = [
     "I wanted to end it all last night. I'm safe now but scared",
     "After my first I had suicidal thoughts and now I'm not ok, I'm not coping",
     "I had suicidal thoughts with my first. Therapy helped but lately I'm feeling like that again",
+    # asking whether they are well is not saying so
+    "I had thoughts of ending my life after my first baby. Am I fine now?",
+    "I had thoughts of ending my life after my first baby, I'm better now, right?",
     # only the two categories the possible-risk question asks about: abuse told as past keeps the alarm
     "My ex used to hit me, but that was two years ago. Now me and my son are safe in a new home.",
 ]

@@ -142,12 +142,13 @@ def ask_signals(text: str) -> tuple[ForeignSignal, ...]:
 
 def told_as_over(text: str, signals) -> bool:
     """True when every crisis signal in `text` (objects with `language`, `category` and `end`) is one a person can
-    be asked about (suicidal or self-harm thoughts, thoughts of harming the baby), words after each one, in a
-    language whose rules read the crisis, the message's language or English, say it is over ("... after my first baby. I'm well now"), and nothing in the message says
-    it may be back or still there ("again", "lately"). Such a message is asked about (tier 2), never given the
-    alarm: people write to a peer-support service before a new baby about thoughts they had years ago, and the
-    alarm answers what they said is past. The question asks about now, so a relapse told quietly is still asked
-    (hazard H46). The channels' silence guard keeps the alarm: it can't ask and wait for the answer."""
+    be asked about (suicidal or self-harm thoughts, thoughts of harming the baby); words after each one, in a
+    language whose rules read the crisis, the message's language or English, say it is over ("... after my first
+    baby. I'm well now"), not as a question ("am I fine now?"); and nothing in the message says it may be back or
+    still there ("again", "lately"). Such a message is asked about (tier 2), never given the alarm: people write to
+    a peer-support service before a new baby about thoughts they had years ago, and the alarm answers what they said
+    is past. The question asks about now, so a relapse told quietly is still asked (hazard H46). The channels'
+    silence guard keeps the alarm: it can't ask and wait for the answer."""
     if not signals or any(signal.category not in ASK_CATEGORIES for signal in signals):
         return False
     over, not_over = [], []
@@ -179,10 +180,21 @@ def english_lexicon() -> Lexicon:
     return Lexicon(ENGLISH, raw.get("crisis") or {}, False, False, CATEGORIES)
 
 
-@lru_cache(maxsize=512)  # the crisis component, the language component and the guard read the same text
+def guarded_words(text: str) -> frozenset[int]:
+    """Where each word the other languages' standing guards matched starts: an English rule hit on one of those
+    words is cancelled as theirs are ("voluntar la Rape Crisis Scotland": the Romanian guard for a volunteer reads
+    the English name of the service, so SEX-01's "Rape" is cancelled; "...but I was raped" is another word)."""
+    return _reading(text)[1] if isinstance(text, str) and text.strip() else frozenset()
+
+
 def _lexicon_hits(text: str) -> tuple[ForeignSignal, ...]:
-    if not isinstance(text, str) or not text.strip():
-        return ()
+    return _reading(text)[0] if isinstance(text, str) and text.strip() else ()
+
+
+@lru_cache(maxsize=512)  # the crisis component, the language component and the guard read the same text
+def _reading(text: str) -> tuple[tuple[ForeignSignal, ...], frozenset[int]]:
+    """(every language's rule and ask-rule hits that no guard cancelled, in reading order; where each word the
+    standing guards matched starts)."""
     matched, guards, past = [], [], set()
     for lang in languages().values():
         hits, guarding = lang.lexicon.matches(text)
@@ -195,9 +207,10 @@ def _lexicon_hits(text: str) -> tuple[ForeignSignal, ...]:
     # Punjabi message about a film is also read by Urdu rules, and the Punjabi guard for films must cancel those.
     # A guard for a crisis told as over stands down when English or a language that read the message says it may be
     # back (`not_over`).
-    kept = set(map(id, uncancelled((h for _, h in matched), standing(guards, relapse))))
+    applying = standing(guards, relapse)
+    kept = set(map(id, uncancelled((h for _, h in matched), applying)))
     found = [ForeignSignal(code, h.rule, h.category, h.start, h.end, h.asks) for code, h in matched if id(h) in kept]
-    return tuple(sorted(found, key=lambda s: s.start))
+    return tuple(sorted(found, key=lambda s: s.start)), frozenset(w for g in applying for w in g.words)
 
 
 def reply_language(text: str) -> str:

@@ -14,7 +14,9 @@ from typing import Any, Iterable
 
 # What an ask rule can be about: the possible-risk questions the assistant has (bot.nlu.crisis_net).
 ASK_CATEGORIES = ("suicide_self_harm", "harm_to_baby")
-SENTENCE_BREAKS = set(".!?;\n。！？；؟۔")
+SENTENCE_BREAKS = set(".!?;\n。！？；؟۔।॥…")  # ।॥: the Gurmukhi (Devanagari) danda ends a sentence
+QUESTION_MARKS = set("?？؟")
+_WORDS = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]|[^\W_]+")  # a Han character counts as a word
 _DROP = {"\u200b", "\u200c", "\u200d", "\u2060", "\ufeff", "\u00ad", "\u0640"}  # invisible, Arabic tatweel
 # Arabic-script letters people type interchangeably (Arabic and Urdu keyboards differ): always unified.
 _ARABIC_LETTERS = str.maketrans({"أ": "ا", "إ": "ا", "آ": "ا", "ٱ": "ا", "ى": "ي", "ی": "ي", "ې": "ي",
@@ -92,6 +94,15 @@ def _tokenize(text: str, fold_marks: bool, characters: bool) -> tuple[Token, ...
             flush(i)
     flush(len(text))
     return tuple(tokens)
+
+
+def in_question(text: str, end: int, within: int = 2) -> bool:
+    """Whether text[:end] is asked about: its sentence ends with a question mark at most `within` words later
+    ("am I fine now?", "I'm better now, right?"), not "I'm fine now, is there a group in Leith?"."""
+    for i in range(end, len(text)):
+        if text[i] in SENTENCE_BREAKS and not _decimal_point(text, i):
+            return text[i] in QUESTION_MARKS and len(_WORDS.findall(text[end:i])) <= within
+    return False
 
 
 def _decimal_point(text: str, i: int) -> bool:
@@ -335,30 +346,30 @@ class Lexicon:
 
     def matches(self, text: str) -> tuple[list[Hit], list[Hit]]:
         """(every rule and ask-rule hit, guard hits) in `text`, before any guard is applied."""
-        tokens = self.tokens(text)
-        if not tokens:
-            return [], []
-        matched: list[Hit] = []
-        for i, token in enumerate(tokens):
-            for rule, pattern in self._index.candidates(token.text):
-                words = _match_from(pattern, tokens, 0, i, token.sentence)
-                if words and words[0] == i:
-                    matched.append(Hit(rule.id, rule.category, token.start, tokens[words[-1]].end,
-                                       id(rule) in self._asking, tuple(tokens[w].start for w in words), rule.past))
+        matched = [Hit(rule.id, rule.category, start, end, id(rule) in self._asking, words, rule.past)
+                   for rule, start, end, words in self._scan(self._index, text)]
         return [h for h in matched if h.category], [h for h in matched if not h.category]
 
     def over_hits(self, text: str) -> tuple[list[Hit], list[Hit]]:
-        """(`over` hits, `not_over` hits) in `text`."""
-        tokens = self.tokens(text)
+        """(`over` hits, `not_over` hits) in `text`. "Am I fine now?" asks, it doesn't say it is over: an `over`
+        phrase in a question doesn't count."""
         over: list[Hit] = []
         not_over: list[Hit] = []
+        for rule, start, end, words in self._scan(self._over_index, text):
+            if id(rule) in self._not_over:
+                not_over.append(Hit(rule.id, "", start, end, words=words))
+            elif not in_question(text, end):
+                over.append(Hit(rule.id, "", start, end, words=words))
+        return over, not_over
+
+    def _scan(self, index: _FirstWordIndex, text: str) -> Iterable[tuple[Rule, int, int, tuple[int, ...]]]:
+        """(rule, start, end, where each matched word starts) of every match of the indexed patterns."""
+        tokens = self.tokens(text)
         for i, token in enumerate(tokens):
-            for rule, pattern in self._over_index.candidates(token.text):
+            for rule, pattern in index.candidates(token.text):
                 words = _match_from(pattern, tokens, 0, i, token.sentence)
                 if words and words[0] == i:
-                    (not_over if id(rule) in self._not_over else over).append(
-                        Hit(rule.id, "", token.start, tokens[words[-1]].end, words=tuple(tokens[w].start for w in words)))
-        return over, not_over
+                    yield rule, token.start, tokens[words[-1]].end, tuple(tokens[w].start for w in words)
 
     def rule_hits(self, rule: Rule, text: str) -> bool:
         tokens = self.tokens(text)
