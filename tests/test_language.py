@@ -403,8 +403,9 @@ PIPELINE_BLIND8_FLOOR = {"ar": (47, 1, 2), "pa": (48, 1, 5), "pl": (49, 1, 2), "
 # With the "told as over" words (H46, 2026-12-06): false alarms 21 → 19 (Punjabi, Ukrainian), asked
 # 36 → 39 (one a Chinese ordinary message that guard ZH-G-05, narrowed to stop silencing a person's own past crisis,
 # no longer cancels).
+# With the Chinese rules from batch 14 (2026-12-06): Chinese 44 → 45.
 PIPELINE_BLIND9_FLOOR = {"ar": (49, 4, 7), "pa": (45, 3, 4), "pl": (50, 5, 7), "ro": (50, 1, 8), "uk": (49, 2, 5),
-                         "ur": (47, 4, 3), "zh": (44, 0, 5)}
+                         "ur": (47, 4, 3), "zh": (45, 0, 5)}
 
 
 # Batch 10 (tests/data/multilingual/batch10/, hard cases: 75 ordinary messages with crisis words and 25 crises in
@@ -439,8 +440,9 @@ PIPELINE_BLIND11_FLOOR = {"ar": (49, 3, 12), "pa": (48, 1, 3), "pl": (50, 2, 15)
 # (question marks, the danda, five lexicon gaps), the same both times: tiers 1+2 346/350, at once 265, false alarms
 # 15/350 (every one a lexicon rule), asked 76/350. Missed: suicide or self-harm 3, sexual violence 1, all Chinese.
 # Measured again after batch 13's guards and rules: Arabic false alarms 1 → 2 (the widened Arabic rules; not read).
+# And after the Chinese rules from batch 14: Chinese 46 → 47 (at once 33 → 35), no false alarm added.
 PIPELINE_BLIND12_FLOOR = {"ar": (50, 2, 10), "pa": (50, 0, 11), "pl": (50, 2, 12), "ro": (50, 4, 16),
-                          "uk": (50, 3, 16), "ur": (50, 1, 8), "zh": (46, 4, 3)}
+                          "uk": (50, 3, 16), "ur": (50, 1, 8), "zh": (47, 4, 3)}
 # Batch 13 (tests/data/multilingual/batch13/, hard cases: 80 ordinary messages that look like a crisis and 20 crises
 # in everyday words a language), by seven more writers who saw no project file; read by the lexicon writers, never
 # learned by the net. Measured first 2026-12-06: crises 139/140, ordinary given the alarm 46/560, asked 92. Then seven
@@ -450,6 +452,11 @@ PIPELINE_BLIND12_FLOOR = {"ar": (50, 2, 10), "pa": (50, 0, 11), "pl": (50, 2, 12
 # asked 105.
 PIPELINE_BATCH13_FLOOR = {"ar": (20, 1, 17), "pa": (20, 2, 14), "pl": (20, 3, 20), "ro": (20, 1, 19),
                           "uk": (20, 2, 12), "ur": (20, 4, 13), "zh": (20, 0, 10)}
+# Batch 14, Chinese only (tests/data/multilingual/batch14/zh.yml: 140 crises in everyday, indirect and slang words,
+# 60 ordinary messages near the boundary), by two more writers who saw no project file; read by the Chinese lexicon
+# writer, never learned by the net. Measured first 2026-12-06: crises answered or asked 114/140 (at once 79), false
+# alarms 7/60. After rules, ask rules and guards by concept: 140/140 (at once 98), 0/60, asked 8.
+PIPELINE_BATCH14_FLOOR = {"zh": (140, 0, 8)}
 
 @pytest.mark.parametrize("code", sorted(REQUIRED_LANGUAGES))
 def test_the_pipeline_answers_or_asks_about_crises_in_each_language_no_worse_than_measured(code):
@@ -459,7 +466,10 @@ def test_the_pipeline_answers_or_asks_about_crises_in_each_language_no_worse_tha
                         ("blind9", PIPELINE_BLIND9_FLOOR), ("blind11", PIPELINE_BLIND11_FLOOR),
                         ("blind12", PIPELINE_BLIND12_FLOOR),
                         ("batch6", PIPELINE_BATCH6_FLOOR),
-                        ("batch10", PIPELINE_BATCH10_FLOOR), ("batch13", PIPELINE_BATCH13_FLOOR)):
+                        ("batch10", PIPELINE_BATCH10_FLOOR), ("batch13", PIPELINE_BATCH13_FLOOR),
+                        ("batch14", PIPELINE_BATCH14_FLOOR)):
+        if code not in floor:  # batch 14 is Chinese only
+            continue
         caught, alarms, asked = floor[code]
         found = _counts(figures[part])  # numbers only: a failure must not print the blind parts' messages
         assert found[0] >= caught and found[1] <= alarms and found[2] <= asked, (code, part, found)
