@@ -212,7 +212,8 @@ def test_a_crisis_too_short_to_identify_is_answered_in_the_language_of_its_words
 # 2026-12-05, night: the concept-parity pass (below) moved Arabic 14 → 16, Punjabi 18 → 19, Polish 20 → 21, Ukrainian
 # 20 → 22 and Chinese 19 → 20 caught; Arabic and Punjabi false alarms 1 → 0 (Chinese stays at 1).
 # 2026-12-06: with the rules added beside the ask rules (a passive death wish, fits, head injuries), Romanian 19 → 20.
-BLIND_FLOOR = {"ar": (16, 0), "pa": (19, 0), "pl": (21, 1), "ro": (20, 0), "uk": (22, 0), "ur": (19, 1), "zh": (20, 1)}
+# 2026-12-06: with the Arabic rules from batch 16 (crises said indirectly), Arabic 16 → 18 caught by the lexicons.
+BLIND_FLOOR = {"ar": (18, 0), "pa": (19, 0), "pl": (21, 1), "ro": (20, 0), "uk": (22, 0), "ur": (19, 1), "zh": (20, 1)}
 
 
 @pytest.mark.parametrize("code", sorted(REQUIRED_LANGUAGES))
@@ -293,6 +294,18 @@ def test_the_crisis_net_learns_the_development_parts_never_the_blind_one():
         items = evaluation.labelled(code)
         assert {str(i["text"]) for i in items if evaluation.part_of(i) == "dev"} <= trained, code
         assert not {str(i["text"]) for i in items if evaluation.part_of(i) != "dev"} & trained, code
+
+
+def test_a_new_batch_directory_is_never_learned_by_the_net_by_accident():
+    """A batch in its own directory is kept from the net unless it is one of the spent blind batches (batch2/,
+    batch3/): a new blind batch whose part is not yet listed in BLIND_PARTS would otherwise be read as development
+    data and learned, and every later figure on it would be a figure on training data."""
+    spent = {"batch2", "batch3"}
+    for path in sorted(evaluation.SETS_DIR.glob("*/*.yml")):
+        if path.parent.name in spent:
+            continue
+        parts = {str(m.get("part")) for m in (yaml.safe_load(path.read_text(encoding="utf-8")) or {})["messages"]}
+        assert parts == {path.parent.name} and path.parent.name in evaluation.UNTRAINED_PARTS, (str(path), parts)
 
 
 def test_in_another_language_the_net_alone_asks_and_alarms_only_for_a_sure_emergency():
@@ -391,8 +404,9 @@ PIPELINE_BLIND7_FLOOR = {"ar": (45, 1, 7), "pa": (45, 2, 7), "pl": (47, 1, 6), "
 # Then measured once more, after training batch 2 and the ask rules (written from a training batch's misses, never
 # from this part): 333 → 337/350 (Punjabi 47 → 48, Chinese 42 → 45), answered at once 238 → 245, false alarms 8,
 # asked 43 → 24.
+# With the rules written from batch 16 (2026-12-06): Urdu 48 → 49.
 PIPELINE_BLIND8_FLOOR = {"ar": (47, 1, 2), "pa": (48, 1, 5), "pl": (49, 1, 2), "ro": (50, 2, 6), "uk": (50, 1, 4),
-                         "ur": (48, 0, 2), "zh": (45, 2, 3)}
+                         "ur": (49, 0, 2), "zh": (45, 2, 3)}
 
 # Blind batch 9 (tests/data/multilingual/blind9/, 50 crisis and 49-50 ordinary messages a language, texting style,
 # code-switching and romanised scripts, a third of the ordinary ones hard negatives), by seven more writers who saw no
@@ -431,8 +445,9 @@ PIPELINE_BATCH10_FLOOR = {"ar": (25, 2, 15), "pa": (25, 4, 35), "pl": (25, 1, 31
 # no project file; measured 2026-12-06 once before the "told as over" words (H46) and once after, aggregate only:
 # tiers 1+2 336/350 both times, answered at once 223 → 222 (one Polish crisis now asked instead), false alarms
 # 10 → 9/350, asked 44 → 45. Missed: suicide or self-harm 9, abuse 4, harm to the baby 1; Chinese 43/50.
+# With the rules written from batch 16 (2026-12-06): Chinese 43 → 44.
 PIPELINE_BLIND11_FLOOR = {"ar": (49, 3, 12), "pa": (48, 1, 3), "pl": (50, 2, 15), "ro": (49, 0, 6), "uk": (50, 1, 5),
-                          "ur": (47, 1, 3), "zh": (43, 1, 1)}
+                          "ur": (47, 1, 3), "zh": (44, 1, 1)}
 
 # Blind batch 12 (tests/data/multilingual/blind12/, 50 crisis and 50 ordinary messages a language, written as at
 # night or at the end of a long day, near the boundary: crises said indirectly, heavy ordinary messages), by seven
@@ -457,6 +472,19 @@ PIPELINE_BATCH13_FLOOR = {"ar": (20, 1, 17), "pa": (20, 2, 14), "pl": (20, 3, 20
 # writer, never learned by the net. Measured first 2026-12-06: crises answered or asked 114/140 (at once 79), false
 # alarms 7/60. After rules, ask rules and guards by concept: 140/140 (at once 98), 0/60, asked 8.
 PIPELINE_BATCH14_FLOOR = {"zh": (140, 0, 8)}
+# Blind batch 15 (tests/data/multilingual/blind15/, 50 crisis and 50 ordinary messages a language, written as first
+# messages to a service: minimised, buried in a practical request, about someone else, an answer to a question), by
+# seven more writers who saw no project file; measured 2026-12-06, aggregate only, before and after the rules from
+# batch 16: tiers 1+2 343/350 both times, at once 269 → 274, false alarms 22/350 (every one a lexicon rule of the
+# message's own language but one), asked 85/350. Missed: suicide or self-harm 5, abuse 2.
+PIPELINE_BLIND15_FLOOR = {"ar": (48, 2, 13), "pa": (50, 5, 15), "pl": (50, 3, 12), "ro": (48, 4, 12),
+                          "uk": (50, 3, 12), "ur": (49, 2, 13), "zh": (48, 3, 8)}
+# Batch 16 (tests/data/multilingual/batch16/: Arabic, Punjabi, Urdu and Chinese, the languages that missed most crises
+# told indirectly on the blind parts: 60 crises said indirectly and 40 ordinary messages close to them a language), by
+# four more writers who saw no project file; read by the lexicon writers, never learned by the net. Measured first
+# 2026-12-06: crises answered or asked 207/240 (at once 100), false alarms 15/160. After rules, ask rules and guards
+# by concept: 240/240 (at once 198), 0/160, asked 43 (nearly all by the net, which a lexicon guard does not quiet).
+PIPELINE_BATCH16_FLOOR = {"ar": (60, 0, 11), "pa": (60, 0, 14), "ur": (60, 0, 11), "zh": (60, 0, 7)}
 
 @pytest.mark.parametrize("code", sorted(REQUIRED_LANGUAGES))
 def test_the_pipeline_answers_or_asks_about_crises_in_each_language_no_worse_than_measured(code):
@@ -464,11 +492,11 @@ def test_the_pipeline_answers_or_asks_about_crises_in_each_language_no_worse_tha
     for part, floor in (("blind", PIPELINE_BLIND_FLOOR), ("blind5", PIPELINE_BLIND5_FLOOR),
                         ("blind7", PIPELINE_BLIND7_FLOOR), ("blind8", PIPELINE_BLIND8_FLOOR),
                         ("blind9", PIPELINE_BLIND9_FLOOR), ("blind11", PIPELINE_BLIND11_FLOOR),
-                        ("blind12", PIPELINE_BLIND12_FLOOR),
+                        ("blind12", PIPELINE_BLIND12_FLOOR), ("blind15", PIPELINE_BLIND15_FLOOR),
                         ("batch6", PIPELINE_BATCH6_FLOOR),
                         ("batch10", PIPELINE_BATCH10_FLOOR), ("batch13", PIPELINE_BATCH13_FLOOR),
-                        ("batch14", PIPELINE_BATCH14_FLOOR)):
-        if code not in floor:  # batch 14 is Chinese only
+                        ("batch14", PIPELINE_BATCH14_FLOOR), ("batch16", PIPELINE_BATCH16_FLOOR)):
+        if code not in floor:  # batch 14 is Chinese only, batch 16 four languages
             continue
         caught, alarms, asked = floor[code]
         found = _counts(figures[part])  # numbers only: a failure must not print the blind parts' messages

@@ -61,7 +61,7 @@ def _with_other_languages(text: str, english: list[CrisisSignal]) -> list[Crisis
         if written_in is not None and written_in.english_false_friends:
             english = [s for s in english if s.phrase.lower() not in written_in.english_false_friends]
         # Another language's guard that read an English word cancels the English rule hit on it, as it cancels its
-        # own language's: a volunteer at "Rape Crisis Scotland", written in Romanian.
+        # own language's: "self-harm karti thi, ab 10 saal ho gaye" (Urdu guard UR-G-65, self-harm long over).
         guarded = guarded_words(text)
         english = [s for s in english if not any(s.start <= w < s.end for w in guarded)]
         foreign = [CrisisSignal(category=s.category, phrase=text[s.start:s.end], rule=s.rule, third_party=False,

@@ -182,8 +182,9 @@ def english_lexicon() -> Lexicon:
 
 def guarded_words(text: str) -> frozenset[int]:
     """Where each word the other languages' standing guards matched starts: an English rule hit on one of those
-    words is cancelled as theirs are ("voluntar la Rape Crisis Scotland": the Romanian guard for a volunteer reads
-    the English name of the service, so SEX-01's "Rape" is cancelled; "...but I was raped" is another word)."""
+    words is cancelled as theirs are ("college ke zamane mein self-harm karti thi, ab 10 saal ho gaye": the Urdu
+    guard for self-harm long over, UR-G-65, reads "self-harm", so SSH-05's hit on it is cancelled; an English hit
+    on any other word stands)."""
     return _reading(text)[1] if isinstance(text, str) and text.strip() else frozenset()
 
 
