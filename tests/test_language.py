@@ -589,6 +589,18 @@ def test_another_languages_guard_cancels_the_english_hit_on_a_word_it_read_and_n
     assert [s.rule for s in crisis.detect_all("main self-harm karti hun")] == ["SSH-05"]
 
 
+def test_another_languages_guard_never_cancels_an_english_hit_in_an_english_message():
+    """An Urdu guard written in romanised words can read English ones: UR-G-66, a joke about being killed for being
+    late to a party, reads "late ... kill ... party". In a message identified as English, with no sign of another
+    language, it must not cancel the English rule: this one was silenced by it once (found in review, 2026-12-06)."""
+    from bot import crisis
+    english = "I'm late again and honestly I want to kill myself, the party is tonight"
+    assert language.guarded_words(english)  # the Urdu guard does read it
+    assert [s.rule for s in crisis.detect_all(english)] == ["SSH-04"]
+    joke = "late hui to saas maar dalegi, aaj ghar pe dawat hai"  # romanised Urdu: the guard still applies there
+    assert crisis.detect_all(joke) == []
+
+
 def test_ask_rules_ask_in_the_pipeline_but_are_never_crisis_signals():
     """Every language's ask-rule examples: asked about by the lexicon layer (bot.crisis.analyse), never a signal of
     their own (the alarm rests on the strong rules)."""

@@ -56,14 +56,17 @@ def _with_other_languages(text: str, english: list[CrisisSignal]) -> list[Crisis
     language, so a romanised or two-word message in another language is still caught. A failure there must
     never hide the English result."""
     try:
-        from bot.language import crisis_signals, get, guarded_words, identify
+        from bot.language import crisis_signals, get, guarded_words, identify, perhaps_other_language
         written_in = get(identify(text).code)
         if written_in is not None and written_in.english_false_friends:
             english = [s for s in english if s.phrase.lower() not in written_in.english_false_friends]
-        # Another language's guard that read an English word cancels the English rule hit on it, as it cancels its
-        # own language's: "self-harm karti thi, ab 10 saal ho gaye" (Urdu guard UR-G-65, self-harm long over).
-        guarded = guarded_words(text)
-        english = [s for s in english if not any(s.start <= w < s.end for w in guarded)]
+        # In a message that is, or may be, in another language, that language's guard that read an English word
+        # cancels the English rule hit on it, as it cancels its own language's: "self-harm karti thi, ab 10 saal ho
+        # gaye" (Urdu guard UR-G-65, self-harm long over). Never in English: an Urdu guard for a joke about being
+        # late for a party reads "late ... kill ... party", which in English can be a real threat.
+        if written_in is not None or perhaps_other_language(text):
+            guarded = guarded_words(text)
+            english = [s for s in english if not any(s.start <= w < s.end for w in guarded)]
         foreign = [CrisisSignal(category=s.category, phrase=text[s.start:s.end], rule=s.rule, third_party=False,
                                 start=s.start, end=s.end, language=s.language) for s in crisis_signals(text)]
     except Exception:  # noqa: BLE001
