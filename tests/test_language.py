@@ -418,7 +418,9 @@ PIPELINE_BLIND8_FLOOR = {"ar": (47, 1, 2), "pa": (48, 1, 5), "pl": (49, 1, 2), "
 # 36 → 39 (one a Chinese ordinary message that guard ZH-G-05, narrowed to stop silencing a person's own past crisis,
 # no longer cancels).
 # With the Chinese rules from batch 14 (2026-12-06): Chinese 44 → 45.
-PIPELINE_BLIND9_FLOOR = {"ar": (49, 4, 7), "pa": (45, 3, 4), "pl": (50, 5, 7), "ro": (50, 1, 8), "uk": (49, 2, 5),
+# With the guards narrowed after a red-team review (2026-12-06; each had silenced crises written to probe it): Punjabi
+# false alarms 3 → 5 (what those guards had cancelled; not read).
+PIPELINE_BLIND9_FLOOR = {"ar": (49, 4, 7), "pa": (45, 5, 4), "pl": (50, 5, 7), "ro": (50, 1, 8), "uk": (49, 2, 5),
                          "ur": (47, 4, 3), "zh": (45, 0, 5)}
 
 
@@ -476,8 +478,9 @@ PIPELINE_BATCH14_FLOOR = {"zh": (140, 0, 8)}
 # messages to a service: minimised, buried in a practical request, about someone else, an answer to a question), by
 # seven more writers who saw no project file; measured 2026-12-06, aggregate only, before and after the rules from
 # batch 16: tiers 1+2 343/350 both times, at once 269 → 274, false alarms 22/350 (every one a lexicon rule of the
-# message's own language but one), asked 85/350. Missed: suicide or self-harm 5, abuse 2.
-PIPELINE_BLIND15_FLOOR = {"ar": (48, 2, 13), "pa": (50, 5, 15), "pl": (50, 3, 12), "ro": (48, 4, 12),
+# message's own language but one), asked 85/350. Missed: suicide or self-harm 5, abuse 2. With the guards narrowed
+# after the red-team review: Punjabi false alarms 5 → 6.
+PIPELINE_BLIND15_FLOOR = {"ar": (48, 2, 13), "pa": (50, 6, 15), "pl": (50, 3, 12), "ro": (48, 4, 12),
                           "uk": (50, 3, 12), "ur": (49, 2, 13), "zh": (48, 3, 8)}
 # Batch 16 (tests/data/multilingual/batch16/: Arabic, Punjabi, Urdu and Chinese, the languages that missed most crises
 # told indirectly on the blind parts: 60 crises said indirectly and 40 ordinary messages close to them a language), by
