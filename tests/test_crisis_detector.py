@@ -254,6 +254,18 @@ def test_offsets_survive_apostrophes_emoji_and_expansions():
             assert text[sig.start:sig.end] == sig.phrase
 
 
+def test_an_ellipsis_typed_as_a_pause_does_not_hide_a_crisis_nor_take_away_a_clause_end():
+    """People type "..." where the words are hard to write. The pause is read both ways: as typed (so "$", the end
+    of a clause, still follows "end it" in "i'm going to end it... sorry") and with the pause blanked."""
+    for text, rule in [("i can't... go on", "SSH-03"), ("I just want to… die", "SSH-03"), ("i can't...go on", "SSH-03"),
+                       ("i'm going to end it... sorry", "SSH-02")]:
+        got = detect(text)
+        assert got is not None and got.rule == rule, text
+        assert text[got.start:got.end] == got.phrase
+    assert detect("i can't. go on holiday this year, the baby's too small") is None  # a full stop still ends it
+    assert detect("so tired... could kill for a coffee") is None
+
+
 # --------------------------------------------------------------------------- API behaviour
 
 @pytest.mark.parametrize("text", [None, "", "   ", "\n", 42, ["I want to die"]])

@@ -187,6 +187,22 @@ def test_a_danda_or_an_ellipsis_ends_a_sentence_as_a_full_stop_does():
         assert [t.sentence for t in tokens] == [0, 0, 0, 1, 1, 1], text
 
 
+def test_a_pattern_steps_over_an_ellipsis_typed_as_a_pause_but_a_gap_never_straddles_one():
+    """People type "..." where the words are hard to write ("I want to... die"): the words either side stay next to
+    each other for a pattern. A gap's own words are never on both sides of an ellipsis, and a full stop still ends the
+    match."""
+    from bot.language.lexicon import compile_pattern, find, tokenize
+
+    def matched(pattern: str, text: str) -> bool:
+        return any(find(compile_pattern(pattern, True, False), tokenize(text, fold_marks=True, characters=False)))
+
+    assert matched("vreau sa mor", "vreau să... mor") and matched("vreau sa mor", "vreau să…mor")
+    assert matched("nie chce ... zyc", "nie chcę już... żyć")  # a gap may end at the pause
+    assert not matched("nie chce ... zyc", "nie chcę... już żyć")  # but not run across it
+    assert not matched("vreau sa mor", "vreau să. mor") and not matched("vreau sa mor", "vreau să! mor")
+    assert language.crisis_signals("я хочу... померти")[0].category == "suicide_self_harm"
+
+
 def test_a_phrase_is_asked_about_when_a_question_mark_closes_its_sentence_a_few_words_later():
     from bot.language.lexicon import in_question
     asked = [("am I fine now?", "fine now"), ("I'm better now, right?", "better now"), ("我现在好了吗？", "好了"),

@@ -15,6 +15,9 @@ from bot.crisis.normalise import Normaliser, _is_emoji, _make_doc
 from bot.crisis.patterns import PatternError, _Compiler, _SENTENCE_END
 from bot.crisis.signals import CATEGORIES, Analysis, CrisisSignal, _RANK
 
+# An ellipsis between two words, typed as a pause where the words are hard to write ("i can't... go on").
+_PAUSE = re.compile(r"(?<=\w)[ \t]*(?:\.{2,}|…+)[ \t]*(?=\w)")
+
 
 # --------------------------------------------------------------------------- the engine
 
@@ -194,15 +197,29 @@ class _Engine:
         return rule_spans, guard_spans
 
     def detect_all(self, text: str) -> list[CrisisSignal]:
-        doc, index = self._read(text)
-        return self._signals(text, doc, index)[0]
+        return self.analyse(text).signals
 
     def analyse(self, text: str) -> Analysis:
-        """One reading of the text: its signals, the guards that matched, and risk phrases they explained away."""
-        doc, index = self._read(text)
+        """The text's signals, the guards that matched, and risk phrases they explained away. A text with an
+        ellipsis typed as a pause ("i can't... go on") is read twice, as typed and with the pause blanked, and
+        the two readings are joined: the pause must not hide a crisis, and the first reading keeps every clause
+        end that a pattern's `$` needs ("i'm going to end it... sorry")."""
+        signals, guards, suppressed = self._one_reading(text, text)
+        paused = _PAUSE.sub(lambda m: " " * len(m.group()), text)
+        if paused != text:
+            more, more_guards, more_suppressed = self._one_reading(text, paused)
+            seen = {(s.rule, s.start, s.end) for s in signals}
+            signals = sorted(signals + [s for s in more if (s.rule, s.start, s.end) not in seen],
+                             key=lambda sig: (_RANK[sig.category], sig.start, -(sig.end - sig.start), sig.rule))
+            guards, suppressed = guards | more_guards, suppressed + [x for x in more_suppressed if x not in suppressed]
+        return Analysis(signals=signals, guards=tuple(sorted(guards)), explained_away=tuple(suppressed))
+
+    def _one_reading(self, text: str, read: str) -> tuple[list[CrisisSignal], set[str], list[dict[str, Any]]]:
+        """Signals, guard ids and explained-away phrases of `read`, a copy of `text` with the same positions."""
+        doc, index = self._read(read)
         matches = self._matches(doc)
         signals, suppressed, _ = self._signals(text, doc, index, matches)
-        return Analysis(signals=signals, guards=tuple(sorted(matches[1])), explained_away=tuple(suppressed))
+        return signals, set(matches[1]), suppressed
 
     def _signals(self, text: str, doc: Any, index: list[int], matches=None
                  ) -> tuple[list[CrisisSignal], list[dict[str, Any]], list[tuple[str, str]]]:

@@ -54,6 +54,7 @@ class Token:
     start: int  # in the original text
     end: int
     sentence: int
+    after_pause: bool = False  # only an ellipsis ("...", "…") lies between this token and the one before
 
 
 def tokenize(text: str, fold_marks: bool, characters: bool) -> list[Token]:
@@ -71,7 +72,7 @@ def _tokenize(text: str, fold_marks: bool, characters: bool) -> tuple[Token, ...
     def flush(end: int) -> None:
         nonlocal word, word_start
         if word:
-            tokens.append(Token(word, word_start, end, sentence))
+            tokens.append(Token(word, word_start, end, sentence, _after_pause(text, tokens, word_start)))
         word, word_start = "", -1
 
     for i, ch in enumerate(text):
@@ -82,7 +83,7 @@ def _tokenize(text: str, fold_marks: bool, characters: bool) -> tuple[Token, ...
         folded = _fold(ch, fold_marks)
         if characters and is_han(ch):
             flush(i)
-            tokens.append(Token(folded, i, i + 1, sentence))
+            tokens.append(Token(folded, i, i + 1, sentence, _after_pause(text, tokens, i)))
             continue
         if folded and all(_is_word_char(c) for c in folded):
             if not word:
@@ -94,6 +95,14 @@ def _tokenize(text: str, fold_marks: bool, characters: bool) -> tuple[Token, ...
             flush(i)
     flush(len(text))
     return tuple(tokens)
+
+
+def _after_pause(text: str, tokens: list[Token], start: int) -> bool:
+    """Whether only an ellipsis separates text[start:] from the last token: a pause in the middle of a
+    thought ("I want to... die"), as people type when the words are hard to write."""
+    between = text[tokens[-1].end:start] if tokens else ""
+    marks = between.replace(" ", "")
+    return bool(marks) and set(marks) <= {".", "…"} and (len(marks) >= 2 or marks == "…")
 
 
 def in_question(text: str, end: int, within: int = 2) -> bool:
@@ -173,9 +182,11 @@ def compile_pattern(pattern: str, fold_marks: bool, characters: bool) -> tuple[_
 
 
 def _match_from(elements: tuple[_Element, ...], tokens: list[Token], k: int, i: int,
-                sentence: int) -> tuple[int, ...] | None:
+                sentence: int, joined: bool = False) -> tuple[int, ...] | None:
     """The indices of the tokens that the words of elements[k:] match from token i (a gap's tokens are not
-    among them), or None. A match never crosses the end of a sentence."""
+    among them), or None; `joined`: token i comes straight after a matched word or gap. A match never crosses the end
+    of a sentence, except an ellipsis (a pause: "I want to... die") from one word to the next or from a gap to the
+    word after it; a gap's own words are never on both sides of one."""
     if k == len(elements):
         return ()
     element = elements[k]
@@ -183,22 +194,26 @@ def _match_from(elements: tuple[_Element, ...], tokens: list[Token], k: int, i: 
         for j in range(i, min(i + element.gap, len(tokens)) + 1):
             if j > i and tokens[j - 1].sentence != sentence:
                 break
-            rest = _match_from(elements, tokens, k + 1, j, sentence)
+            rest = _match_from(elements, tokens, k + 1, j, sentence, True)
             if rest is not None:
                 return rest
         return None
     for run in element.alternatives:
-        j = i
+        j, in_sentence = i, sentence
         for w in run:
-            if j >= len(tokens) or tokens[j].sentence != sentence or not w.matches(tokens[j].text):
+            if j >= len(tokens) or not w.matches(tokens[j].text):
                 break
+            if tokens[j].sentence != in_sentence:
+                if not (tokens[j].after_pause and (j > i or joined)):
+                    break
+                in_sentence = tokens[j].sentence
             j += 1
         else:
-            rest = _match_from(elements, tokens, k + 1, j, sentence)
+            rest = _match_from(elements, tokens, k + 1, j, in_sentence, True)
             if rest is not None:
                 return tuple(range(i, j)) + rest
     if element.optional:
-        return _match_from(elements, tokens, k + 1, i, sentence)
+        return _match_from(elements, tokens, k + 1, i, sentence, joined)
     return None
 
 
