@@ -19,6 +19,11 @@ from bot.crisis.signals import CATEGORIES, Analysis, CrisisSignal, _RANK
 _PAUSE = re.compile(r"(?<=\w)[ \t]*(?:\.{2,}|…+)[ \t]*(?=\w)")
 
 
+def _urgent_first(sig: CrisisSignal) -> tuple:
+    """Signals' order: most urgent category, then reading order, the longer phrase first."""
+    return _RANK[sig.category], sig.start, -(sig.end - sig.start), sig.rule
+
+
 # --------------------------------------------------------------------------- the engine
 
 @dataclass
@@ -209,8 +214,7 @@ class _Engine:
         if paused != text:
             more, more_guards, more_suppressed = self._one_reading(text, paused)
             seen = {(s.rule, s.start, s.end) for s in signals}
-            signals = sorted(signals + [s for s in more if (s.rule, s.start, s.end) not in seen],
-                             key=lambda sig: (_RANK[sig.category], sig.start, -(sig.end - sig.start), sig.rule))
+            signals = sorted(signals + [s for s in more if (s.rule, s.start, s.end) not in seen], key=_urgent_first)
             guards, suppressed = guards | more_guards, suppressed + [x for x in more_suppressed if x not in suppressed]
         return Analysis(signals=signals, guards=tuple(sorted(guards)), explained_away=tuple(suppressed))
 
@@ -259,7 +263,7 @@ class _Engine:
             s, e = index[span.start_char], index[span.end_char - 1] + 1
             signals.append(CrisisSignal(rule.category, text[s:e], rule.id,
                                         self._third_party(rule, doc, start, end), s, e))
-        signals.sort(key=lambda sig: (_RANK[sig.category], sig.start, -(sig.end - sig.start), sig.rule))
+        signals.sort(key=_urgent_first)
         weak_matches = [(r.id, doc[s:e].text) for hits in weak.values() for r, s, e in hits]
         return signals, suppressed, weak_matches
 

@@ -6,8 +6,9 @@ batches, each measured and then tuned on, so now development data too). The blin
 learned by the crisis net, each by writers who saw no project file: `blind/` (batch 4), `blind5/` (about 125
 messages a language, briefed as a training batch), `blind7/` (about 99), `blind8/`, `blind9/` (texting styles and
 code-switching), `blind11/` (two to four sentences, family members writing), `blind12/` (at night, near the
-boundary: crises said indirectly, heavy ordinary messages) and `blind15/` (first messages to a service: minimised,
-buried in a request, about someone else). `batch6/` (120 a language), `batch10/` (hard cases: 75 ordinary messages
+boundary: crises said indirectly, heavy ordinary messages), `blind15/` (first messages to a service: minimised,
+buried in a request, about someone else) and `blind17/` (typed on a phone mid-conversation: fragments, "..." pauses,
+typos, English words). `batch6/` (120 a language), `batch10/` (hard cases: 75 ordinary messages
 with crisis words and 25 crises in everyday words a language), `batch13/` (hard cases: 80 ordinary messages that
 look like a crisis and 20 crises a language), `batch14/zh.yml` (Chinese only: 140 crises in everyday, indirect and
 slang words, 60 ordinary) and `batch16/` (Arabic, Punjabi, Urdu and Chinese: 60 crises said indirectly and 40
