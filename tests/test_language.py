@@ -587,6 +587,34 @@ def test_a_guard_cancels_what_shares_its_words_never_a_crisis_sitting_in_its_gap
     assert {s.category for s in language.crisis_signals("البيبي بيصرخ كأن حد بيدبحه وأنا بدي اخنقه")} == {"harm_to_baby"}
 
 
+def test_a_then_gap_crosses_a_sentence_end_and_a_guard_on_its_context_alone_cancels_nothing():
+    """A crisis is often told in two sentences: what happened, then the wish ("The neighbour killed herself. I want
+    the same."). A ">>" gap crosses sentence ends (a "..." gap never does); the words before it are the context, so
+    a guard for a story about a suicide, which reads them too, doesn't cancel the wish after it. A guard on the wish
+    itself still does."""
+    from bot.crisis import CATEGORIES
+    from bot.language.lexicon import Lexicon, PatternError, compile_pattern, find, tokenize
+    spec = {"rules": [{"id": "XX-SSH-01", "category": "suicide_self_harm",
+                       "patterns": ["sinucis >>6 vreau ...2 la fel"]}],
+            "guards": [{"id": "XX-G-01", "patterns": ["film ...4 sinucis"]},
+                       {"id": "XX-G-02", "patterns": ["la fel ...2 rochie"]}]}
+    lexicon = Lexicon("xx", spec, fold_marks=True, characters=False, categories=CATEGORIES)
+    for text in ("Vecina s-a sinucis. Vreau și eu la fel.", "am vazut un film in care s-a sinucis. vreau si eu la fel",
+                 "s-a sinucis! ... eu vreau la fel"):
+        assert [h.rule for h in lexicon.hits(text)[0]] == ["XX-SSH-01"], text
+    assert lexicon.hits("in film s-a sinucis. vreau la fel rochie")[0] == []  # the guard on the wish cancels
+    assert lexicon.hits("s-a sinucis. unu doi trei patru cinci sase sapte. vreau la fel")[0] == []  # too far
+    tokens = tokenize("nu vreau. la fel", fold_marks=True, characters=False)
+    assert not any(find(compile_pattern("vreau ...3 la fel", True, False), tokens))
+    assert any(find(compile_pattern("vreau >>3 la fel", True, False), tokens))
+    with pytest.raises(PatternError):
+        compile_pattern("vreau la fel >>3", True, False)
+    zh = Lexicon("xx", {"rules": [{"id": "XX-SSH-02", "category": "suicide_self_harm", "patterns": ["自杀 >>8 我也想"]}],
+                        "guards": [{"id": "XX-G-03", "patterns": ["电影 ...6 自杀"]}]},
+                 fold_marks=False, characters=True, categories=CATEGORIES)
+    assert [h.rule for h in zh.hits("看了一个电影，女主自杀了。我也想")[0]] == ["XX-SSH-02"]
+
+
 def test_every_languages_guards_apply_to_every_languages_rules(monkeypatch):
     """Romanised Urdu and Punjabi share most words: a Punjabi message about a film is read by Urdu rules too, and the
     Punjabi guard for films must cancel those hits, as an Urdu guard would. A guard still cancels only what its

@@ -147,6 +147,11 @@ class _Element:
     alternatives: tuple[tuple[_Word, ...], ...]  # each alternative is a run of consecutive tokens
     optional: bool = False
     gap: int = 0  # > 0: a gap of up to `gap` tokens (alternatives unused)
+    then: bool = False  # a gap written ">>N": it may cross the end of a sentence, and what comes before is context
+
+
+# In a match's word indices, where a ">>" gap fell: the words before it are the context the crisis follows.
+_THEN = -1
 
 
 @lru_cache(maxsize=None)  # lexicons repeat the same alternatives across many patterns: compiled once each
@@ -164,9 +169,10 @@ def _compile_word(raw: str, fold_marks: bool, characters: bool) -> tuple[_Word, 
 def compile_pattern(pattern: str, fold_marks: bool, characters: bool) -> tuple[_Element, ...]:
     elements: list[_Element] = []
     for raw in pattern.split():
-        gap = re.fullmatch(r"\.\.\.(\d*)", raw)
+        gap = re.fullmatch(r"(\.\.\.|>>)(\d*)", raw)
         if gap:
-            elements.append(_Element((), gap=int(gap.group(1) or 3)))
+            then = gap.group(1) == ">>"
+            elements.append(_Element((), gap=int(gap.group(2) or (8 if then else 3)), then=then))
             continue
         optional = raw.endswith("?")
         raw = raw.rstrip("?")
@@ -186,12 +192,18 @@ def _match_from(elements: tuple[_Element, ...], tokens: list[Token], k: int, i: 
     """The indices of the tokens that the words of elements[k:] match from token i (a gap's tokens are not
     among them), or None; `joined`: token i comes straight after a matched word or gap. A match never crosses the end
     of a sentence, except an ellipsis (a pause: "I want to... die") from one word to the next or from a gap to the
-    word after it; a gap's own words are never on both sides of one."""
+    word after it; a gap's own words are never on both sides of one. A ">>" gap crosses sentence ends ("the
+    neighbour killed herself. I want the same"), and its place is marked in the indices with _THEN."""
     if k == len(elements):
         return ()
     element = elements[k]
     if element.gap:
         for j in range(i, min(i + element.gap, len(tokens)) + 1):
+            if element.then:
+                rest = _match_from(elements, tokens, k + 1, j, tokens[j].sentence, True) if j < len(tokens) else None
+                if rest is not None:
+                    return (_THEN,) + rest
+                continue
             if j > i and tokens[j - 1].sentence != sentence:
                 break
             rest = _match_from(elements, tokens, k + 1, j, sentence, True)
@@ -222,7 +234,19 @@ def find(elements: tuple[_Element, ...], tokens: list[Token]) -> Iterable[tuple[
     for i, token in enumerate(tokens):
         words = _match_from(elements, tokens, 0, i, token.sentence)
         if words and words[0] == i:
-            yield i, words[-1] + 1
+            yield i, max(words) + 1
+
+
+def _context_split(words: tuple[int, ...]) -> tuple[tuple[int, ...], int]:
+    """(the matched token indices without _THEN marks, how many of them come before the last mark: the context)."""
+    real: list[int] = []
+    context = 0
+    for w in words:
+        if w == _THEN:
+            context = len(real)
+        else:
+            real.append(w)
+    return tuple(real), context
 
 
 # ------------------------------------------------------------------------------------ lexicon
@@ -231,9 +255,10 @@ def uncancelled(hits: Iterable[Hit], guards: Iterable[Hit]) -> list[Hit]:
     """The hits no guard cancels. A guard cancels a hit when they matched a word in common; what either only
     spans with a gap doesn't count: "maternity leave ends ...10 say goodbye" must not cancel "I want to die"
     written between the two, and "screams as if someone were killing him" must not cancel a longer "the baby
-    ... I want to strangle him" around it."""
+    ... I want to strangle him" around it. Nor do the words before a ">>" gap, the context a crisis follows: the
+    guard for a suicide in a film must not cancel "she killed herself in the film. I want to do the same"."""
     guard_words = {w for g in guards for w in g.words}
-    return [h for h in hits if guard_words.isdisjoint(h.words)]
+    return [h for h in hits if guard_words.isdisjoint(h.words[h.context:])]
 
 
 def standing(guards: Iterable[Hit], relapse: bool) -> list[Hit]:
@@ -300,6 +325,7 @@ class Hit:
     asks: bool = False  # an ask rule: the person is asked (tier 2), never the alarm
     words: tuple[int, ...] = ()  # where each matched word starts (a gap's words are not among them)
     past: bool = False  # from a guard for a crisis told as over (Rule.past)
+    context: int = 0  # how many of `words` come before a ">>" gap: the context, which guards can't cancel
 
 
 class Lexicon:
@@ -361,8 +387,8 @@ class Lexicon:
 
     def matches(self, text: str) -> tuple[list[Hit], list[Hit]]:
         """(every rule and ask-rule hit, guard hits) in `text`, before any guard is applied."""
-        matched = [Hit(rule.id, rule.category, start, end, id(rule) in self._asking, words, rule.past)
-                   for rule, start, end, words in self._scan(self._index, text)]
+        matched = [Hit(rule.id, rule.category, start, end, id(rule) in self._asking, words, rule.past, context)
+                   for rule, start, end, words, context in self._scan(self._index, text)]
         return [h for h in matched if h.category], [h for h in matched if not h.category]
 
     def over_hits(self, text: str) -> tuple[list[Hit], list[Hit]]:
@@ -370,21 +396,23 @@ class Lexicon:
         phrase in a question doesn't count."""
         over: list[Hit] = []
         not_over: list[Hit] = []
-        for rule, start, end, words in self._scan(self._over_index, text):
+        for rule, start, end, words, _ in self._scan(self._over_index, text):
             if id(rule) in self._not_over:
                 not_over.append(Hit(rule.id, "", start, end, words=words))
             elif not in_question(text, end):
                 over.append(Hit(rule.id, "", start, end, words=words))
         return over, not_over
 
-    def _scan(self, index: _FirstWordIndex, text: str) -> Iterable[tuple[Rule, int, int, tuple[int, ...]]]:
-        """(rule, start, end, where each matched word starts) of every match of the indexed patterns."""
+    def _scan(self, index: _FirstWordIndex, text: str) -> Iterable[tuple[Rule, int, int, tuple[int, ...], int]]:
+        """(rule, start, end, where each matched word starts, how many are context) of every match of the indexed
+        patterns."""
         tokens = self.tokens(text)
         for i, token in enumerate(tokens):
             for rule, pattern in index.candidates(token.text):
-                words = _match_from(pattern, tokens, 0, i, token.sentence)
-                if words and words[0] == i:
-                    yield rule, token.start, tokens[words[-1]].end, tuple(tokens[w].start for w in words)
+                found = _match_from(pattern, tokens, 0, i, token.sentence)
+                if found and found[0] == i:
+                    words, context = _context_split(found)
+                    yield rule, token.start, tokens[words[-1]].end, tuple(tokens[w].start for w in words), context
 
     def rule_hits(self, rule: Rule, text: str) -> bool:
         tokens = self.tokens(text)
