@@ -181,6 +181,7 @@ def test_every_rule_is_documented_and_has_examples():
 RULE_EXAMPLES = [(r["id"], ex) for r in RAW["rules"] for ex in r.get("examples", [])]
 RULE_NOT_EXAMPLES = [(r["id"], ex) for r in RAW["rules"] for ex in r.get("not_examples", [])]
 GUARD_EXAMPLES = [(g["id"], ex) for g in RAW["guards"] for ex in g.get("examples", [])]
+GUARD_NOT_EXAMPLES = [(g["id"], ex) for g in RAW["guards"] for ex in g.get("not_examples", [])]
 
 
 def _rules_seen(text: str) -> set[str]:
@@ -201,6 +202,12 @@ def test_rule_not_examples_do_not_match_their_rule(rule_id, example):
 @pytest.mark.parametrize("guard_id, example", GUARD_EXAMPLES)
 def test_guard_examples_are_not_a_crisis(guard_id, example):
     assert detect_all(example) == []
+
+
+@pytest.mark.parametrize("guard_id, example", GUARD_NOT_EXAMPLES)
+def test_guard_not_examples_are_still_a_crisis(guard_id, example):
+    """A guard's not_examples are crises told in its everyday context: the guard must not silence them."""
+    assert detect_all(example) != []
 
 
 def test_strong_rule_examples_are_detected_on_their_own():
