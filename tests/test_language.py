@@ -410,8 +410,9 @@ PIPELINE_BATCH6_FLOOR = {"ar": (64, 0, 7), "pa": (64, 1, 12), "pl": (64, 1, 6), 
 # With the batch 10 guards: Arabic false alarms 2 → 1.
 # With the "told as over" words (H46, 2026-12-06): false alarms 24 → 17, now asked (31 → 38).
 # With batch 13's guards and rules (2026-12-06): Arabic asked 6 → 7 (one ordinary message the net now asks about).
-PIPELINE_BLIND7_FLOOR = {"ar": (45, 1, 7), "pa": (45, 2, 7), "pl": (47, 1, 6), "ro": (46, 5, 9), "uk": (49, 2, 4),
-                         "ur": (46, 2, 5), "zh": (43, 4, 1)}
+# Session 14 (batch 19's rules and guards): Urdu false alarms 2 → 1, Polish asked 6 → 5.
+PIPELINE_BLIND7_FLOOR = {"ar": (45, 1, 7), "pa": (45, 2, 7), "pl": (47, 1, 5), "ro": (46, 5, 9), "uk": (49, 2, 4),
+                         "ur": (46, 1, 5), "zh": (43, 4, 1)}
 
 # Blind batch 8 (tests/data/multilingual/blind8/, 50 crisis and 50 ordinary messages a language, a third of the
 # ordinary ones hard negatives), by seven more writers who saw no project file, first measured 2026-12-06 before
@@ -514,8 +515,27 @@ PIPELINE_BATCH16_FLOOR = {"ar": (60, 0, 11), "pa": (60, 0, 14), "ur": (60, 0, 11
 # session (cf74a8d): tiers 1+2 336/350, at once 242, false alarms 18/350, asked 73; with the ellipsis read as a pause:
 # 337/350 (Chinese 42 → 43), at once 243; with the red-team passes: at once 244. Missed: suicide or self-harm 6,
 # abuse 3, harm to the baby 2, sexual violence 2 (Chinese 7 of the 13).
-PIPELINE_BLIND17_FLOOR = {"ar": (49, 2, 9), "pa": (50, 6, 14), "pl": (49, 1, 14), "ro": (49, 2, 9), "uk": (48, 2, 10),
+# Session 14: with the two-step rules and batch 19's guards, Ukrainian false alarms 2 → 1, at once 244 → 246.
+PIPELINE_BLIND17_FLOOR = {"ar": (49, 2, 9), "pa": (50, 6, 14), "pl": (49, 1, 14), "ro": (49, 2, 9), "uk": (48, 1, 10),
                           "ur": (49, 3, 10), "zh": (43, 2, 7)}
+# Blind batch 18 (tests/data/multilingual/blind18/, 30 crisis and 30 ordinary messages a language, each two or three
+# sentences whose meaning only comes together across them: a context, then what the writer means), by seven more
+# writers who saw no project file; measured 2026-12-06 (session 14), aggregate only, on the tree before the session
+# (b0aa38f) and after the ">>" rules: identical, tiers 1+2 204/210, at once 125, false alarms 31/210, asked 83. The
+# fresh two-step crises were worded otherwise than the rules written for the concept. After batch 19's rules and
+# guards (a read set of the same shape): at once 126, false alarms 29/210 (Punjabi 6 → 4), asked 83. Missed: suicide
+# or self-harm 4, abuse 1, medical 1 (Chinese 5 of the 6). Most false alarms are a rule reading the frightening first
+# sentence alone.
+PIPELINE_BLIND18_FLOOR = {"ar": (29, 6, 9), "pa": (30, 4, 16), "pl": (30, 6, 16), "ro": (30, 0, 11), "uk": (30, 2, 16),
+                          "ur": (30, 4, 11), "zh": (25, 7, 4)}
+# Batch 19 (tests/data/multilingual/batch19/, 40 crisis and 40 ordinary two-step messages a language, the same brief as
+# blind 18 but read), by seven more writers who saw no project file; read by the lexicon writers, never learned by the
+# net. Measured first 2026-12-06: crises answered or asked 271/280 (at once 157), false alarms 57/280, asked 99. After
+# rules (mostly ">>": the context, then the crisis) and guards by concept (someone else's suicide told as news or
+# grief, a violent past clearly over, a joke after the baby's mischief, information for someone else): 280/280 (at
+# once 267), 5/280, asked 127 (the net asks about much of what no longer alarms).
+PIPELINE_BATCH19_FLOOR = {"ar": (40, 1, 23), "pa": (40, 1, 23), "pl": (40, 2, 18), "ro": (40, 1, 21), "uk": (40, 0, 14),
+                          "ur": (40, 0, 18), "zh": (40, 0, 10)}
 
 @pytest.mark.parametrize("code", sorted(REQUIRED_LANGUAGES))
 def test_the_pipeline_answers_or_asks_about_crises_in_each_language_no_worse_than_measured(code):
@@ -524,10 +544,11 @@ def test_the_pipeline_answers_or_asks_about_crises_in_each_language_no_worse_tha
                         ("blind7", PIPELINE_BLIND7_FLOOR), ("blind8", PIPELINE_BLIND8_FLOOR),
                         ("blind9", PIPELINE_BLIND9_FLOOR), ("blind11", PIPELINE_BLIND11_FLOOR),
                         ("blind12", PIPELINE_BLIND12_FLOOR), ("blind15", PIPELINE_BLIND15_FLOOR),
-                        ("blind17", PIPELINE_BLIND17_FLOOR),
+                        ("blind17", PIPELINE_BLIND17_FLOOR), ("blind18", PIPELINE_BLIND18_FLOOR),
                         ("batch6", PIPELINE_BATCH6_FLOOR),
                         ("batch10", PIPELINE_BATCH10_FLOOR), ("batch13", PIPELINE_BATCH13_FLOOR),
-                        ("batch14", PIPELINE_BATCH14_FLOOR), ("batch16", PIPELINE_BATCH16_FLOOR)):
+                        ("batch14", PIPELINE_BATCH14_FLOOR), ("batch16", PIPELINE_BATCH16_FLOOR),
+                        ("batch19", PIPELINE_BATCH19_FLOOR)):
         if code not in floor:  # batch 14 is Chinese only, batch 16 four languages
             continue
         caught, alarms, asked = floor[code]
