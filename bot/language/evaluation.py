@@ -13,9 +13,10 @@ typos, English words) and `blind18/` (two or three sentences whose meaning only 
 everyday words a language), `batch13/` (hard cases: 80 ordinary messages that look like a crisis and 20 crises a
 language), `batch14/zh.yml` (Chinese only: 140 crises in everyday, indirect and slang words, 60 ordinary) and
 `batch16/` (Arabic, Punjabi, Urdu and Chinese: 60 crises said indirectly and 40 ordinary messages close to them)
-are measured and never learned by the net, but were read, so they are development data for the lexicons, not blind parts. Agreement between two
-machine-written sets is not clinical evidence: a native speaker must review both before these figures mean more
-than "the lexicon agrees with another writer".
+and `batch19/` (two-step messages, the same brief as blind 18) are measured and never learned by the net, but were
+read, so they are development data for the lexicons, not blind parts. Agreement between two machine-written sets is
+not clinical evidence: a native speaker must review both before these figures mean more than "the lexicon agrees
+with another writer".
 """
 from __future__ import annotations
 
