@@ -489,6 +489,20 @@ def test_the_net_reads_a_message_as_its_pipeline_would():
         assert view.category_confidence == pytest.approx(category.max(), abs=1e-12)
 
 
+def test_the_nets_words_are_characters_in_chinese_and_whole_words_elsewhere():
+    """Chinese has no spaces: as whole runs, "我真的想死" and "想死了" shared no word, so the word n-grams
+    gave Chinese nothing to generalise from (H51). Each Han character is a word; other scripts are unchanged."""
+    from bot.nlu import crisis_net
+    words = crisis_net._features().transformer_list[1][1].build_analyzer()
+    assert words("我真的想死") == ["我", "真", "的", "想", "死", "我 真", "真 的", "的 想", "想 死"]
+    assert "想 死" in words("BB今日想死了，唔想活")
+    assert "bb" in words("BB今日想死了") and "今" in words("BB今日想死了")
+    assert words("I want to die") == ["i", "want", "to", "die", "i want", "want to", "to die"]
+    assert words("nie chcę żyć, chce umrzec") == ["nie", "chcę", "żyć", "chce", "umrzec", "nie chcę", "chcę żyć",
+                                                  "żyć chce", "chce umrzec"]
+    assert words("میں مرنا چاہتی ہوں") == ["میں", "مرنا", "چاہتی", "ہوں", "میں مرنا", "مرنا چاہتی", "چاہتی ہوں"]
+
+
 @pytest.mark.parametrize("which", ["net", "languages_net"])
 def test_the_real_nets_read_a_message_as_scikit_learn_would(which):
     """The nets' own arithmetic (`_Scorer`: tf-idf, weights and softmax as arrays, each message's n-grams made once

@@ -121,12 +121,18 @@ def _labelled(entry: dict, source: str) -> Labelled:
     return Labelled(str(entry["text"]), "crisis", label, source)
 
 
+# A word, or one Han character: Chinese has no spaces between words, so its "words" for the word n-grams are its
+# characters (a character is often a word: 死 die, 杀 kill) and pairs of them.
+_HAN = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+_WORD = rf"(?u)[{_HAN}]|[^\W{_HAN}]+"
+
+
 def _features():
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.pipeline import make_union
     return make_union(
         TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), min_df=2, sublinear_tf=True),
-        TfidfVectorizer(analyzer="word", ngram_range=(1, 2), sublinear_tf=True, token_pattern=r"(?u)\b\w+\b"),
+        TfidfVectorizer(analyzer="word", ngram_range=(1, 2), sublinear_tf=True, token_pattern=_WORD),
     )
 
 
