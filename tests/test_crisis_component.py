@@ -498,9 +498,22 @@ def test_the_nets_words_are_characters_in_chinese_and_whole_words_elsewhere():
     assert "想 死" in words("BB今日想死了，唔想活")
     assert "bb" in words("BB今日想死了") and "今" in words("BB今日想死了")
     assert words("I want to die") == ["i", "want", "to", "die", "i want", "want to", "to die"]
-    assert words("nie chcę żyć, chce umrzec") == ["nie", "chcę", "żyć", "chce", "umrzec", "nie chcę", "chcę żyć",
-                                                  "żyć chce", "chce umrzec"]
+    assert words("nie chce zyc, chce umrzec") == ["nie", "chce", "zyc", "chce", "umrzec", "nie chce", "chce zyc",
+                                                  "zyc chce", "chce umrzec"]
     assert words("میں مرنا چاہتی ہوں") == ["میں", "مرنا", "چاہتی", "ہوں", "میں مرنا", "مرنا چاہتی", "چاہتی ہوں"]
+
+
+def test_the_nets_read_latin_letters_without_accents_and_other_scripts_as_typed():
+    """Polish and Romanian are often typed without accents; the lexicons fold them and now the nets do too (H52).
+    Other scripts keep their letters and marks: a Gurmukhi vowel sign or an Arabic letter is left as typed."""
+    from bot.nlu import crisis_net
+    chars, words = (vectoriser.build_analyzer() for _, vectoriser in crisis_net._features().transformer_list)
+    for analyse in (chars, words):
+        assert analyse("Chcę UMRZEĆ, nie chcę żyć") == analyse("chce umrzec, nie chce zyc")
+        assert analyse("Vreau să mor, m-am săturat") == analyse("vreau sa mor, m-am saturat")
+        assert analyse("Хочу ПОМЕРТИ") == analyse("хочу померти")
+        assert analyse("أريد أن أموت") != analyse("اريد ان اموت")
+    assert any("ਹੁੰ" in gram for gram in chars("ਮੈਂ ਮਰਨਾ ਚਾਹੁੰਦੀ ਹਾਂ")), "the vowel signs are kept"
 
 
 @pytest.mark.parametrize("which", ["net", "languages_net"])

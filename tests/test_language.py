@@ -340,7 +340,9 @@ def test_in_another_language_the_net_alone_asks_and_alarms_only_for_a_sure_emerg
 # crises answered or asked on the blind parts 417 → 445/469 (each blind part +1 to +6), Chinese asked +27 and false
 # alarms +2 (blind 18, 7 → 9; read batches 6 and 10 +1 and +2); the jointly trained net shifts the other languages a
 # little: asked +1 or +2 in many parts, one Urdu and one Ukrainian alarm on read batches, Punjabi blind 17 50 → 49
-# caught, Romanian blind 15 48 → 49 (the floors take the new figures).
+# caught, Romanian blind 15 48 → 49 (the floors take the new figures). Then Latin letters read without accents (H52):
+# Arabic, Punjabi, Polish, Romanian +1 caught on the blind parts, asked 634 → 618, false alarms 164 → 163; on read
+# batch 10 two more (Punjabi, Romanian), on batch 19 one fewer (Romanian).
 # The whole pipeline on the blind part (lexicons, then the crisis net), as measured on 2026-12-04 before anything
 # was tuned on it: crisis messages answered or asked about (tiers 1+2), ordinary ones alarmed on, ordinary ones asked.
 # Polish asked 2 -> 3 when the English corpus gained two batches (quiet.yml, voices.yml, which the languages net
@@ -371,7 +373,7 @@ def test_in_another_language_the_net_alone_asks_and_alarms_only_for_a_sure_emerg
 # Arabic 25 → 26 caught, asked 4 → 3; Chinese 26 → 29; Urdu asked 5 → 2; Romanian asked 1 → 2 (the cost).
 # All seven: blind 200 → 204 / 3 / 15 → 12, blind5 338 → 341 / 24 → 23 / 108 → 103, blind7 317 → 321 / 25 /
 # 39 → 31, blind8 333 → 337 / 8 / 43 → 24, batch 6 448 / 10 / 64 → 45.
-PIPELINE_BLIND_FLOOR = {"ar": (26, 0, 3), "pa": (30, 0, 1), "pl": (30, 1, 3), "ro": (30, 0, 2), "uk": (30, 0, 1),
+PIPELINE_BLIND_FLOOR = {"ar": (26, 0, 3), "pa": (30, 0, 1), "pl": (30, 1, 2), "ro": (30, 0, 2), "uk": (30, 0, 1),
                         "ur": (29, 1, 2), "zh": (30, 1, 1)}
 
 
@@ -386,7 +388,7 @@ PIPELINE_BLIND_FLOOR = {"ar": (26, 0, 3), "pa": (30, 0, 1), "pl": (30, 1, 3), "r
 # 49 → 48 (each one crisis now neither answered nor asked: the cost); Polish false alarms 4 → 3; asked Arabic 16 → 18,
 # Punjabi 19 → 15, Polish 17 → 18, Romanian 12 → 14, Ukrainian 17 → 13, Urdu 22 → 19, Chinese 5 → 6.
 # With the "told as over" words (H46, 2026-12-06): false alarms 23 → 19 (Arabic, Ukrainian, Urdu, Chinese), each now asked.
-PIPELINE_BLIND5_FLOOR = {"ar": (48, 2, 19), "pa": (48, 5, 15), "pl": (49, 3, 18), "ro": (48, 1, 14),
+PIPELINE_BLIND5_FLOOR = {"ar": (48, 2, 19), "pa": (48, 5, 16), "pl": (49, 3, 14), "ro": (48, 1, 12),
                          "uk": (50, 2, 15), "ur": (50, 3, 18), "zh": (50, 3, 15)}
 # Batch 6 (tests/data/multilingual/batch6/, 64 crisis and 56 ordinary messages a language, half the ordinary ones
 # idioms, news, jokes and crises long past), measured 2026-12-05 and never trained on; read, so not blind. With the
@@ -402,7 +404,7 @@ PIPELINE_BLIND5_FLOOR = {"ar": (48, 2, 19), "pa": (48, 5, 15), "pl": (49, 3, 18)
 # and over, now asked (asked 45 → 51).
 # Guards for a crisis told as over marked `past: true` (they stand down on a relapse word): Polish false alarms 0 → 1
 # (a violent relationship long over, safe now, "sometimes the memories come back": present-tense words, kept).
-PIPELINE_BATCH6_FLOOR = {"ar": (64, 0, 7), "pa": (64, 1, 12), "pl": (64, 1, 6), "ro": (64, 0, 3), "uk": (64, 0, 7),
+PIPELINE_BATCH6_FLOOR = {"ar": (64, 0, 7), "pa": (64, 1, 12), "pl": (64, 1, 7), "ro": (64, 0, 3), "uk": (64, 0, 7),
                          "ur": (64, 0, 11), "zh": (64, 1, 13)}
 
 
@@ -416,7 +418,7 @@ PIPELINE_BATCH6_FLOOR = {"ar": (64, 0, 7), "pa": (64, 1, 12), "pl": (64, 1, 6), 
 # With the "told as over" words (H46, 2026-12-06): false alarms 24 → 17, now asked (31 → 38).
 # With batch 13's guards and rules (2026-12-06): Arabic asked 6 → 7 (one ordinary message the net now asks about).
 # Session 14 (batch 19's rules and guards): Urdu false alarms 2 → 1, Polish asked 6 → 5.
-PIPELINE_BLIND7_FLOOR = {"ar": (45, 1, 7), "pa": (45, 2, 6), "pl": (47, 1, 6), "ro": (46, 5, 9), "uk": (49, 2, 4),
+PIPELINE_BLIND7_FLOOR = {"ar": (46, 1, 6), "pa": (45, 2, 6), "pl": (47, 1, 5), "ro": (46, 5, 9), "uk": (49, 2, 4),
                          "ur": (46, 1, 5), "zh": (46, 4, 3)}
 
 # Blind batch 8 (tests/data/multilingual/blind8/, 50 crisis and 50 ordinary messages a language, a third of the
@@ -427,7 +429,7 @@ PIPELINE_BLIND7_FLOOR = {"ar": (45, 1, 7), "pa": (45, 2, 6), "pl": (47, 1, 6), "
 # from this part): 333 → 337/350 (Punjabi 47 → 48, Chinese 42 → 45), answered at once 238 → 245, false alarms 8,
 # asked 43 → 24.
 # With the rules written from batch 16 (2026-12-06): Urdu 48 → 49.
-PIPELINE_BLIND8_FLOOR = {"ar": (47, 1, 2), "pa": (48, 1, 5), "pl": (49, 1, 2), "ro": (50, 2, 6), "uk": (50, 1, 4),
+PIPELINE_BLIND8_FLOOR = {"ar": (47, 1, 2), "pa": (48, 1, 5), "pl": (50, 1, 4), "ro": (50, 2, 6), "uk": (50, 1, 4),
                          "ur": (49, 0, 2), "zh": (47, 2, 5)}
 
 # Blind batch 9 (tests/data/multilingual/blind9/, 50 crisis and 49-50 ordinary messages a language, texting style,
@@ -442,7 +444,7 @@ PIPELINE_BLIND8_FLOOR = {"ar": (47, 1, 2), "pa": (48, 1, 5), "pl": (49, 1, 2), "
 # With the Chinese rules from batch 14 (2026-12-06): Chinese 44 → 45.
 # With the guards narrowed after a red-team review (2026-12-06; each had silenced crises written to probe it): Punjabi
 # false alarms 3 → 5 (what those guards had cancelled; not read).
-PIPELINE_BLIND9_FLOOR = {"ar": (49, 4, 8), "pa": (45, 5, 4), "pl": (50, 5, 8), "ro": (50, 1, 9), "uk": (49, 2, 5),
+PIPELINE_BLIND9_FLOOR = {"ar": (49, 4, 8), "pa": (46, 5, 4), "pl": (50, 5, 6), "ro": (50, 1, 8), "uk": (49, 2, 5),
                          "ur": (47, 4, 4), "zh": (47, 0, 5)}
 
 
@@ -462,7 +464,7 @@ PIPELINE_BLIND9_FLOOR = {"ar": (49, 4, 8), "pa": (45, 5, 4), "pl": (50, 5, 8), "
 # With batch 13's guards (2026-12-06): Punjabi alarms 6 → 4 (an ex's violence told as two years over, an interview
 # question quoting a mother), asked 34 → 35.
 # The red-team passes and the ellipsis read as a pause (2026-12-06, session 13): Arabic alarms 2 → 1, asked 15 → 16.
-PIPELINE_BATCH10_FLOOR = {"ar": (25, 1, 18), "pa": (25, 4, 35), "pl": (25, 1, 32), "ro": (25, 4, 32),
+PIPELINE_BATCH10_FLOOR = {"ar": (25, 1, 17), "pa": (25, 5, 34), "pl": (25, 1, 32), "ro": (25, 5, 29),
                           "uk": (25, 1, 29), "ur": (25, 2, 28), "zh": (25, 2, 20)}
 
 # Blind batch 11 (tests/data/multilingual/blind11/, 50 crisis and 50 ordinary messages a language, many of two to four
@@ -471,7 +473,7 @@ PIPELINE_BATCH10_FLOOR = {"ar": (25, 1, 18), "pa": (25, 4, 35), "pl": (25, 1, 32
 # tiers 1+2 336/350 both times, answered at once 223 → 222 (one Polish crisis now asked instead), false alarms
 # 10 → 9/350, asked 44 → 45. Missed: suicide or self-harm 9, abuse 4, harm to the baby 1; Chinese 43/50.
 # With the rules written from batch 16 (2026-12-06): Chinese 43 → 44.
-PIPELINE_BLIND11_FLOOR = {"ar": (49, 3, 14), "pa": (48, 1, 5), "pl": (50, 2, 16), "ro": (49, 0, 6), "uk": (50, 1, 5),
+PIPELINE_BLIND11_FLOOR = {"ar": (49, 3, 13), "pa": (48, 1, 4), "pl": (50, 2, 16), "ro": (49, 0, 6), "uk": (50, 1, 5),
                           "ur": (47, 1, 3), "zh": (47, 1, 5)}
 
 # Blind batch 12 (tests/data/multilingual/blind12/, 50 crisis and 50 ordinary messages a language, written as at
@@ -481,8 +483,8 @@ PIPELINE_BLIND11_FLOOR = {"ar": (49, 3, 14), "pa": (48, 1, 5), "pl": (50, 2, 16)
 # 15/350 (every one a lexicon rule), asked 76/350. Missed: suicide or self-harm 3, sexual violence 1, all Chinese.
 # Measured again after batch 13's guards and rules: Arabic false alarms 1 → 2 (the widened Arabic rules; not read).
 # And after the Chinese rules from batch 14: Chinese 46 → 47 (at once 33 → 35), no false alarm added.
-PIPELINE_BLIND12_FLOOR = {"ar": (50, 2, 12), "pa": (50, 0, 13), "pl": (50, 2, 13), "ro": (50, 4, 17),
-                          "uk": (50, 3, 17), "ur": (50, 1, 8), "zh": (50, 5, 4)}
+PIPELINE_BLIND12_FLOOR = {"ar": (50, 2, 12), "pa": (50, 0, 13), "pl": (50, 2, 12), "ro": (50, 4, 15),
+                          "uk": (50, 3, 17), "ur": (50, 1, 8), "zh": (50, 5, 5)}
 # With the red-team passes (session 13): Chinese false alarms 4 → 5, from the new rule ZH-SSH-58 (smothering or
 # strangling oneself); two narrowings by concept (闷死/焗死 also mean bored or roasting to death; 焗住自己 is forcing
 # oneself) did not remove it, and narrowing again by looking at the outcome would tune the rule to a blind message.
@@ -493,7 +495,7 @@ PIPELINE_BLIND12_FLOOR = {"ar": (50, 2, 12), "pa": (50, 0, 13), "pl": (50, 2, 13
 # and professionals, first-aid courses, a fever already seen by a GP, an ex's violence long over) and widened a few
 # rules: crises 140/140, alarms 13/560 (six are the English rule for any mention of Rape Crisis, kept by design),
 # asked 105.
-PIPELINE_BATCH13_FLOOR = {"ar": (20, 1, 19), "pa": (20, 2, 15), "pl": (20, 3, 20), "ro": (20, 1, 20),
+PIPELINE_BATCH13_FLOOR = {"ar": (20, 1, 19), "pa": (20, 2, 16), "pl": (20, 3, 20), "ro": (20, 1, 20),
                           "uk": (20, 2, 13), "ur": (20, 4, 13), "zh": (20, 0, 15)}
 # Batch 14, Chinese only (tests/data/multilingual/batch14/zh.yml: 140 crises in everyday, indirect and slang words,
 # 60 ordinary messages near the boundary), by two more writers who saw no project file; read by the Chinese lexicon
@@ -506,7 +508,7 @@ PIPELINE_BATCH14_FLOOR = {"zh": (140, 0, 14)}
 # batch 16: tiers 1+2 343/350 both times, at once 269 → 274, false alarms 22/350 (every one a lexicon rule of the
 # message's own language but one), asked 85/350. Missed: suicide or self-harm 5, abuse 2. With the guards narrowed
 # after the red-team review: Punjabi false alarms 5 → 6.
-PIPELINE_BLIND15_FLOOR = {"ar": (48, 2, 13), "pa": (50, 6, 15), "pl": (50, 3, 12), "ro": (49, 4, 13),
+PIPELINE_BLIND15_FLOOR = {"ar": (48, 2, 13), "pa": (50, 6, 15), "pl": (50, 3, 11), "ro": (50, 4, 13),
                           "uk": (50, 3, 13), "ur": (49, 2, 13), "zh": (50, 3, 12)}
 # Batch 16 (tests/data/multilingual/batch16/: Arabic, Punjabi, Urdu and Chinese, the languages that missed most crises
 # told indirectly on the blind parts: 60 crises said indirectly and 40 ordinary messages close to them a language), by
@@ -521,7 +523,7 @@ PIPELINE_BATCH16_FLOOR = {"ar": (60, 0, 11), "pa": (60, 0, 15), "ur": (60, 0, 11
 # 337/350 (Chinese 42 → 43), at once 243; with the red-team passes: at once 244. Missed: suicide or self-harm 6,
 # abuse 3, harm to the baby 2, sexual violence 2 (Chinese 7 of the 13).
 # Session 14: with the two-step rules and batch 19's guards, Ukrainian false alarms 2 → 1, at once 244 → 246.
-PIPELINE_BLIND17_FLOOR = {"ar": (49, 2, 9), "pa": (49, 6, 15), "pl": (49, 1, 14), "ro": (49, 2, 9), "uk": (48, 1, 12),
+PIPELINE_BLIND17_FLOOR = {"ar": (49, 2, 9), "pa": (49, 6, 14), "pl": (49, 1, 12), "ro": (49, 2, 8), "uk": (48, 1, 12),
                           "ur": (49, 3, 10), "zh": (49, 2, 12)}
 # Blind batch 18 (tests/data/multilingual/blind18/, 30 crisis and 30 ordinary messages a language, each two or three
 # sentences whose meaning only comes together across them: a context, then what the writer means), by seven more
@@ -532,7 +534,7 @@ PIPELINE_BLIND17_FLOOR = {"ar": (49, 2, 9), "pa": (49, 6, 15), "pl": (49, 1, 14)
 # asked; not looked at), false alarms 29/210 (Punjabi 6 → 4), asked 83. Missed: suicide
 # or self-harm 4, abuse 1, medical 1 (Chinese 5 of the 6). Most false alarms are a rule reading the frightening first
 # sentence alone.
-PIPELINE_BLIND18_FLOOR = {"ar": (29, 6, 9), "pa": (30, 4, 18), "pl": (30, 6, 17), "ro": (30, 0, 11), "uk": (30, 2, 17),
+PIPELINE_BLIND18_FLOOR = {"ar": (29, 6, 9), "pa": (30, 4, 19), "pl": (30, 5, 18), "ro": (30, 0, 11), "uk": (30, 2, 17),
                           "ur": (30, 4, 12), "zh": (29, 9, 4)}
 # Batch 19 (tests/data/multilingual/batch19/, 40 crisis and 40 ordinary two-step messages a language, the same brief as
 # blind 18 but read), by seven more writers who saw no project file; read by the lexicon writers, never learned by the
@@ -540,7 +542,7 @@ PIPELINE_BLIND18_FLOOR = {"ar": (29, 6, 9), "pa": (30, 4, 18), "pl": (30, 6, 17)
 # rules (mostly ">>": the context, then the crisis) and guards by concept (someone else's suicide told as news or
 # grief, a violent past clearly over, a joke after the baby's mischief, information for someone else): 280/280 (at
 # once 267), 5/280, asked 127 (the net asks about much of what no longer alarms).
-PIPELINE_BATCH19_FLOOR = {"ar": (40, 1, 24), "pa": (40, 1, 23), "pl": (40, 2, 19), "ro": (40, 1, 22), "uk": (40, 1, 14),
+PIPELINE_BATCH19_FLOOR = {"ar": (40, 1, 24), "pa": (40, 1, 23), "pl": (40, 2, 17), "ro": (40, 0, 20), "uk": (40, 1, 14),
                           "ur": (40, 0, 21), "zh": (40, 0, 19)}
 
 @pytest.mark.parametrize("code", sorted(REQUIRED_LANGUAGES))

@@ -48,6 +48,18 @@ def _fold(ch: str, fold_marks: bool) -> str:
     return out
 
 
+def fold_for_net(text: str) -> str:
+    """`text` in lower case, Latin letters folded as the lexicons fold them (accents dropped: "chce umrzec" reads as
+    "chcę umrzeć"). Other scripts are only lower-cased: their marks belong to the word (a Gurmukhi vowel sign), and
+    unifying Arabic-script letters for the net cost an Arabic crisis on the read parts (docs/clinical-safety.md, H52)."""
+    return "".join(_fold(ch, True) if _is_latin(ch) else ch.lower() for ch in text)
+
+
+@lru_cache(maxsize=65536)
+def _is_latin(ch: str) -> bool:
+    return unicodedata.name(ch, "").startswith("LATIN")
+
+
 @dataclass(frozen=True)
 class Token:
     text: str

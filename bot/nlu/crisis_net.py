@@ -127,12 +127,20 @@ _HAN = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 _WORD = rf"(?u)[{_HAN}]|[^\W{_HAN}]+"
 
 
+def _preprocess(text: str) -> str:
+    """Lower case, and Latin letters without accents, as people type on a phone (bot.language.lexicon.fold_for_net)."""
+    from bot.language.lexicon import fold_for_net
+    return fold_for_net(text)
+
+
 def _features():
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.pipeline import make_union
     return make_union(
-        TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), min_df=2, sublinear_tf=True),
-        TfidfVectorizer(analyzer="word", ngram_range=(1, 2), sublinear_tf=True, token_pattern=_WORD),
+        TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), min_df=2, sublinear_tf=True,
+                        preprocessor=_preprocess),
+        TfidfVectorizer(analyzer="word", ngram_range=(1, 2), sublinear_tf=True, token_pattern=_WORD,
+                        preprocessor=_preprocess),
     )
 
 
