@@ -337,7 +337,7 @@ def test_in_another_language_the_net_alone_asks_and_alarms_only_for_a_sure_emerg
 
 
 # Session 15 (2026-12-06), every floor below: the languages net reads each Han character as a word (H51). Chinese
-# crises answered or asked on the blind parts 417 → 445/469 (each blind part +1 to +6), Chinese asked +27 and false
+# crises answered or asked on the blind parts 417 → 445/459 (each blind part +1 to +6), Chinese asked +27 and false
 # alarms +2 (blind 18, 7 → 9; read batches 6 and 10 +1 and +2); the jointly trained net shifts the other languages a
 # little: asked +1 or +2 in many parts, one Urdu and one Ukrainian alarm on read batches, Punjabi blind 17 50 → 49
 # caught, Romanian blind 15 48 → 49 (the floors take the new figures). Then Latin letters read without accents (H52):
@@ -700,3 +700,46 @@ def test_ask_rules_ask_in_the_pipeline_but_are_never_crisis_signals():
                 analysis = crisis.analyse(example)
                 assert any(s.rule == rule.id for s in analysis.asks), (lang.code, rule.id)
                 assert all(s.rule != rule.id for s in analysis.signals), (lang.code, rule.id)
+
+
+def test_chinese_is_read_in_one_script_so_an_entry_in_either_reads_both():
+    """H53: a rule written in simplified characters reads the same words in traditional ones, and the reverse;
+    a Cantonese character whose simplified form is a rare one (嗰 → 𠮶) stays as typed."""
+    from bot.crisis import CATEGORIES
+    from bot.language.lexicon import Lexicon, tokenize
+    spec = {"rules": [{"id": "XX-SSH-01", "category": "suicide_self_harm", "patterns": ["想 ...2 杀死 自己"]},
+                      {"id": "XX-SSH-02", "category": "suicide_self_harm", "patterns": ["輕鬆 ...3 結束"]}],
+            "guards": [{"id": "XX-G-01", "patterns": ["游戏 ...4 杀死"]}]}
+    lexicon = Lexicon("xx", spec, fold_marks=False, characters=True, categories=CATEGORIES)
+    assert [h.rule for h in lexicon.hits("我真想殺死自己")[0]] == ["XX-SSH-01"]
+    assert [h.rule for h in lexicon.hits("好想轻松地结束一切")[0]] == ["XX-SSH-02"]
+    matched, guards = lexicon.matches("遊戲裏我想殺死自己的角色")
+    assert [h.rule for h in matched] == ["XX-SSH-01"] and [g.rule for g in guards] == ["XX-G-01"]
+    assert lexicon.hits("遊戲裏我想殺死自己的角色")[0] == [], "the guard reads traditional too"
+    assert [t.text for t in tokenize("嗰陣", False, True)] == ["嗰", "阵"]
+    assert [t.text for t in tokenize("殺", False, True)] == [t.text for t in tokenize("杀", False, True)]
+
+
+def test_every_chinese_rule_example_still_matches_when_typed_in_the_other_script():
+    """The zh rules' examples converted character by character to the other script (OpenCC's tables) match their
+    rule as written: a Hong Kong or Taiwan parent is read as a mainland one (H53)."""
+    from importlib import resources
+
+    from bot import language
+
+    def table(name: str) -> dict[str, str]:
+        text = resources.files("opencc").joinpath(f"dictionary/{name}").read_text(encoding="utf-8")
+        return {a: b.split()[0] for a, _, b in (line.partition("\t") for line in text.splitlines())
+                if len(a) == 1 and b.split() and ord(b.split()[0][0]) <= 0xFFFF}  # nobody types 𠮶 for 嗰
+
+    to_traditional, to_simplified = table("STCharacters.txt"), table("TSCharacters.txt")
+    lexicon = language.get("zh").lexicon
+    checked = 0
+    for rule in lexicon.rules + lexicon.ask_rules:
+        for example in rule.examples:
+            for convert in (to_traditional, to_simplified):
+                other = "".join(convert.get(ch, ch) for ch in example)
+                if other != example:
+                    checked += 1
+                    assert lexicon.rule_hits(rule, other), (rule.id, other)
+    assert checked > 200

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Iterable
 
+from bot.language.han import simplified
+
 # What an ask rule can be about: the possible-risk questions the assistant has (bot.nlu.crisis_net).
 ASK_CATEGORIES = ("suicide_self_harm", "harm_to_baby")
 SENTENCE_BREAKS = set(".!?;\n。！？；؟۔।॥…")  # ।॥: the Gurmukhi (Devanagari) danda ends a sentence
@@ -40,6 +42,8 @@ def _fold(ch: str, fold_marks: bool) -> str:
     """One source character → its normalised form (possibly empty)."""
     if ch in _DROP:
         return ""
+    if is_han(ch):  # one script, so an entry in either reads both (bot.language.han)
+        return simplified(unicodedata.normalize("NFKC", ch))
     out = unicodedata.normalize("NFKC", ch).lower().translate(_ARABIC_LETTERS)
     out = _HARAKAT.sub("", out)
     if fold_marks:
