@@ -536,6 +536,14 @@ PIPELINE_BLIND17_FLOOR = {"ar": (49, 2, 9), "pa": (49, 6, 14), "pl": (49, 1, 12)
 # sentence alone.
 PIPELINE_BLIND18_FLOOR = {"ar": (29, 6, 9), "pa": (30, 4, 19), "pl": (30, 5, 18), "ro": (30, 0, 11), "uk": (30, 2, 17),
                           "ur": (30, 4, 12), "zh": (29, 9, 4)}
+# Blind batch 20 (tests/data/multilingual/blind20/, 30 crisis and 30 ordinary messages a language, a general mix of one
+# to three sentences as people text), by seven more writers who saw no project file; measured 2026-12-07 (session 15),
+# aggregate only, on the tree before the session (1785e6a): 200/210 answered or asked, at once 170, false alarms
+# 13/210, asked 23; after the nets read Chinese by character and Latin letters without accents and Chinese is read in
+# one script: 202/210 (Chinese 28 → 30), at once 171, false alarms 14/210 (Polish +1), asked 22. Missed: suicide or
+# self-harm 5 (Polish 3, Punjabi 2), harm to the baby 2, medical 1.
+PIPELINE_BLIND20_FLOOR = {"ar": (28, 1, 2), "pa": (28, 3, 2), "pl": (27, 1, 5), "ro": (29, 2, 2), "uk": (30, 3, 3),
+                          "ur": (30, 1, 3), "zh": (30, 3, 5)}
 # Batch 19 (tests/data/multilingual/batch19/, 40 crisis and 40 ordinary two-step messages a language, the same brief as
 # blind 18 but read), by seven more writers who saw no project file; read by the lexicon writers, never learned by the
 # net. Measured first 2026-12-06: crises answered or asked 271/280 (at once 157), false alarms 57/280, asked 99. After
@@ -553,6 +561,7 @@ def test_the_pipeline_answers_or_asks_about_crises_in_each_language_no_worse_tha
                         ("blind9", PIPELINE_BLIND9_FLOOR), ("blind11", PIPELINE_BLIND11_FLOOR),
                         ("blind12", PIPELINE_BLIND12_FLOOR), ("blind15", PIPELINE_BLIND15_FLOOR),
                         ("blind17", PIPELINE_BLIND17_FLOOR), ("blind18", PIPELINE_BLIND18_FLOOR),
+                        ("blind20", PIPELINE_BLIND20_FLOOR),
                         ("batch6", PIPELINE_BATCH6_FLOOR),
                         ("batch10", PIPELINE_BATCH10_FLOOR), ("batch13", PIPELINE_BATCH13_FLOOR),
                         ("batch14", PIPELINE_BATCH14_FLOOR), ("batch16", PIPELINE_BATCH16_FLOOR),
