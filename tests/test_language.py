@@ -752,3 +752,27 @@ def test_every_chinese_rule_example_still_matches_when_typed_in_the_other_script
                     checked += 1
                     assert lexicon.rule_hits(rule, other), (rule.id, other)
     assert checked > 200
+
+
+def test_without_the_character_table_chinese_is_read_as_typed_and_nothing_fails(monkeypatch, caplog):
+    """A broken install (OpenCC's table missing) must not switch the Chinese lexicon off: characters are read as typed."""
+    from importlib import resources
+
+    from bot.language import han, lexicon
+
+    def missing(package):
+        raise ModuleNotFoundError(package)
+
+    monkeypatch.setattr(resources, "files", missing)
+    han._table.cache_clear()
+    lexicon._fold.cache_clear()
+    lexicon._tokenize.cache_clear()
+    try:
+        assert [t.text for t in lexicon.tokenize("殺了", False, True)] == ["殺", "了"]
+        assert "character table could not be read" in caplog.text
+    finally:
+        monkeypatch.undo()
+        han._table.cache_clear()
+        lexicon._fold.cache_clear()
+        lexicon._tokenize.cache_clear()
+    assert [t.text for t in lexicon.tokenize("殺了", False, True)] == ["杀", "了"]

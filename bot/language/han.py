@@ -5,13 +5,22 @@ traditional character with several simplified forms takes the first, the usual o
 outside the Basic Multilingual Plane (a rare character nobody types, such as 𠮶 for the Cantonese 嗰) stays as written."""
 from __future__ import annotations
 
+import logging
 from functools import lru_cache
 from importlib import resources
+
+logger = logging.getLogger(__name__)
 
 
 @lru_cache(maxsize=1)
 def _table() -> dict[str, str]:
-    text = resources.files("opencc").joinpath("dictionary/TSCharacters.txt").read_text(encoding="utf-8")
+    """The table, or none when it can't be read: Chinese is then read as typed (the lexicon lists both scripts'
+    forms by hand), rather than the Chinese lexicon failing to load and Chinese crises going unread."""
+    try:
+        text = resources.files("opencc").joinpath("dictionary/TSCharacters.txt").read_text(encoding="utf-8")
+    except Exception:  # noqa: BLE001 — a broken install must not switch Chinese off
+        logger.exception("OpenCC's character table could not be read; Chinese is read as typed")
+        return {}
     table: dict[str, str] = {}
     for line in text.splitlines():
         traditional, _, simplified = line.partition("\t")
