@@ -6,8 +6,9 @@ from the labelled corpus in `data/crisis/corpus/` (messages written independentl
 labelled with a tier — crisis, possible or none — and a category) plus every non-crisis NLU example as
 ordinary traffic. Character n-grams cope with typos and text-speak; word n-grams with phrasing.
 
-Other languages: the net also learns `data/crisis/corpus/languages/<code>.yml` and `languages/batch2/<code>.yml`
-(training batches by writers independent of the lexicons and of every test set) and the development parts of the
+Other languages: the net also learns `data/crisis/corpus/languages/<code>.yml`, `languages/batch2/<code>.yml` and
+`languages/batch3/<code>.yml` (training batches by writers independent of the lexicons and of every test set; batch 3
+is crises told indirectly and crisis words about someone else or the past) and the development parts of the
 labelled multilingual sets (tests/data/multilingual; the blind parts stay out), as a second net (`languages_net`),
 so the English net's training, and what it decides on English, never change with them (`assess` chooses). The
 lexicons catch about three in five crisis messages worded in ways nobody foresaw; this net catches most of the
@@ -266,9 +267,14 @@ EMERGENCIES = frozenset({"medical_emergency", "psychosis", "abuse_danger", "sexu
 # Leave-one-batch-out: 0.9 → tiers 1+2 recall 0.881, 0.5 → 0.908, for one point more false alarms.
 FIGURATIVE_OVERRIDE = 0.5
 # In another language the net learned from a few hundred machine-written messages a language: alone, it asks
-# (tier 2) and raises the alarm only for an emergency from this P(crisis) (leave-one-batch-out on the
-# development batches, docs/clinical-safety.md).
-OTHER_LANGUAGE_EMERGENCY_THRESHOLD = 0.9
+# (tier 2) and raises the alarm only for an emergency from this P(crisis), and asks from a lower P(crisis) +
+# P(possible) than the English net. Both points were set again when it learned training batch 3 (crises told
+# indirectly, and crisis words about someone else or the past), on the read batches it never learned (1,423 crises,
+# 1,977 ordinary messages; docs/clinical-safety.md, H54). Asked at 0.4: 1,390 crises and 532 ordinary messages;
+# before, at 0.5, 1,362 and 580. The alarm for an emergency at 0.8: 447 crises and 19 ordinary; before, at 0.9,
+# 375 and 19. More crises reached, no more ordinary messages, at each point.
+OTHER_LANGUAGE_EMERGENCY_THRESHOLD = 0.8
+OTHER_LANGUAGE_POSSIBLE_THRESHOLD = 0.4
 # What a possible-risk question can be about.
 POSSIBLE_CATEGORIES = ("suicide_self_harm", "harm_to_baby")
 
@@ -301,7 +307,7 @@ def decide(lexicon_category: str | None, classifier_category: str | None, figura
 
 
 def _net_decision(figurative: bool, view: NetView | None, other_language: bool) -> Decision:
-    if view is None or view.risk < POSSIBLE_THRESHOLD:
+    if view is None or view.risk < (OTHER_LANGUAGE_POSSIBLE_THRESHOLD if other_language else POSSIBLE_THRESHOLD):
         return Decision("none", None, None)
     if figurative and view.crisis < FIGURATIVE_OVERRIDE:
         return Decision("none", None, None)
