@@ -353,7 +353,7 @@ def test_the_languages_net_learns_every_training_batch():
     from bot.nlu import crisis_net
     learned = {item.text for item in crisis_net.read_other_languages()}
     batches = sorted(crisis_net.LANGUAGES_DIR.rglob("*.yml"))
-    assert {"batch2", "batch3", "batch4"} <= {path.parent.name for path in batches}
+    assert {"batch2", "batch3", "batch4", "batch5"} <= {path.parent.name for path in batches}
     for path in batches:
         messages = yaml.safe_load(path.read_text(encoding="utf-8"))["messages"]
         assert {str(m["text"]) for m in messages} <= learned, str(path)
@@ -367,6 +367,10 @@ def test_the_languages_net_learns_every_training_batch():
 # Then training batch 4 (836 messages: crises as typed at a bad moment, ordinary messages with medical, violent or
 # sexual words): all blind parts 3,572 → 3,583, at once 2,726, false alarms 194, asked 692 (Polish 517 → 515 caught,
 # the cost; every other language the same or more); read batches false alarms 37, asked 488.
+# Then training batch 5 (840 messages: crises buried in a practical message, minimised, told by a relative or hinted
+# mid-conversation; kept before it was measured on the blind parts, the read batches neither better nor worse):
+# all blind parts 3,583 → 3,588, at once 2,716, false alarms 194, asked 672 (Punjabi and Urdu one fewer caught);
+# read batches false alarms 39, asked 487.
 # Session 15 (2026-12-06), every floor below: the languages net reads each Han character as a word (H51). Chinese
 # crises answered or asked on the blind parts 417 → 445/459 (each blind part +1 to +6), Chinese asked +27 and false
 # alarms +2 (blind 18, 7 → 9; read batches 6 and 10 +1 and +2); the jointly trained net shifts the other languages a
@@ -404,8 +408,8 @@ def test_the_languages_net_learns_every_training_batch():
 # Arabic 25 → 26 caught, asked 4 → 3; Chinese 26 → 29; Urdu asked 5 → 2; Romanian asked 1 → 2 (the cost).
 # All seven: blind 200 → 204 / 3 / 15 → 12, blind5 338 → 341 / 24 → 23 / 108 → 103, blind7 317 → 321 / 25 /
 # 39 → 31, blind8 333 → 337 / 8 / 43 → 24, batch 6 448 / 10 / 64 → 45.
-PIPELINE_BLIND_FLOOR = {"ar": (26, 0, 3), "pa": (30, 0, 4), "pl": (30, 1, 2), "ro": (30, 0, 2), "uk": (30, 0, 1),
-                        "ur": (30, 1, 4), "zh": (30, 1, 1)}
+PIPELINE_BLIND_FLOOR = {"ar": (27, 0, 3), "pa": (30, 0, 5), "pl": (30, 1, 3), "ro": (30, 0, 3), "uk": (30, 0, 1),
+                        "ur": (29, 1, 2), "zh": (30, 1, 1)}
 
 
 # Blind batch 5 (tests/data/multilingual/blind5/, about 50 crisis and 76 ordinary messages a language, a quarter of
@@ -419,8 +423,8 @@ PIPELINE_BLIND_FLOOR = {"ar": (26, 0, 3), "pa": (30, 0, 4), "pl": (30, 1, 2), "r
 # 49 → 48 (each one crisis now neither answered nor asked: the cost); Polish false alarms 4 → 3; asked Arabic 16 → 18,
 # Punjabi 19 → 15, Polish 17 → 18, Romanian 12 → 14, Ukrainian 17 → 13, Urdu 22 → 19, Chinese 5 → 6.
 # With the "told as over" words (H46, 2026-12-06): false alarms 23 → 19 (Arabic, Ukrainian, Urdu, Chinese), each now asked.
-PIPELINE_BLIND5_FLOOR = {"ar": (49, 2, 22), "pa": (49, 7, 20), "pl": (50, 4, 19), "ro": (49, 1, 16), "uk": (50, 3, 14),
-                         "ur": (50, 3, 20), "zh": (50, 3, 22)}
+PIPELINE_BLIND5_FLOOR = {"ar": (49, 3, 22), "pa": (50, 6, 21), "pl": (50, 3, 15), "ro": (49, 2, 17), "uk": (50, 3, 15),
+                         "ur": (50, 3, 18), "zh": (50, 3, 23)}
 # Batch 6 (tests/data/multilingual/batch6/, 64 crisis and 56 ordinary messages a language, half the ordinary ones
 # idioms, news, jokes and crises long past), measured 2026-12-05 and never trained on; read, so not blind. With the
 # two English batches: Arabic asked 6 → 7, Punjabi 9 → 8, Ukrainian caught 59 → 60 and asked 8 → 9; with nine
@@ -435,8 +439,8 @@ PIPELINE_BLIND5_FLOOR = {"ar": (49, 2, 22), "pa": (49, 7, 20), "pl": (50, 4, 19)
 # and over, now asked (asked 45 → 51).
 # Guards for a crisis told as over marked `past: true` (they stand down on a relapse word): Polish false alarms 0 → 1
 # (a violent relationship long over, safe now, "sometimes the memories come back": present-tense words, kept).
-PIPELINE_BATCH6_FLOOR = {"ar": (64, 0, 8), "pa": (64, 1, 12), "pl": (64, 1, 6), "ro": (64, 1, 2), "uk": (64, 1, 6),
-                         "ur": (64, 0, 9), "zh": (64, 0, 13)}
+PIPELINE_BATCH6_FLOOR = {"ar": (64, 0, 8), "pa": (64, 1, 11), "pl": (64, 1, 7), "ro": (64, 1, 3), "uk": (64, 1, 6),
+                         "ur": (64, 0, 7), "zh": (64, 1, 11)}
 
 
 # Blind batch 7 (tests/data/multilingual/blind7/, 50 crisis and about 49 ordinary messages a language, a third of the
@@ -449,8 +453,8 @@ PIPELINE_BATCH6_FLOOR = {"ar": (64, 0, 8), "pa": (64, 1, 12), "pl": (64, 1, 6), 
 # With the "told as over" words (H46, 2026-12-06): false alarms 24 → 17, now asked (31 → 38).
 # With batch 13's guards and rules (2026-12-06): Arabic asked 6 → 7 (one ordinary message the net now asks about).
 # Session 14 (batch 19's rules and guards): Urdu false alarms 2 → 1, Polish asked 6 → 5.
-PIPELINE_BLIND7_FLOOR = {"ar": (47, 1, 7), "pa": (48, 2, 8), "pl": (47, 1, 3), "ro": (48, 5, 9), "uk": (50, 2, 5),
-                         "ur": (46, 1, 6), "zh": (48, 4, 4)}
+PIPELINE_BLIND7_FLOOR = {"ar": (46, 1, 8), "pa": (48, 2, 6), "pl": (47, 1, 2), "ro": (48, 5, 8), "uk": (50, 2, 5),
+                         "ur": (46, 1, 7), "zh": (48, 4, 3)}
 
 # Blind batch 8 (tests/data/multilingual/blind8/, 50 crisis and 50 ordinary messages a language, a third of the
 # ordinary ones hard negatives), by seven more writers who saw no project file, first measured 2026-12-06 before
@@ -460,8 +464,8 @@ PIPELINE_BLIND7_FLOOR = {"ar": (47, 1, 7), "pa": (48, 2, 8), "pl": (47, 1, 3), "
 # from this part): 333 → 337/350 (Punjabi 47 → 48, Chinese 42 → 45), answered at once 238 → 245, false alarms 8,
 # asked 43 → 24.
 # With the rules written from batch 16 (2026-12-06): Urdu 48 → 49.
-PIPELINE_BLIND8_FLOOR = {"ar": (47, 1, 5), "pa": (49, 1, 6), "pl": (50, 1, 3), "ro": (50, 2, 6), "uk": (49, 1, 3),
-                         "ur": (49, 0, 3), "zh": (48, 2, 5)}
+PIPELINE_BLIND8_FLOOR = {"ar": (48, 1, 6), "pa": (48, 1, 5), "pl": (50, 1, 3), "ro": (50, 2, 5), "uk": (50, 1, 3),
+                         "ur": (49, 0, 4), "zh": (49, 2, 6)}
 
 # Blind batch 9 (tests/data/multilingual/blind9/, 50 crisis and 49-50 ordinary messages a language, texting style,
 # code-switching and romanised scripts, a third of the ordinary ones hard negatives), by seven more writers who saw no
@@ -475,8 +479,8 @@ PIPELINE_BLIND8_FLOOR = {"ar": (47, 1, 5), "pa": (49, 1, 6), "pl": (50, 1, 3), "
 # With the Chinese rules from batch 14 (2026-12-06): Chinese 44 → 45.
 # With the guards narrowed after a red-team review (2026-12-06; each had silenced crises written to probe it): Punjabi
 # false alarms 3 → 5 (what those guards had cancelled; not read).
-PIPELINE_BLIND9_FLOOR = {"ar": (50, 4, 8), "pa": (45, 5, 4), "pl": (49, 5, 6), "ro": (50, 1, 6), "uk": (49, 2, 6),
-                         "ur": (48, 5, 3), "zh": (48, 0, 5)}
+PIPELINE_BLIND9_FLOOR = {"ar": (50, 4, 7), "pa": (45, 5, 4), "pl": (50, 5, 6), "ro": (50, 1, 3), "uk": (49, 2, 4),
+                         "ur": (48, 4, 5), "zh": (48, 0, 5)}
 
 
 # Batch 10 (tests/data/multilingual/batch10/, hard cases: 75 ordinary messages with crisis words and 25 crises in
@@ -495,8 +499,8 @@ PIPELINE_BLIND9_FLOOR = {"ar": (50, 4, 8), "pa": (45, 5, 4), "pl": (49, 5, 6), "
 # With batch 13's guards (2026-12-06): Punjabi alarms 6 → 4 (an ex's violence told as two years over, an interview
 # question quoting a mother), asked 34 → 35.
 # The red-team passes and the ellipsis read as a pause (2026-12-06, session 13): Arabic alarms 2 → 1, asked 15 → 16.
-PIPELINE_BATCH10_FLOOR = {"ar": (25, 0, 24), "pa": (25, 7, 33), "pl": (25, 2, 28), "ro": (25, 5, 23),
-                          "uk": (25, 2, 21), "ur": (25, 0, 21), "zh": (25, 1, 22)}
+PIPELINE_BATCH10_FLOOR = {"ar": (25, 0, 26), "pa": (25, 6, 33), "pl": (25, 3, 26), "ro": (25, 5, 24),
+                          "uk": (25, 1, 22), "ur": (25, 1, 20), "zh": (25, 1, 24)}
 
 # Blind batch 11 (tests/data/multilingual/blind11/, 50 crisis and 50 ordinary messages a language, many of two to four
 # sentences with the crisis among ordinary details, and messages by a family member), by seven more writers who saw
@@ -504,8 +508,8 @@ PIPELINE_BATCH10_FLOOR = {"ar": (25, 0, 24), "pa": (25, 7, 33), "pl": (25, 2, 28
 # tiers 1+2 336/350 both times, answered at once 223 → 222 (one Polish crisis now asked instead), false alarms
 # 10 → 9/350, asked 44 → 45. Missed: suicide or self-harm 9, abuse 4, harm to the baby 1; Chinese 43/50.
 # With the rules written from batch 16 (2026-12-06): Chinese 43 → 44.
-PIPELINE_BLIND11_FLOOR = {"ar": (50, 3, 12), "pa": (50, 1, 5), "pl": (50, 2, 11), "ro": (49, 0, 6), "uk": (50, 1, 5),
-                          "ur": (48, 1, 1), "zh": (48, 1, 5)}
+PIPELINE_BLIND11_FLOOR = {"ar": (50, 3, 12), "pa": (50, 1, 3), "pl": (50, 2, 8), "ro": (50, 0, 7), "uk": (50, 1, 4),
+                          "ur": (48, 1, 2), "zh": (50, 1, 5)}
 
 # Blind batch 12 (tests/data/multilingual/blind12/, 50 crisis and 50 ordinary messages a language, written as at
 # night or at the end of a long day, near the boundary: crises said indirectly, heavy ordinary messages), by seven
@@ -514,8 +518,8 @@ PIPELINE_BLIND11_FLOOR = {"ar": (50, 3, 12), "pa": (50, 1, 5), "pl": (50, 2, 11)
 # 15/350 (every one a lexicon rule), asked 76/350. Missed: suicide or self-harm 3, sexual violence 1, all Chinese.
 # Measured again after batch 13's guards and rules: Arabic false alarms 1 → 2 (the widened Arabic rules; not read).
 # And after the Chinese rules from batch 14: Chinese 46 → 47 (at once 33 → 35), no false alarm added.
-PIPELINE_BLIND12_FLOOR = {"ar": (50, 2, 14), "pa": (50, 0, 15), "pl": (50, 3, 9), "ro": (50, 4, 15), "uk": (50, 4, 15),
-                          "ur": (50, 1, 7), "zh": (50, 5, 2)}
+PIPELINE_BLIND12_FLOOR = {"ar": (50, 2, 17), "pa": (50, 0, 15), "pl": (50, 3, 8), "ro": (50, 4, 14), "uk": (50, 4, 13),
+                          "ur": (50, 1, 6), "zh": (50, 5, 2)}
 # With the red-team passes (session 13): Chinese false alarms 4 → 5, from the new rule ZH-SSH-58 (smothering or
 # strangling oneself); two narrowings by concept (闷死/焗死 also mean bored or roasting to death; 焗住自己 is forcing
 # oneself) did not remove it, and narrowing again by looking at the outcome would tune the rule to a blind message.
@@ -526,27 +530,27 @@ PIPELINE_BLIND12_FLOOR = {"ar": (50, 2, 14), "pa": (50, 0, 15), "pl": (50, 3, 9)
 # and professionals, first-aid courses, a fever already seen by a GP, an ex's violence long over) and widened a few
 # rules: crises 140/140, alarms 13/560 (six are the English rule for any mention of Rape Crisis, kept by design),
 # asked 105.
-PIPELINE_BATCH13_FLOOR = {"ar": (20, 1, 17), "pa": (20, 2, 11), "pl": (20, 3, 16), "ro": (20, 1, 11),
-                          "uk": (20, 1, 12), "ur": (20, 4, 8), "zh": (20, 0, 11)}
+PIPELINE_BATCH13_FLOOR = {"ar": (20, 1, 15), "pa": (20, 2, 11), "pl": (20, 3, 20), "ro": (20, 1, 15),
+                          "uk": (20, 1, 10), "ur": (20, 4, 9), "zh": (20, 0, 9)}
 # Batch 14, Chinese only (tests/data/multilingual/batch14/zh.yml: 140 crises in everyday, indirect and slang words,
 # 60 ordinary messages near the boundary), by two more writers who saw no project file; read by the Chinese lexicon
 # writer, never learned by the net. Measured first 2026-12-06: crises answered or asked 114/140 (at once 79), false
 # alarms 7/60. After rules, ask rules and guards by concept: 140/140 (at once 98), 0/60, asked 8.
-PIPELINE_BATCH14_FLOOR = {"zh": (140, 0, 15)}
+PIPELINE_BATCH14_FLOOR = {"zh": (140, 0, 16)}
 # Blind batch 15 (tests/data/multilingual/blind15/, 50 crisis and 50 ordinary messages a language, written as first
 # messages to a service: minimised, buried in a practical request, about someone else, an answer to a question), by
 # seven more writers who saw no project file; measured 2026-12-06, aggregate only, before and after the rules from
 # batch 16: tiers 1+2 343/350 both times, at once 269 → 274, false alarms 22/350 (every one a lexicon rule of the
 # message's own language but one), asked 85/350. Missed: suicide or self-harm 5, abuse 2. With the guards narrowed
 # after the red-team review: Punjabi false alarms 5 → 6.
-PIPELINE_BLIND15_FLOOR = {"ar": (49, 2, 15), "pa": (50, 6, 15), "pl": (50, 3, 10), "ro": (50, 4, 13),
-                          "uk": (50, 4, 13), "ur": (49, 3, 8), "zh": (50, 3, 13)}
+PIPELINE_BLIND15_FLOOR = {"ar": (49, 2, 14), "pa": (50, 6, 15), "pl": (50, 3, 7), "ro": (50, 4, 14), "uk": (50, 4, 14),
+                          "ur": (49, 3, 9), "zh": (50, 3, 13)}
 # Batch 16 (tests/data/multilingual/batch16/: Arabic, Punjabi, Urdu and Chinese, the languages that missed most crises
 # told indirectly on the blind parts: 60 crises said indirectly and 40 ordinary messages close to them a language), by
 # four more writers who saw no project file; read by the lexicon writers, never learned by the net. Measured first
 # 2026-12-06: crises answered or asked 207/240 (at once 100), false alarms 15/160. After rules, ask rules and guards
 # by concept: 240/240 (at once 198), 0/160, asked 43 (nearly all by the net, which a lexicon guard does not quiet).
-PIPELINE_BATCH16_FLOOR = {"ar": (60, 0, 14), "pa": (60, 0, 18), "ur": (60, 0, 10), "zh": (60, 0, 17)}
+PIPELINE_BATCH16_FLOOR = {"ar": (60, 0, 14), "pa": (60, 0, 16), "ur": (60, 1, 9), "zh": (60, 0, 15)}
 # Blind batch 17 (tests/data/multilingual/blind17/, 50 crisis and 50 ordinary messages a language, typed as on a phone
 # late at night in the middle of a conversation: fragments, run-on thoughts, "..." pauses, typos, emoji, English
 # words), by seven more writers who saw no project file; measured 2026-12-06, aggregate only, on the tree before the
@@ -554,8 +558,8 @@ PIPELINE_BATCH16_FLOOR = {"ar": (60, 0, 14), "pa": (60, 0, 18), "ur": (60, 0, 10
 # 337/350 (Chinese 42 → 43), at once 243; with the red-team passes: at once 244. Missed: suicide or self-harm 6,
 # abuse 3, harm to the baby 2, sexual violence 2 (Chinese 7 of the 13).
 # Session 14: with the two-step rules and batch 19's guards, Ukrainian false alarms 2 → 1, at once 244 → 246.
-PIPELINE_BLIND17_FLOOR = {"ar": (49, 2, 15), "pa": (50, 6, 17), "pl": (50, 2, 13), "ro": (50, 2, 10),
-                          "uk": (49, 1, 11), "ur": (50, 3, 12), "zh": (50, 2, 14)}
+PIPELINE_BLIND17_FLOOR = {"ar": (49, 2, 15), "pa": (49, 6, 16), "pl": (50, 2, 12), "ro": (50, 3, 6), "uk": (50, 1, 12),
+                          "ur": (50, 3, 13), "zh": (50, 2, 14)}
 # Blind batch 18 (tests/data/multilingual/blind18/, 30 crisis and 30 ordinary messages a language, each two or three
 # sentences whose meaning only comes together across them: a context, then what the writer means), by seven more
 # writers who saw no project file; measured 2026-12-06 (session 14), aggregate only, on the tree before the session
@@ -565,21 +569,21 @@ PIPELINE_BLIND17_FLOOR = {"ar": (49, 2, 15), "pa": (50, 6, 17), "pl": (50, 2, 13
 # asked; not looked at), false alarms 29/210 (Punjabi 6 → 4), asked 83. Missed: suicide
 # or self-harm 4, abuse 1, medical 1 (Chinese 5 of the 6). Most false alarms are a rule reading the frightening first
 # sentence alone.
-PIPELINE_BLIND18_FLOOR = {"ar": (29, 6, 11), "pa": (30, 4, 13), "pl": (30, 5, 14), "ro": (30, 0, 8), "uk": (30, 2, 15),
-                          "ur": (30, 4, 9), "zh": (30, 7, 7)}
+PIPELINE_BLIND18_FLOOR = {"ar": (29, 6, 12), "pa": (30, 4, 12), "pl": (30, 5, 13), "ro": (30, 0, 7), "uk": (30, 2, 16),
+                          "ur": (30, 4, 7), "zh": (30, 7, 7)}
 # Blind batch 20 (tests/data/multilingual/blind20/, 30 crisis and 30 ordinary messages a language, a general mix of one
 # to three sentences as people text), by seven more writers who saw no project file; measured 2026-12-07 (session 15),
 # aggregate only, on the tree before the session (1785e6a): 200/210 answered or asked, at once 170, false alarms
 # 13/210, asked 23; after the nets read Chinese by character and Latin letters without accents and Chinese is read in
 # one script: 202/210 (Chinese 28 → 30), at once 171, false alarms 14/210 (Polish +1), asked 22. Missed: suicide or
 # self-harm 5 (Polish 3, Punjabi 2), harm to the baby 2, medical 1.
-PIPELINE_BLIND20_FLOOR = {"ar": (28, 1, 2), "pa": (28, 3, 2), "pl": (29, 0, 7), "ro": (30, 2, 1), "uk": (30, 3, 3),
-                          "ur": (30, 1, 3), "zh": (30, 3, 4)}
+PIPELINE_BLIND20_FLOOR = {"ar": (28, 1, 2), "pa": (28, 3, 3), "pl": (28, 0, 7), "ro": (30, 2, 1), "uk": (30, 3, 2),
+                          "ur": (30, 1, 2), "zh": (30, 3, 4)}
 # Blind batch 21 (tests/data/multilingual/blind21/, the same brief as blind 20), by seven more writers who saw no
 # project file; measured 2026-12-07 (session 16), aggregate only, on the tree before the session (8dd617c): 207/210
 # answered or asked, at once 163, false alarms 10/210, asked 27; after training batch 3 and the new operating points:
 # 209/210, at once 166, false alarms 10/210, asked 33; with training batch 4: 210/210, at once 167, asked 31.
-PIPELINE_BLIND21_FLOOR = {"ar": (30, 0, 4), "pa": (30, 3, 7), "pl": (30, 0, 7), "ro": (30, 0, 4), "uk": (30, 1, 4),
+PIPELINE_BLIND21_FLOOR = {"ar": (30, 0, 4), "pa": (30, 3, 9), "pl": (30, 0, 7), "ro": (30, 0, 4), "uk": (30, 1, 4),
                           "ur": (30, 4, 1), "zh": (30, 2, 4)}
 # Batch 19 (tests/data/multilingual/batch19/, 40 crisis and 40 ordinary two-step messages a language, the same brief as
 # blind 18 but read), by seven more writers who saw no project file; read by the lexicon writers, never learned by the
@@ -587,8 +591,8 @@ PIPELINE_BLIND21_FLOOR = {"ar": (30, 0, 4), "pa": (30, 3, 7), "pl": (30, 0, 7), 
 # rules (mostly ">>": the context, then the crisis) and guards by concept (someone else's suicide told as news or
 # grief, a violent past clearly over, a joke after the baby's mischief, information for someone else): 280/280 (at
 # once 267), 5/280, asked 127 (the net asks about much of what no longer alarms).
-PIPELINE_BATCH19_FLOOR = {"ar": (40, 1, 24), "pa": (40, 1, 18), "pl": (40, 2, 9), "ro": (40, 0, 13), "uk": (40, 0, 7),
-                          "ur": (40, 0, 13), "zh": (40, 0, 16)}
+PIPELINE_BATCH19_FLOOR = {"ar": (40, 1, 25), "pa": (40, 1, 18), "pl": (40, 2, 9), "ro": (40, 0, 13), "uk": (40, 0, 7),
+                          "ur": (40, 0, 11), "zh": (40, 0, 17)}
 
 @pytest.mark.parametrize("code", sorted(REQUIRED_LANGUAGES))
 def test_the_pipeline_answers_or_asks_about_crises_in_each_language_no_worse_than_measured(code):
