@@ -4,8 +4,9 @@ runs on every message (the crisis component, the silence guard and the escalatio
     make bench-crisis      # or: python -m bench.crisis_detection [--repeat 3]
 
 Times `detect` on each message of the English lexicon's labelled set and of the multilingual development
-sets, after a warm-up; prints the median, p95 and mean in ms with the machine. Reported, never asserted:
-these machines are shared (bench/results.md).
+sets, after a warm-up; prints the median, p95 and mean in ms with the machine. Then the two crisis nets: how long
+each takes to train when a process starts (they are trained, not loaded), and each one's reading of a message on the
+same sets. Reported, never asserted: these machines are shared (bench/results.md).
 """
 from __future__ import annotations
 
@@ -28,6 +29,36 @@ def texts(path) -> list[str]:
     return [item["text"] for item in items or [] if isinstance(item, dict) and isinstance(item.get("text"), str)]
 
 
+def _row(name: str, messages: list[str], measure, repeat: int) -> str:
+    for text in messages[:50]:
+        measure(text)  # warm-up: lingua's models, caches
+    times = []
+    for _ in range(repeat):
+        for text in messages:
+            started = time.perf_counter()
+            measure(text)
+            times.append((time.perf_counter() - started) * 1000)
+    times.sort()
+    return (f"| {name} | {len(messages)} | {statistics.median(times):.2f} | {times[int(0.95 * len(times))]:.2f} | "
+            f"{statistics.mean(times):.2f} |")
+
+
+def nets(sets: dict[str, list[str]], repeat: int) -> None:
+    from bot.nlu import crisis_net
+    print("\n| crisis net | messages learned | trained in (s) |\n|---|---:|---:|")
+    trained = {}
+    for name, build, learned in (("English", crisis_net.net, crisis_net.training_set),
+                                 ("other languages", crisis_net.languages_net,
+                                  lambda: crisis_net.training_set() + crisis_net.read_other_languages())):
+        started = time.perf_counter()
+        trained[name] = build()
+        print(f"| {name} | {len(learned())} | {time.perf_counter() - started:.1f} |")
+    print("\n| a message read by the net | n | median (ms) | p95 (ms) | mean (ms) |\n|---|---:|---:|---:|---:|")
+    for (net_name, messages_name) in (("English", "English lexicon set"),
+                                      ("other languages", "seven other languages (development sets)")):
+        print(_row(f"{net_name} net, {messages_name}", sets[messages_name], trained[net_name].view, repeat))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeat", type=int, default=3)
@@ -39,17 +70,8 @@ def main() -> None:
     print(f"# Crisis detection latency: {time.strftime('%Y-%m-%d')}, {machine()}\n")
     print("| messages | n | median (ms) | p95 (ms) | mean (ms) |\n|---|---:|---:|---:|---:|")
     for name, messages in sets.items():
-        for text in messages[:50]:
-            detect(text)  # warm-up: lingua's models, caches
-        times = []
-        for _ in range(args.repeat):
-            for text in messages:
-                started = time.perf_counter()
-                detect(text)
-                times.append((time.perf_counter() - started) * 1000)
-        times.sort()
-        print(f"| {name} | {len(messages)} | {statistics.median(times):.2f} | {times[int(0.95 * len(times))]:.2f} | "
-              f"{statistics.mean(times):.2f} |")
+        print(_row(name, messages, detect, args.repeat))
+    nets(sets, args.repeat)
 
 
 if __name__ == "__main__":
