@@ -304,12 +304,19 @@ def test_every_language_has_yes_and_no_and_no_answer_word_is_an_english_message(
 
 
 def test_the_crisis_net_learns_the_development_parts_never_the_blind_one():
+    """A message of a blind or read-only part that is also learned (a training batch or a development part holding
+    the same text) would make every figure on it a figure on training data. Counts only: a failure must not print
+    a blind part's messages."""
     from bot.nlu import crisis_net
     trained = {item.text for item in crisis_net.read_other_languages()}
     for code in REQUIRED_LANGUAGES:
         items = evaluation.labelled(code)
-        assert {str(i["text"]) for i in items if evaluation.part_of(i) == "dev"} <= trained, code
-        assert not {str(i["text"]) for i in items if evaluation.part_of(i) != "dev"} & trained, code
+        unlearned = len({str(i["text"]) for i in items if evaluation.part_of(i) == "dev"} - trained)
+        learned = {}
+        for item in items:
+            if evaluation.part_of(item) != "dev" and str(item["text"]) in trained:
+                learned[item.get("part")] = learned.get(item.get("part"), 0) + 1
+        assert (unlearned, learned) == (0, {}), (code, unlearned, learned)
 
 
 def test_a_new_batch_directory_is_never_learned_by_the_net_by_accident():
@@ -586,10 +593,11 @@ PIPELINE_BLIND20_FLOOR = {"ar": (28, 1, 2), "pa": (28, 3, 3), "pl": (28, 0, 7), 
 PIPELINE_BLIND21_FLOOR = {"ar": (30, 0, 4), "pa": (30, 3, 9), "pl": (30, 0, 7), "ro": (30, 0, 4), "uk": (30, 1, 4),
                           "ur": (30, 4, 1), "zh": (30, 2, 4)}
 # Blind batch 22 (tests/data/multilingual/blind22/, the same brief again), by seven more writers who saw no project
-# file, written after training batches 3 to 5; measured once on the session's start (8dd617c) and once now, aggregate
-# only: 209/210 answered or asked both times, at once 165 → 164, false alarms 12/210 both times, asked 18 → 22.
+# file, written after training batches 3 to 5, four exact repeats of earlier sets removed (Punjabi, Urdu, Chinese 2);
+# measured once on the session's start (8dd617c) and once now, aggregate only: 207/208 answered or asked both times,
+# at once 163 → 162, false alarms 12/208 both times, asked 18 → 22.
 PIPELINE_BLIND22_FLOOR = {"ar": (30, 1, 3), "pa": (30, 2, 7), "pl": (30, 0, 3), "ro": (29, 2, 0), "uk": (30, 2, 3),
-                          "ur": (30, 2, 4), "zh": (30, 3, 2)}
+                          "ur": (30, 2, 4), "zh": (28, 3, 2)}
 # Batch 19 (tests/data/multilingual/batch19/, 40 crisis and 40 ordinary two-step messages a language, the same brief as
 # blind 18 but read), by seven more writers who saw no project file; read by the lexicon writers, never learned by the
 # net. Measured first 2026-12-06: crises answered or asked 271/280 (at once 157), false alarms 57/280, asked 99. After
