@@ -29,9 +29,10 @@ RESPONSES["utter_crisis_followup"] = ("crisis_followup", False)
 RESPONSES["utter_not_english"] = ("not_english", True)
 # The possible-risk question (tier 2) and its "no" reply: a question the net asks in another language too.
 RESPONSES.update({f"utter_{key}": (key, True) for key in ("possible_suicide_self_harm", "possible_harm_to_baby",
-                                                          "possible_declined")})
+                                                          "possible_declined", "possible_abuse_danger",
+                                                          "possible_abuse_danger_declined")})
 # Responses that are a yes/no question: buttons titled in the language and English ("Tak / Yes").
-QUESTIONS = ("utter_possible_suicide_self_harm", "utter_possible_harm_to_baby")
+QUESTIONS = ("utter_possible_suicide_self_harm", "utter_possible_harm_to_baby", "utter_possible_abuse_danger")
 # The web widget shows these apart and never collapses them; a marker in the domain works with the action
 # server down (bot/channels/rest.py passes it on with the text).
 CRISIS_MARKER = "      custom:\n        kind: crisis\n"

@@ -64,7 +64,7 @@ def test_no_crisis_or_possible_risk_message_fills_a_form_slot():
     risky = {intent for intent in DOMAIN["intents"] if isinstance(intent, str)
              and intent.startswith(("crisis_", "possible_"))}
     assert {f"crisis_{category}" for category in CATEGORIES} <= risky
-    assert {"possible_suicide_self_harm", "possible_harm_to_baby"} <= risky
+    assert {"possible_suicide_self_harm", "possible_harm_to_baby", "possible_abuse_danger"} <= risky
     form_slots = set(DOMAIN["forms"]["support_form"]["required_slots"]) | {"avoid_formats"}
     outside_a_form_only = [{"active_loop": None}]
     for name in form_slots:

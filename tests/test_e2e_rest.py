@@ -258,6 +258,24 @@ def test_a_crisis_told_as_past_and_over_is_asked_about_not_alarmed_and_kept_for_
     assert review_answers(servers, sender) == ["no"], "the signal is kept for clinical review with the answer"
 
 
+ABUSE_TOLD_AS_OVER_RO = "Fostul meu soț mă bătea. L-am părăsit acum trei ani și acum mă simt în siguranță."
+
+
+def test_abuse_told_as_past_and_over_is_asked_are_you_safe_now_in_the_language_and_yes_is_the_abuse_answer(servers):
+    """H55: "are you safe now?" in Romanian and English with the helpline, no alarm yet; a Romanian "da" is the
+    abuse crisis answer and its escalation."""
+    sender = new_sender()
+    replies = [r for r in servers.say(sender, ABUSE_TOLD_AS_OVER_RO) if not r.get("text", "").startswith("Privacy:")]
+    question = texts(replies)
+    assert "is anyone hurting you" in question and "0800 027 1234" in question and "999" in question
+    assert question.index("te rănește cineva") < question.index("is anyone hurting you"), "Romanian, then English"
+    assert servers.slot(sender, "crisis_tier") == "possible" and escalations(servers, sender) == []
+    answer = texts(servers.say(sender, "da"))
+    assert "It is not your fault, and you deserve to be safe." in answer and "press 55" in answer
+    assert escalations(servers, sender) == ["abuse_danger"]
+    assert review_answers(servers, sender) == ["yes"]
+
+
 @pytest.mark.parametrize("message,status", [
     ("", 200), (" ", 200), ("\x00\x01\x02 binary", 200), ("x" * 20_000, 200), ("😀" * 300, 200),
 ])

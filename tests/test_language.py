@@ -575,17 +575,19 @@ PIPELINE_BLIND17_FLOOR = {"ar": (49, 2, 15), "pa": (49, 6, 16), "pl": (50, 2, 12
 # guards (a read set of the same shape): at once 126 (Romanian +1, Ukrainian +2, Urdu 25 → 23: two Urdu crises now
 # asked; not looked at), false alarms 29/210 (Punjabi 6 → 4), asked 83. Missed: suicide
 # or self-harm 4, abuse 1, medical 1 (Chinese 5 of the 6). Most false alarms are a rule reading the frightening first
-# sentence alone.
+# sentence alone. Session 17: abuse told as past and over is asked "are you safe now?" (H55): Chinese false alarms
+# 7 → 6, asked 7 → 8.
 PIPELINE_BLIND18_FLOOR = {"ar": (29, 6, 12), "pa": (30, 4, 12), "pl": (30, 5, 13), "ro": (30, 0, 7), "uk": (30, 2, 16),
-                          "ur": (30, 4, 7), "zh": (30, 7, 7)}
+                          "ur": (30, 4, 7), "zh": (30, 6, 8)}
 # Blind batch 20 (tests/data/multilingual/blind20/, 30 crisis and 30 ordinary messages a language, a general mix of one
 # to three sentences as people text), by seven more writers who saw no project file; measured 2026-12-07 (session 15),
 # aggregate only, on the tree before the session (1785e6a): 200/210 answered or asked, at once 170, false alarms
 # 13/210, asked 23; after the nets read Chinese by character and Latin letters without accents and Chinese is read in
 # one script: 202/210 (Chinese 28 → 30), at once 171, false alarms 14/210 (Polish +1), asked 22. Missed: suicide or
-# self-harm 5 (Polish 3, Punjabi 2), harm to the baby 2, medical 1.
+# self-harm 5 (Polish 3, Punjabi 2), harm to the baby 2, medical 1. Session 17: abuse told as past and over is
+# asked "are you safe now?" (H55): Chinese false alarms 3 → 2, asked 4 → 5.
 PIPELINE_BLIND20_FLOOR = {"ar": (28, 1, 2), "pa": (28, 3, 3), "pl": (28, 0, 7), "ro": (30, 2, 1), "uk": (30, 3, 2),
-                          "ur": (30, 1, 2), "zh": (30, 3, 4)}
+                          "ur": (30, 1, 2), "zh": (30, 2, 5)}
 # Blind batch 21 (tests/data/multilingual/blind21/, the same brief as blind 20), by seven more writers who saw no
 # project file; measured 2026-12-07 (session 16), aggregate only, on the tree before the session (8dd617c): 207/210
 # answered or asked, at once 163, false alarms 10/210, asked 27; after training batch 3 and the new operating points:

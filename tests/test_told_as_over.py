@@ -27,6 +27,12 @@ TOLD_AS_OVER = [
     # a question further on in the sentence asks about something else, not about being well
     "After my first baby I had suicidal thoughts, I'm well now, is there a group in Leith for mums who've been there?",
 ]
+# Abuse told as past and over is asked "are you safe now?" (H55).
+ABUSE_TOLD_AS_OVER = [
+    "My ex used to hit me. I left him three years ago and I'm safe now.",
+    "my ex beat me for years, I got out in 2019, now I'm doing really well. any groups for mums like me?",
+    "My husband used to beat me when I was pregnant with my first. We divorced and I'm safe now, pregnant again.",
+]
 STILL_ALARMED = [
     "I want to die",
     "I had suicidal thoughts last year. I was fine for a while but they're back",
@@ -38,8 +44,14 @@ STILL_ALARMED = [
     # asking whether they are well is not saying so
     "I had thoughts of ending my life after my first baby. Am I fine now?",
     "I had thoughts of ending my life after my first baby, I'm better now, right?",
-    # only the two categories the possible-risk question asks about: abuse told as past keeps the alarm
-    "My ex used to hit me, but that was two years ago. Now me and my son are safe in a new home.",
+    # abuse told as over, but recent, or the person is back or in touch: "I'm ok now" is the hours after it
+    "He hit me last night but I'm ok now",
+    "he had his hands round my neck this morning. I'm ok now. he's at work",
+    "he punched me yesterday, I feel fine now",
+    "My ex used to hit me, I left years ago and I'm safe now, but he found me",
+    "My ex used to hit me. I left years ago and I'm fine now, but he keeps texting me threats",
+    # a category the person is never asked about, told as over, keeps the alarm
+    "I had postpartum psychosis and heard voices telling me to hurt the baby, I've fully recovered now",
 ]
 
 
@@ -49,6 +61,30 @@ def test_a_crisis_told_as_past_and_over_becomes_a_question(text):
     assert analysis.told_as_over and analysis.signals == []
     assert analysis.asks and analysis.asks[0].category in ("suicide_self_harm", "harm_to_baby")
     assert analysis.asks[0].rule, "the record for review names the rule that read the crisis"
+
+
+@pytest.mark.parametrize("text", ABUSE_TOLD_AS_OVER)
+def test_abuse_told_as_past_and_over_is_asked_whether_the_person_is_safe_now(text):
+    analysis = crisis.analyse(text)
+    assert analysis.told_as_over and analysis.signals == [], text
+    assert [ask.category for ask in analysis.asks][:1] == ["abuse_danger"] and analysis.asks[0].rule
+
+
+def processed(text: str, diet_intent: str) -> Message:
+    """`text` through the crisis component, DIET having predicted `diet_intent` with high confidence."""
+    component = CrisisComponent.create(CrisisComponent.get_default_config(), Mock(), Mock(), Mock())
+    top = {"name": diet_intent, "confidence": 0.99}
+    msg = Message(data={"text": text, "intent": top, "intent_ranking": [top], "entities": []},
+                  output_properties={"intent", "intent_ranking", "entities"})
+    component.process([msg])
+    return msg
+
+
+def test_the_component_asks_about_abuse_told_as_over_with_its_own_question():
+    msg = processed(ABUSE_TOLD_AS_OVER[0], "crisis_abuse_danger")
+    assert msg.get("intent")["name"] == "possible_abuse_danger"
+    assert (msg.get("crisis")["tier"], msg.get("crisis")["category"]) == ("possible", "abuse_danger")
+    assert not [e for e in msg.get("entities") if e["entity"] == "crisis_category"], "nothing is alerted"
 
 
 @pytest.mark.parametrize("text", STILL_ALARMED)
@@ -79,11 +115,7 @@ def test_the_nets_never_raise_it_back_to_the_alarm():
 
 
 def test_the_component_asks_and_names_the_rule_whatever_diet_predicted():
-    component = CrisisComponent.create(CrisisComponent.get_default_config(), Mock(), Mock(), Mock())
-    top = {"name": "crisis_suicide_self_harm", "confidence": 0.99}
-    msg = Message(data={"text": TOLD_AS_OVER[2], "intent": top, "intent_ranking": [top], "entities": []},
-                  output_properties={"intent", "intent_ranking", "entities"})
-    component.process([msg])
+    msg = processed(TOLD_AS_OVER[2], "crisis_suicide_self_harm")
     assert msg.get("intent")["name"] == f"{crisis_component.POSSIBLE_PREFIX}suicide_self_harm"
     details = msg.get("crisis")
     assert (details["tier"], details["source"]) == ("possible", "lexicon") and details["rule"]

@@ -24,7 +24,7 @@ from typing import Any
 import yaml
 
 from bot import PROJECT_ROOT
-from bot.language.lexicon import ASK_CATEGORIES, Lexicon, is_han, standing, tokenize, uncancelled
+from bot.language.lexicon import OVER_CATEGORIES, Lexicon, is_han, standing, tokenize, uncancelled
 
 logger = logging.getLogger(__name__)
 
@@ -40,7 +40,8 @@ MAX_ENGLISH_CONFIDENCE = 0.03  # ...and lingua gives English almost no chance
 NOT_CONFIDENT = "Latin script, detector not confident"  # English by default, though the detector leaned elsewhere
 RESPONSE_KEYS = ("crisis_medical_emergency", "crisis_suicide_self_harm", "crisis_harm_to_baby", "crisis_psychosis",
                  "crisis_abuse_danger", "crisis_sexual_violence", "crisis_followup", "interpreter", "not_english",
-                 "in_danger", "possible_suicide_self_harm", "possible_harm_to_baby", "possible_declined")
+                 "in_danger", "possible_suicide_self_harm", "possible_harm_to_baby", "possible_declined",
+                 "possible_abuse_danger", "possible_abuse_danger_declined")
 # The intents a whole-message yes or no in another language stands for (the `answers` of each data file).
 ANSWER_INTENTS = {"yes": "affirm", "no": "deny"}
 
@@ -142,14 +143,15 @@ def ask_signals(text: str) -> tuple[ForeignSignal, ...]:
 
 def told_as_over(text: str, signals) -> bool:
     """True when every crisis signal in `text` (objects with `language`, `category` and `end`) is one a person can
-    be asked about (suicidal or self-harm thoughts, thoughts of harming the baby); words after each one, in a
-    language whose rules read the crisis, the message's language or English, say it is over ("... after my first
-    baby. I'm well now"), not as a question ("am I fine now?"); and nothing in the message says it may be back or
-    still there ("again", "lately"). Such a message is asked about (tier 2), never given the alarm: people write to
-    a peer-support service before a new baby about thoughts they had years ago, and the alarm answers what they said
-    is past. The question asks about now, so a relapse told quietly is still asked (hazard H46). The channels'
-    silence guard keeps the alarm: it can't ask and wait for the answer."""
-    if not signals or any(signal.category not in ASK_CATEGORIES for signal in signals):
+    be asked about (OVER_CATEGORIES: suicidal or self-harm thoughts, thoughts of harming the baby, abuse); words
+    after each one, in a language whose rules read the crisis, the message's language or English, say it is over
+    ("... after my first baby. I'm well now"), not as a question ("am I fine now?"); and nothing in the message says
+    it may be back or still there ("again", "lately"). Such a message is asked about (tier 2), never given the
+    alarm: people write to a peer-support service before a new baby about thoughts they had, or a partner they left,
+    years ago, and the alarm answers what they said is past. The question asks about now ("are you safe now?" for
+    abuse), and its numbers are there whatever the answer, so a relapse or a danger told quietly is still asked
+    (hazards H46, H55). The channels' silence guard keeps the alarm: it can't ask and wait for the answer."""
+    if not signals or any(signal.category not in OVER_CATEGORIES for signal in signals):
         return False
     over, not_over = [], []
     for lexicon in _over_lexicons({signal.language for signal in signals} | {identify(text).code}):

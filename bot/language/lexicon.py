@@ -16,6 +16,9 @@ from bot.language.han import simplified
 
 # What an ask rule can be about: the possible-risk questions the assistant has (bot.nlu.crisis_net).
 ASK_CATEGORIES = ("suicide_self_harm", "harm_to_baby")
+# What a crisis told as past and over can be about, and so asked about rather than alarmed (bot.language.told_as_over):
+# the ask categories, and abuse ("my ex hit me; I left him years ago and I'm safe now"), asked "are you safe now?".
+OVER_CATEGORIES = ASK_CATEGORIES + ("abuse_danger",)
 SENTENCE_BREAKS = set(".!?;\n。！？；؟۔।॥…")  # ।॥: the Gurmukhi (Devanagari) danda ends a sentence
 QUESTION_MARKS = set("?？؟")
 _WORDS = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]|[^\W_]+")  # a Han character counts as a word

@@ -37,6 +37,7 @@ from typing import Iterable
 import yaml
 
 from bot import PROJECT_ROOT
+from bot.language.lexicon import OVER_CATEGORIES
 
 logger = logging.getLogger(__name__)
 CORPUS_DIR = PROJECT_ROOT / "data" / "crisis" / "corpus"
@@ -278,8 +279,11 @@ FIGURATIVE_OVERRIDE = 0.5
 # at the same points: 1,396 and 485; 467 and 17.
 OTHER_LANGUAGE_EMERGENCY_THRESHOLD = 0.8
 OTHER_LANGUAGE_POSSIBLE_THRESHOLD = 0.4
-# What a possible-risk question can be about.
+# What the nets' possible-risk question can be about.
 POSSIBLE_CATEGORIES = ("suicide_self_harm", "harm_to_baby")
+# Every possible-risk question there is: the nets' two, and "are you safe now?" for abuse told as past and over,
+# which only the lexicons ask (bot.language.told_as_over).
+QUESTION_CATEGORIES = OVER_CATEGORIES
 
 
 @dataclass(frozen=True)
