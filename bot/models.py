@@ -258,7 +258,7 @@ class RiskReview(Base):
     id = Column(Integer, primary_key=True, autoincrement=True)
     conversation_id = Column(String(100), nullable=False, index=True)
     channel = Column(String(30))
-    kind = Column(String(40), nullable=False)  # possible_suicide_self_harm | possible_harm_to_baby | urgent_help
+    kind = Column(String(40), nullable=False)  # possible_<category> (crisis_net.QUESTION_CATEGORIES) | urgent_help
     detected_at = Column(DateTime, nullable=False, default=datetime.utcnow, index=True)
     message = Column(Text, nullable=False)
     answer = Column(String(20))  # after the question: yes | unsure | no | none (no answer, or another topic)

@@ -28,7 +28,7 @@ Tier 2 (possible): intent `possible_suicide_self_harm` or `possible_harm_to_baby
 with a direct, kind question and the 24/7 numbers. No entity: nothing is alerted.
 A crisis the person told as past and over ("I had those thoughts after my first baby; I'm well now", with no
 "again" or "lately": bot.language.told_as_over) is tier 2 whatever the nets and DIET say, and its record names
-the rule that matched.
+the rule that matched; abuse told so is `possible_abuse_danger`, asked "are you safe now?" (hazard H55).
 Neither: a crisis_* or possible_* intent DIET predicted on its own is demoted to the next best intent.
 
 The message also carries `crisis` in its parse data: {"tier", "category", "source", "rule", "phrase",
