@@ -372,3 +372,22 @@ def test_cli_explain(capsys):
     assert crisis.main(["explain", "my", "wife", "says", "she", "wants", "to", "die"]) == 0
     out = capsys.readouterr().out
     assert "suicide_self_harm" in out and "someone else" in out
+
+
+# --------------------------------------------------------------------------- English words typed against Chinese
+
+@pytest.mark.parametrize("text, rule", [("我想suicide", "SSH-01"), ("我被rape了", "SEX-01"),
+                                        ("生完孩子我一直self-harm", "SSH-05"), ("suicide的念头一直都有", "SSH-01")])
+def test_an_english_word_typed_straight_against_chinese_characters_is_read(text, rule):
+    """Chinese has no spaces: "我想suicide" was one token to the English tokenizer, and no rule read it."""
+    assert rule in [s.rule for s in detect_all(text)]
+
+
+def test_english_text_is_tokenised_as_before():
+    import spacy
+
+    from bot.crisis.engine import _engine
+    plain = spacy.blank("en").tokenizer
+    for text in ("I can't do this anymore...", "he's hit me (again) - 3x!", "self-harm, self harm; selfharm",
+                 "kms lol", "don't wanna be here tbh", "€50, 10:30pm, e-mail: a@b.com", "naebody wid miss me"):
+        assert [t.text for t in _engine().nlp.tokenizer(text)] == [t.text for t in plain(text)], text

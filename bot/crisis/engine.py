@@ -60,6 +60,19 @@ class _PersonWords:
     lookback_tokens: int
 
 
+def _splitting_han(nlp):
+    """spaCy's English tokenizer, with every Han character a token of its own: Chinese has no spaces, so an English
+    word typed straight after or before it ("我想suicide", "我被rape了") would otherwise be one unknown token with
+    the characters, and no rule would read it. English text has no Han characters, so it is tokenised as before."""
+    from spacy.util import compile_infix_regex, compile_prefix_regex, compile_suffix_regex
+
+    from bot.language.han import HAN_CLASS
+    nlp.tokenizer.prefix_search = compile_prefix_regex([*nlp.Defaults.prefixes, HAN_CLASS]).search
+    nlp.tokenizer.suffix_search = compile_suffix_regex([*nlp.Defaults.suffixes, HAN_CLASS]).search
+    nlp.tokenizer.infix_finditer = compile_infix_regex([*nlp.Defaults.infixes, HAN_CLASS]).finditer
+    return nlp
+
+
 class _Engine:
     def __init__(self, path: Path):
         import spacy
@@ -70,7 +83,7 @@ class _Engine:
         codes = tuple(c["code"] for c in raw["categories"])
         if codes != CATEGORIES:
             raise ValueError(f"lexicon categories {codes} differ from bot.crisis.CATEGORIES {CATEGORIES}")
-        self.nlp = spacy.blank("en")
+        self.nlp = _splitting_han(spacy.blank("en"))
         lists = {str(k): [_text(w, f"lists.{k}") for w in v] for k, v in raw.get("lists", {}).items()}
         self.normaliser = Normaliser(raw.get("normalisation", {}), _vocabulary(raw))
         compiler = _Compiler(self.nlp, self.normaliser, lists)

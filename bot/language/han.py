@@ -11,6 +11,10 @@ from importlib import resources
 
 logger = logging.getLogger(__name__)
 
+# Han characters as a regular-expression class (the CJK blocks people type; is_han in bot.language.lexicon also
+# reads the rare supplementary planes).
+HAN_CLASS = "[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]"
+
 
 @lru_cache(maxsize=1)
 def _table() -> dict[str, str]:

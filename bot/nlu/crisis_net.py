@@ -37,6 +37,7 @@ from typing import Iterable
 import yaml
 
 from bot import PROJECT_ROOT
+from bot.language.han import HAN_CLASS
 from bot.language.lexicon import OVER_CATEGORIES
 
 logger = logging.getLogger(__name__)
@@ -127,7 +128,7 @@ def _labelled(entry: dict, source: str) -> Labelled:
 
 # A word, or one Han character: Chinese has no spaces between words, so its "words" for the word n-grams are its
 # characters (a character is often a word: 死 die, 杀 kill) and pairs of them.
-_HAN = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+_HAN = HAN_CLASS[1:-1]
 _WORD = rf"(?u)[{_HAN}]|[^\W{_HAN}]+"
 
 
