@@ -158,3 +158,32 @@ def test_a_past_guard_stands_down_on_a_relapse_but_not_on_another_languages_word
     assert crisis.analyse(calm).signals == []
     relapse = calm + ", ale on mnie znalazł i znowu grozi"
     assert [s.category for s in crisis.analyse(relapse).signals] == ["abuse_danger"]
+
+
+def test_over_and_not_over_words_speak_only_for_the_crises_they_name(monkeypatch):
+    """"I'm safe now" says abuse is over, not suicidal thoughts; "the memories come back" keeps the alarm for
+    suicidal thoughts, not for abuse long over. An entry that names no categories speaks for every one."""
+    from collections import namedtuple
+
+    from bot.crisis import CATEGORIES
+    from bot.language.lexicon import Lexicon, PatternError
+    spec = {"over": [{"id": "XX-OVER-01", "patterns": ["teraz dobrze"]},
+                     {"id": "XX-OVER-02", "categories": ["abuse_danger"], "patterns": ["jestem bezpieczna"]}],
+            "not_over": [{"id": "XX-NOTOVER-01", "categories": ["suicide_self_harm", "harm_to_baby"],
+                          "patterns": ["wracaja wspomnienia"]},
+                         {"id": "XX-NOTOVER-02", "patterns": ["znowu"]}]}
+    lexicon = Lexicon("xx", spec, fold_marks=True, characters=False, categories=CATEGORIES)
+    monkeypatch.setattr(language, "_over_lexicons", lambda codes: [lexicon])
+    signal = namedtuple("Signal", "language category end")
+
+    def over(text: str, category: str) -> bool:
+        return language.told_as_over(text, [signal("xx", category, text.index(","))])
+
+    assert over("bil mnie, teraz jestem bezpieczna, czasem wracaja wspomnienia", "abuse_danger")
+    assert not over("chcialam umrzec, teraz jestem bezpieczna", "suicide_self_harm"), "safe speaks for abuse only"
+    assert not over("chcialam umrzec, teraz dobrze, czasem wracaja wspomnienia", "suicide_self_harm")
+    assert over("chcialam umrzec, teraz dobrze", "suicide_self_harm")
+    assert not over("bil mnie, teraz jestem bezpieczna, ale znowu", "abuse_danger"), "no categories: every crisis"
+    with pytest.raises(PatternError, match="psychosis"):
+        Lexicon("xx", {"over": [{"id": "XX-OVER-09", "categories": ["psychosis"], "patterns": ["ok"]}]},
+                fold_marks=True, characters=False, categories=CATEGORIES)

@@ -146,8 +146,10 @@ def told_as_over(text: str, signals) -> bool:
     be asked about (OVER_CATEGORIES: suicidal or self-harm thoughts, thoughts of harming the baby, abuse); words
     after each one, in a language whose rules read the crisis, the message's language or English, say it is over
     ("... after my first baby. I'm well now"), not as a question ("am I fine now?"); and nothing in the message says
-    it may be back or still there ("again", "lately"). Such a message is asked about (tier 2), never given the
-    alarm: people write to a peer-support service before a new baby about thoughts they had, or a partner they left,
+    it may be back or still there ("again", "lately"). An `over` or `not_over` entry that names its categories
+    speaks only for those crises ("I'm safe now" says abuse is over, not suicidal thoughts; "the memories come back"
+    keeps the alarm for suicidal thoughts, not for abuse long over). Such a message is asked about (tier 2), never
+    given the alarm: people write to a peer-support service before a new baby about thoughts they had, or a partner they left,
     years ago, and the alarm answers what they said is past. The question asks about now ("are you safe now?" for
     abuse), and its numbers are there whatever the answer, so a relapse or a danger told quietly is still asked
     (hazards H46, H55). The channels' silence guard keeps the alarm: it can't ask and wait for the answer."""
@@ -158,7 +160,9 @@ def told_as_over(text: str, signals) -> bool:
         found, against = lexicon.over_hits(text)
         over += found
         not_over += against
-    return not not_over and all(any(h.start >= signal.end for h in over) for signal in signals)
+    if any(h.speaks_for(signal.category) for h in not_over for signal in signals):
+        return False
+    return all(any(h.start >= signal.end and h.speaks_for(signal.category) for h in over) for signal in signals)
 
 
 def may_be_back(text: str, codes: set[str]) -> bool:

@@ -333,6 +333,9 @@ class Rule:
     examples: tuple[str, ...] = ()
     not_examples: tuple[str, ...] = ()
     past: bool = False  # a guard for a crisis told as over: it stands down when the message says it may be back
+    # An `over` or `not_over` entry that speaks for some crises only ("I'm safe now" for abuse; "the memories come
+    # back" keeps the alarm for suicidal thoughts, not for abuse long over); empty: every one in OVER_CATEGORIES.
+    categories: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -345,6 +348,10 @@ class Hit:
     words: tuple[int, ...] = ()  # where each matched word starts (a gap's words are not among them)
     past: bool = False  # from a guard for a crisis told as over (Rule.past)
     context: int = 0  # how many of `words` come before a ">>" gap: the context, which guards can't cancel
+    categories: tuple[str, ...] = ()  # an `over` or `not_over` hit: the crises it speaks for (Rule.categories)
+
+    def speaks_for(self, category: str) -> bool:
+        return not self.categories or category in self.categories
 
 
 class Lexicon:
@@ -363,8 +370,8 @@ class Lexicon:
         self.guards = [self._rule(item, None) for item in (spec or {}).get("guards") or []]
         # Words saying a crisis told before them is over ("now I'm well again", `over`), and words saying it may
         # be back or still here ("again", "lately", `not_over`): see bot.language.told_as_over.
-        self.over = [self._rule(item, None) for item in (spec or {}).get("over") or []]
-        self.not_over = [self._rule(item, None) for item in (spec or {}).get("not_over") or []]
+        self.over = [self._rule(item, None, OVER_CATEGORIES) for item in (spec or {}).get("over") or []]
+        self.not_over = [self._rule(item, None, OVER_CATEGORIES) for item in (spec or {}).get("not_over") or []]
         ids = [r.id for r in self.rules + self.ask_rules + self.guards + self.over + self.not_over]
         duplicates = {i for i in ids if ids.count(i) > 1}
         if duplicates:
@@ -376,13 +383,17 @@ class Lexicon:
         self._over_index = _FirstWordIndex([(rule, pattern) for rule in self.over + self.not_over
                                             for pattern in rule.patterns])
 
-    def _rule(self, item: dict[str, Any], allowed: set[str] | None) -> Rule:
+    def _rule(self, item: dict[str, Any], allowed: set[str] | None, speaks_for: Iterable[str] = ()) -> Rule:
         rule_id = str(item.get("id") or "")
         category = str(item.get("category") or "")
         if not rule_id:
             raise PatternError(f"{self.code}: a rule without an id")
         if allowed is not None and category not in allowed:
             raise PatternError(f"{self.code} {rule_id}: unknown category {category!r}")
+        categories = tuple(map(str, item.get("categories") or ()))
+        if set(categories) - set(speaks_for):
+            raise PatternError(f"{self.code} {rule_id}: categories {sorted(set(categories) - set(speaks_for))} "
+                               f"can't be told as over (only {', '.join(speaks_for) or 'over and not_over entries'})")
         patterns = [str(p) for p in item.get("patterns") or []]
         if not patterns:
             raise PatternError(f"{self.code} {rule_id}: no patterns")
@@ -392,7 +403,7 @@ class Lexicon:
             raise PatternError(f"{self.code} {rule_id}: {error}") from None
         return Rule(rule_id, category, str(item.get("description") or ""), compiled, tuple(patterns),
                     tuple(map(str, item.get("examples") or [])), tuple(map(str, item.get("not_examples") or [])),
-                    past=bool(item.get("past", False)))
+                    past=bool(item.get("past", False)), categories=categories)
 
     def tokens(self, text: str) -> list[Token]:
         return tokenize(text, self.fold_marks, self.characters)
@@ -417,9 +428,9 @@ class Lexicon:
         not_over: list[Hit] = []
         for rule, start, end, words, _ in self._scan(self._over_index, text):
             if id(rule) in self._not_over:
-                not_over.append(Hit(rule.id, "", start, end, words=words))
+                not_over.append(Hit(rule.id, "", start, end, words=words, categories=rule.categories))
             elif not in_question(text, end):
-                over.append(Hit(rule.id, "", start, end, words=words))
+                over.append(Hit(rule.id, "", start, end, words=words, categories=rule.categories))
         return over, not_over
 
     def _scan(self, index: _FirstWordIndex, text: str) -> Iterable[tuple[Rule, int, int, tuple[int, ...], int]]:
