@@ -513,7 +513,9 @@ PIPELINE_BLIND9_FLOOR = {"ar": (49, 4, 5), "pa": (45, 5, 4), "pl": (50, 5, 6), "
 # With batch 13's guards (2026-12-06): Punjabi alarms 6 → 4 (an ex's violence told as two years over, an interview
 # question quoting a mother), asked 34 → 35.
 # The red-team passes and the ellipsis read as a pause (2026-12-06, session 13): Arabic alarms 2 → 1, asked 15 → 16.
-PIPELINE_BATCH10_FLOOR = {"ar": (25, 0, 26), "pa": (25, 5, 34), "pl": (25, 3, 26), "ro": (25, 5, 24),
+# Session 18: the role guards (H56): a Romanian Rape Crisis trainee is asked by the net, not alarmed (alarms 5 → 4,
+# asked 24 → 25); Punjabi alarms 5 → 4 (the nursing-course project on self-harm).
+PIPELINE_BATCH10_FLOOR = {"ar": (25, 0, 26), "pa": (25, 4, 34), "pl": (25, 3, 26), "ro": (25, 4, 25),
                           "uk": (25, 1, 22), "ur": (25, 1, 20), "zh": (25, 1, 24)}
 
 # Blind batch 11 (tests/data/multilingual/blind11/, 50 crisis and 50 ordinary messages a language, many of two to four
@@ -572,8 +574,10 @@ PIPELINE_BATCH16_FLOOR = {"ar": (60, 0, 14), "pa": (60, 0, 16), "ur": (60, 0, 10
 # 337/350 (Chinese 42 → 43), at once 243; with the red-team passes: at once 244. Missed: suicide or self-harm 6,
 # abuse 3, harm to the baby 2, sexual violence 2 (Chinese 7 of the 13).
 # Session 14: with the two-step rules and batch 19's guards, Ukrainian false alarms 2 → 1, at once 244 → 246.
+# Session 18 (role guards, abuse told as over, H55, H56): one Chinese alarm is now a question (alarms 2 → 1, asked
+# 14 → 15).
 PIPELINE_BLIND17_FLOOR = {"ar": (48, 2, 15), "pa": (49, 6, 16), "pl": (50, 2, 12), "ro": (50, 3, 8), "uk": (50, 1, 12),
-                          "ur": (50, 2, 14), "zh": (50, 2, 14)}
+                          "ur": (50, 2, 14), "zh": (50, 1, 15)}
 # Blind batch 18 (tests/data/multilingual/blind18/, 30 crisis and 30 ordinary messages a language, each two or three
 # sentences whose meaning only comes together across them: a context, then what the writer means), by seven more
 # writers who saw no project file; measured 2026-12-06 (session 14), aggregate only, on the tree before the session
@@ -583,9 +587,10 @@ PIPELINE_BLIND17_FLOOR = {"ar": (48, 2, 15), "pa": (49, 6, 16), "pl": (50, 2, 12
 # asked; not looked at), false alarms 29/210 (Punjabi 6 → 4), asked 83. Missed: suicide
 # or self-harm 4, abuse 1, medical 1 (Chinese 5 of the 6). Most false alarms are a rule reading the frightening first
 # sentence alone. Session 17: abuse told as past and over is asked "are you safe now?" (H55): Chinese false alarms
-# 7 → 6, asked 7 → 8.
+# 7 → 6, asked 7 → 8. Session 18 (abuse told as over in every language, H55): one Urdu alarm is now a question
+# (alarms 4 → 3, asked 9 → 10).
 PIPELINE_BLIND18_FLOOR = {"ar": (29, 6, 12), "pa": (30, 4, 12), "pl": (30, 5, 13), "ro": (30, 0, 7), "uk": (30, 2, 16),
-                          "ur": (30, 4, 9), "zh": (30, 6, 8)}
+                          "ur": (30, 3, 10), "zh": (30, 6, 8)}
 # Blind batch 20 (tests/data/multilingual/blind20/, 30 crisis and 30 ordinary messages a language, a general mix of one
 # to three sentences as people text), by seven more writers who saw no project file; measured 2026-12-07 (session 15),
 # aggregate only, on the tree before the session (1785e6a): 200/210 answered or asked, at once 170, false alarms

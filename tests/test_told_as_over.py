@@ -32,6 +32,10 @@ ABUSE_TOLD_AS_OVER = [
     "My ex used to hit me. I left him three years ago and I'm safe now.",
     "my ex beat me for years, I got out in 2019, now I'm doing really well. any groups for mums like me?",
     "My husband used to beat me when I was pregnant with my first. We divorced and I'm safe now, pregnant again.",
+    # memories coming back are not a danger now (the `not_over` words for them speak for suicidal thoughts only)
+    "My ex used to hit me. I left him years ago and I'm safe now. Sometimes the memories come back.",
+    "Fostul soț mă bătea. Am divorțat acum cinci ani și acum sunt în siguranță.",
+    "以前老公打我，我们已经离婚很多年了",
 ]
 STILL_ALARMED = [
     "I want to die",
@@ -50,6 +54,11 @@ STILL_ALARMED = [
     "he punched me yesterday, I feel fine now",
     "My ex used to hit me, I left years ago and I'm safe now, but he found me",
     "My ex used to hit me. I left years ago and I'm fine now, but he keeps texting me threats",
+    "My ex used to hit me. I left him years ago and I'm safe now. Last month he came back to the area.",
+    "以前老公打我，我们已经离婚很多年了。可是他还经常来我家门口",
+    "他打我，我逃出来了，他在找我",  # an escape now: the guard for abuse long over needs a past word (ZH-G-32)
+    # memories coming back after suicidal thoughts told as over keep the alarm
+    "I had suicidal thoughts after my first. I'm fine now. Sometimes the memories come back.",
     # a category the person is never asked about, told as over, keeps the alarm
     "I had postpartum psychosis and heard voices telling me to hurt the baby, I've fully recovered now",
 ]
@@ -187,3 +196,23 @@ def test_over_and_not_over_words_speak_only_for_the_crises_they_name(monkeypatch
     with pytest.raises(PatternError, match="psychosis"):
         Lexicon("xx", {"over": [{"id": "XX-OVER-09", "categories": ["psychosis"], "patterns": ["ok"]}]},
                 fold_marks=True, characters=False, categories=CATEGORIES)
+
+
+def test_a_past_guard_stands_down_only_for_the_crises_the_not_over_words_speak_for():
+    """"The memories come back" brings back the alarm for suicidal thoughts told as over, not for abuse long over:
+    the guard for abuse left years ago still applies."""
+    from bot.crisis import CATEGORIES
+    from bot.language.lexicon import Lexicon
+    spec = {"rules": [{"id": "XX-SSH-01", "category": "suicide_self_harm", "patterns": ["chce umrzec"]},
+                      {"id": "XX-ABU-01", "category": "abuse_danger", "patterns": ["bil mnie"]}],
+            "guards": [{"id": "XX-G-01", "past": True, "patterns": ["rok temu ...3 chce umrzec"]},
+                       {"id": "XX-G-02", "past": True, "patterns": ["dawno temu ...2 bil mnie"]}],
+            "not_over": [{"id": "XX-NOTOVER-01", "categories": ["suicide_self_harm", "harm_to_baby"],
+                          "patterns": ["wracaja wspomnienia"]},
+                         {"id": "XX-NOTOVER-02", "patterns": ["znowu"]}]}
+    lexicon = Lexicon("xx", spec, fold_marks=True, characters=False, categories=CATEGORIES)
+    assert lexicon.hits("dawno temu bil mnie, czasem wracaja wspomnienia")[0] == []
+    [hit], _ = lexicon.hits("rok temu chce umrzec, czasem wracaja wspomnienia")
+    assert hit.rule == "XX-SSH-01"
+    [hit], _ = lexicon.hits("dawno temu bil mnie, ale znowu")
+    assert hit.rule == "XX-ABU-01", "a not_over phrase for every crisis still brings the alarm back"

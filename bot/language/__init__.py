@@ -24,7 +24,7 @@ from typing import Any
 import yaml
 
 from bot import PROJECT_ROOT
-from bot.language.lexicon import OVER_CATEGORIES, Lexicon, is_han, standing, tokenize, uncancelled
+from bot.language.lexicon import OVER_CATEGORIES, Lexicon, is_han, standing, tokenize, uncancelled_unless_back
 
 logger = logging.getLogger(__name__)
 
@@ -165,11 +165,11 @@ def told_as_over(text: str, signals) -> bool:
     return all(any(h.start >= signal.end and h.speaks_for(signal.category) for h in over) for signal in signals)
 
 
-def may_be_back(text: str, codes: set[str]) -> bool:
-    """A `not_over` phrase of English or of one of these languages (those whose rules or guards read the message,
-    and the one it is written in): the message says a crisis may be back or still there. Not every language's:
-    the Arabic "od" (an overdose) is the Polish "from"."""
-    return any(lexicon.over_hits(text)[1] for lexicon in _over_lexicons(codes))
+def _back(text: str, codes: set[str]) -> list:
+    """The `not_over` hits (the message says a crisis may be back or still there) of English and of these languages
+    (those whose rules or guards read the message, and the one it is written in). Not every language's: the Arabic
+    "od" (an overdose) is the Polish "from"."""
+    return [hit for lexicon in _over_lexicons(codes) for hit in lexicon.over_hits(text)[1]]
 
 
 def _over_lexicons(codes: set[str]) -> list[Lexicon]:
@@ -209,13 +209,13 @@ def _reading(text: str) -> tuple[tuple[ForeignSignal, ...], frozenset[int]]:
         guards += guarding
         if any(g.past for g in guarding):
             past.add(lang.code)
-    relapse = bool(past) and may_be_back(text, past | {code for code, _ in matched} | {identify(text).code})
+    back = _back(text, past | {code for code, _ in matched} | {identify(text).code}) if past else []
     # Every language's guards apply to every language's hits: romanised Urdu and Punjabi share most words, so a
     # Punjabi message about a film is also read by Urdu rules, and the Punjabi guard for films must cancel those.
     # A guard for a crisis told as over stands down when English or a language that read the message says it may be
-    # back (`not_over`).
-    applying = standing(guards, relapse)
-    kept = set(map(id, uncancelled((h for _, h in matched), applying)))
+    # back (`not_over`), for the hits whose category that phrase speaks for.
+    applying = standing(guards, bool(back))  # English hits: any phrase saying it may be back
+    kept = set(map(id, uncancelled_unless_back((h for _, h in matched), guards, back)))
     found = [ForeignSignal(code, h.rule, h.category, h.start, h.end, h.asks) for code, h in matched if id(h) in kept]
     return tuple(sorted(found, key=lambda s: s.start)), frozenset(w for g in applying for w in g.words)
 

@@ -287,6 +287,17 @@ def standing(guards: Iterable[Hit], relapse: bool) -> list[Hit]:
     return [g for g in guards if not g.past] if relapse else list(guards)
 
 
+def uncancelled_unless_back(hits: Iterable[Hit], guards: list[Hit], back: list[Hit]) -> list[Hit]:
+    """The hits no standing guard cancels: a guard for a crisis told as over stands down for a hit whose category
+    a `not_over` phrase in the message (`back`) speaks for. "The memories come back" speaks for suicidal thoughts,
+    so it keeps the alarm there, but it doesn't bring back the alarm for abuse long over."""
+    hits = list(hits)
+    if not back or not any(g.past for g in guards):
+        return uncancelled(hits, guards)
+    present = standing(guards, relapse=True)
+    return [h for h in hits if uncancelled([h], present if any(n.speaks_for(h.category) for n in back) else guards)]
+
+
 class _FirstWordIndex:
     """Which patterns could start at a token, by the words that can begin them (exact, prefix or suffix), so
     each message tries a handful of patterns per token rather than every pattern everywhere."""
@@ -411,9 +422,8 @@ class Lexicon:
     def hits(self, text: str) -> tuple[list[Hit], list[Hit]]:
         """(rule and ask-rule hits that no guard cancelled, guard hits) in `text`."""
         matched, guards = self.matches(text)
-        if any(g.past for g in guards) and self.over_hits(text)[1]:
-            guards = standing(guards, relapse=True)
-        return uncancelled(matched, guards), guards
+        back = self.over_hits(text)[1] if any(g.past for g in guards) else []
+        return uncancelled_unless_back(matched, guards, back), standing(guards, relapse=bool(back))
 
     def matches(self, text: str) -> tuple[list[Hit], list[Hit]]:
         """(every rule and ask-rule hit, guard hits) in `text`, before any guard is applied."""
