@@ -146,7 +146,7 @@ def _identified(scripts: set[str]) -> tuple[int, int, list]:
 
 def _script_of(text: str) -> str:
     counts = language._script_counts(text)
-    return max(counts, key=lambda s: counts[s]) if counts else "none"
+    return language.dominant_script(counts) if counts else "none"
 
 
 def test_messages_in_a_non_latin_script_are_identified():
@@ -217,6 +217,16 @@ def test_a_phrase_is_asked_about_when_a_question_mark_closes_its_sentence_a_few_
 def test_a_crisis_too_short_to_identify_is_answered_in_the_language_of_its_words():
     assert language.identify("chce umrzec").code == "en"  # two words: too short to judge
     assert language.reply_language("chce umrzec") == "pl"
+
+
+@pytest.mark.parametrize("text, code", [("我被rape了", "zh"), ("想問下你哋嘅WhatsApp group點樣加入？", "zh"),
+                                        ("我想suicide", "zh"),
+                                        ("we watched 卧虎藏龙 last night and the baby slept through", "en")])
+def test_english_words_among_chinese_characters_do_not_outweigh_them(text, code):
+    """A Chinese character counts as five Latin letters (it is often a word of its own): a crisis word typed in
+    English inside a Chinese sentence is answered in Chinese (and English), a film title in an English sentence
+    in English."""
+    assert language.identify(text).code == code
 
 
 # --------------------------------------------------------------------------- crisis figures
@@ -620,6 +630,14 @@ PIPELINE_BLIND22_FLOOR = {"ar": (30, 1, 3), "pa": (30, 2, 7), "pl": (30, 0, 3), 
 # once 267), 5/280, asked 127 (the net asks about much of what no longer alarms).
 PIPELINE_BATCH19_FLOOR = {"ar": (40, 1, 25), "pa": (40, 1, 18), "pl": (40, 1, 10), "ro": (40, 0, 13), "uk": (40, 0, 7),
                           "ur": (40, 0, 12), "zh": (40, 0, 17)}
+# Batch 23 (tests/data/multilingual/batch23/, 40 crises and 60 ordinary messages close to them a language, a general
+# mix; seven exact repeats of earlier sets or of training data removed), by seven more writers who saw no project
+# file; read by the lexicon writers, never learned by the net. Measured first 2026-12-07 (session 19): crises
+# answered or asked 277/280 (at once 226), false alarms 14/413 (most of them a joking threat over an everyday
+# annoyance, "this teething will kill me", or a past death wish told as over), asked 75. After rules, guards and
+# `over` words by concept: 280/280 (at once 278), 1/413 (a Punjabi joke the net reads as abuse), asked 78.
+PIPELINE_BATCH23_FLOOR = {"ar": (40, 0, 9), "pa": (40, 1, 12), "pl": (40, 0, 12), "ro": (40, 0, 12), "uk": (40, 0, 11),
+                          "ur": (40, 0, 10), "zh": (40, 0, 12)}
 
 @pytest.mark.parametrize("code", sorted(REQUIRED_LANGUAGES))
 def test_the_pipeline_answers_or_asks_about_crises_in_each_language_no_worse_than_measured(code):
@@ -634,7 +652,7 @@ def test_the_pipeline_answers_or_asks_about_crises_in_each_language_no_worse_tha
                         ("batch6", PIPELINE_BATCH6_FLOOR),
                         ("batch10", PIPELINE_BATCH10_FLOOR), ("batch13", PIPELINE_BATCH13_FLOOR),
                         ("batch14", PIPELINE_BATCH14_FLOOR), ("batch16", PIPELINE_BATCH16_FLOOR),
-                        ("batch19", PIPELINE_BATCH19_FLOOR)):
+                        ("batch19", PIPELINE_BATCH19_FLOOR), ("batch23", PIPELINE_BATCH23_FLOOR)):
         if code not in floor:  # batch 14 is Chinese only, batch 16 four languages
             continue
         caught, alarms, asked = floor[code]

@@ -149,8 +149,8 @@ def told_as_over(text: str, signals) -> bool:
     it may be back or still there ("again", "lately"). An `over` or `not_over` entry that names its categories
     speaks only for those crises ("I'm safe now" says abuse is over, not suicidal thoughts; "the memories come back"
     keeps the alarm for suicidal thoughts, not for abuse long over). Such a message is asked about (tier 2), never
-    given the alarm: people write to a peer-support service before a new baby about thoughts they had, or a partner they left,
-    years ago, and the alarm answers what they said is past. The question asks about now ("are you safe now?" for
+    given the alarm: people write to a peer-support service before a new baby about thoughts they had, or a partner
+    they left, years ago, and the alarm answers what they said is past. The question asks about now ("are you safe now?" for
     abuse), and its numbers are there whatever the answer, so a relapse or a danger told quietly is still asked
     (hazards H46, H55). The channels' silence guard keeps the alarm: it can't ask and wait for the answer."""
     if not signals or any(signal.category not in OVER_CATEGORIES for signal in signals):
@@ -273,6 +273,14 @@ def _script_counts(text: str) -> dict[str, int]:
     return counts
 
 
+HAN_LETTER_WEIGHT = 5  # a Chinese character is often a word, an English word about five letters
+
+
+def dominant_script(counts: dict[str, int]) -> str:
+    """The script most of the message is written in, a Han character counting as five Latin letters."""
+    return max(counts, key=lambda s: counts[s] * (HAN_LETTER_WEIGHT if s == "Han" else 1))
+
+
 @lru_cache(maxsize=1)
 def _detector() -> Any:
     """lingua, limited to the languages we support plus the ones most often confused with them (and English),
@@ -321,7 +329,7 @@ def _identify(text: str) -> Identified:
     scripts = _script_counts(sample)
     if not scripts:
         return Identified(ENGLISH, 1.0, "no letters")
-    script = max(scripts, key=lambda s: scripts[s])
+    script = dominant_script(scripts)
     by_script = {s: [lang for lang in languages().values() if s in lang.scripts] for s in scripts}
     if script != "Latin":
         candidates = by_script.get(script, [])
