@@ -477,7 +477,9 @@ PIPELINE_BATCH6_FLOOR = {"ar": (64, 0, 8), "pa": (64, 1, 11), "pl": (64, 1, 7), 
 # With the "told as over" words (H46, 2026-12-06): false alarms 24 → 17, now asked (31 → 38).
 # With batch 13's guards and rules (2026-12-06): Arabic asked 6 → 7 (one ordinary message the net now asks about).
 # Session 14 (batch 19's rules and guards): Urdu false alarms 2 → 1, Polish asked 6 → 5.
-PIPELINE_BLIND7_FLOOR = {"ar": (45, 1, 7), "pa": (48, 2, 6), "pl": (47, 1, 2), "ro": (48, 5, 8), "uk": (50, 2, 5),
+# Session 20 (batch 24's rules and ask rules, measured once on every blind part, aggregate only): Arabic asked 7 → 8,
+# one ordinary message a new ask rule now asks about (the safe side; no alarm).
+PIPELINE_BLIND7_FLOOR = {"ar": (45, 1, 8), "pa": (48, 2, 6), "pl": (47, 1, 2), "ro": (48, 5, 8), "uk": (50, 2, 5),
                          "ur": (46, 1, 7), "zh": (48, 4, 3)}
 
 # Blind batch 8 (tests/data/multilingual/blind8/, 50 crisis and 50 ordinary messages a language, a third of the
@@ -638,6 +640,14 @@ PIPELINE_BATCH19_FLOOR = {"ar": (40, 1, 25), "pa": (40, 1, 18), "pl": (40, 1, 10
 # `over` words by concept: 280/280 (at once 278), 1/413 (a Punjabi joke the net reads as abuse), asked 78.
 PIPELINE_BATCH23_FLOOR = {"ar": (40, 0, 9), "pa": (40, 1, 12), "pl": (40, 0, 12), "ro": (40, 0, 12), "uk": (40, 0, 11),
                           "ur": (40, 0, 10), "zh": (40, 0, 12)}
+# Batch 24 (tests/data/multilingual/batch24/, crises said indirectly: 40 crises, 20 of them suicide or self-harm told in
+# everyday, religious or cultural words, 7 sexual violence without the word, and 60 ordinary messages close to them a
+# language), by seven more writers who saw no project file; read by the lexicon writers, never learned by the net.
+# Measured first 2026-12-07 (session 20): crises answered or asked 275/280 (at once 168; 32 of 49 sexual-violence
+# messages were only asked the suicide question), false alarms 17/420, asked 116. After rules, ask rules, guards and
+# `over` words by concept: 280/280 (at once 263), 3/420 (three the languages net reads as abuse), asked 125.
+PIPELINE_BATCH24_FLOOR = {"ar": (40, 1, 17), "pa": (40, 0, 32), "pl": (40, 0, 10), "ro": (40, 0, 21), "uk": (40, 1, 15),
+                          "ur": (40, 0, 11), "zh": (40, 1, 19)}
 
 @pytest.mark.parametrize("code", sorted(REQUIRED_LANGUAGES))
 def test_the_pipeline_answers_or_asks_about_crises_in_each_language_no_worse_than_measured(code):
@@ -652,7 +662,8 @@ def test_the_pipeline_answers_or_asks_about_crises_in_each_language_no_worse_tha
                         ("batch6", PIPELINE_BATCH6_FLOOR),
                         ("batch10", PIPELINE_BATCH10_FLOOR), ("batch13", PIPELINE_BATCH13_FLOOR),
                         ("batch14", PIPELINE_BATCH14_FLOOR), ("batch16", PIPELINE_BATCH16_FLOOR),
-                        ("batch19", PIPELINE_BATCH19_FLOOR), ("batch23", PIPELINE_BATCH23_FLOOR)):
+                        ("batch19", PIPELINE_BATCH19_FLOOR), ("batch23", PIPELINE_BATCH23_FLOOR),
+                        ("batch24", PIPELINE_BATCH24_FLOOR)):
         if code not in floor:  # batch 14 is Chinese only, batch 16 four languages
             continue
         caught, alarms, asked = floor[code]

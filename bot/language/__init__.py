@@ -150,9 +150,9 @@ def told_as_over(text: str, signals) -> bool:
     speaks only for those crises ("I'm safe now" says abuse is over, not suicidal thoughts; "the memories come back"
     keeps the alarm for suicidal thoughts, not for abuse long over). Such a message is asked about (tier 2), never
     given the alarm: people write to a peer-support service before a new baby about thoughts they had, or a partner
-    they left, years ago, and the alarm answers what they said is past. The question asks about now ("are you safe now?" for
-    abuse), and its numbers are there whatever the answer, so a relapse or a danger told quietly is still asked
-    (hazards H46, H55). The channels' silence guard keeps the alarm: it can't ask and wait for the answer."""
+    they left, years ago, and the alarm answers what they said is past. The question asks about now ("are you safe
+    now?" for abuse), and its numbers are there whatever the answer, so a relapse or a danger told quietly is still
+    asked (hazards H46, H55). The channels' silence guard keeps the alarm: it can't ask and wait for the answer."""
     if not signals or any(signal.category not in OVER_CATEGORIES for signal in signals):
         return False
     over, not_over = [], []
