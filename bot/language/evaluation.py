@@ -14,12 +14,12 @@ typos, English words), `blind18/` (two or three sentences whose meaning only com
 after training batches 3 to 5).
 `batch6/` (120 a language), `batch10/` (hard cases: 75 ordinary messages with crisis words and 25 crises in
 everyday words a language), `batch13/` (hard cases: 80 ordinary messages that look like a crisis and 20 crises a
-language), `batch14/zh.yml` (Chinese only: 140 crises in everyday, indirect and slang words, 60 ordinary) and
-`batch16/` (Arabic, Punjabi, Urdu and Chinese: 60 crises said indirectly and 40 ordinary messages close to them)
+language), `batch14/zh.yml` (Chinese only: 140 crises in everyday, indirect and slang words, 60 ordinary),
+`batch16/` (Arabic, Punjabi, Urdu and Chinese: 60 crises said indirectly and 40 ordinary messages close to them),
 `batch19/` (two-step messages, the same brief as blind 18), `batch23/` (a general mix: 40 crises and 60 ordinary
-messages close to them a language) and `batch24/` (crises said indirectly: 40 crises, 20 of them suicide or self-harm,
-and 60 ordinary messages close to them a language) are measured and never learned by the net, but were read, so they are
-development data for the lexicons, not blind parts. Agreement between two machine-written sets is
+messages close to them a language) and `batch24/` (crises said indirectly: 40 crises, 20 of them suicide or
+self-harm, and 60 ordinary messages close to them a language) are measured and never learned by the net, but were
+read, so they are development data for the lexicons, not blind parts. Agreement between two machine-written sets is
 not clinical evidence: a native speaker must review both before these figures mean more than "the lexicon agrees
 with another writer".
 """
