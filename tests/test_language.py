@@ -648,6 +648,13 @@ PIPELINE_BATCH23_FLOOR = {"ar": (40, 0, 9), "pa": (40, 1, 12), "pl": (40, 0, 12)
 # `over` words by concept: 280/280 (at once 263), 3/420 (three the languages net reads as abuse), asked 125.
 PIPELINE_BATCH24_FLOOR = {"ar": (40, 1, 17), "pa": (40, 0, 32), "pl": (40, 0, 10), "ro": (40, 0, 21), "uk": (40, 1, 15),
                           "ur": (40, 0, 11), "zh": (40, 1, 19)}
+# Read batch 25 (ordinary messages that sound like a crisis: death words as idioms or jokes, family arguments, routine
+# health questions, a frustrated parent, someone else's story; and crises in the same everyday words: 70 and 30 a
+# language, Romanian 29 after one exact repeat of an earlier set was dropped). Measured first 2026-12-07 (session 21):
+# crises answered or asked 208/209 (at once 167), false alarms 41/490, asked 175. After guards, narrowed rules and
+# rules by concept: 209/209 (all at once), 6/490 (six the languages net reads as an emergency), asked 185.
+PIPELINE_BATCH25_FLOOR = {"ar": (30, 0, 23), "pa": (30, 0, 33), "pl": (30, 0, 22), "ro": (29, 0, 35), "uk": (30, 3, 25),
+                          "ur": (30, 1, 20), "zh": (30, 2, 27)}
 
 @pytest.mark.parametrize("code", sorted(REQUIRED_LANGUAGES))
 def test_the_pipeline_answers_or_asks_about_crises_in_each_language_no_worse_than_measured(code):
@@ -663,7 +670,7 @@ def test_the_pipeline_answers_or_asks_about_crises_in_each_language_no_worse_tha
                         ("batch10", PIPELINE_BATCH10_FLOOR), ("batch13", PIPELINE_BATCH13_FLOOR),
                         ("batch14", PIPELINE_BATCH14_FLOOR), ("batch16", PIPELINE_BATCH16_FLOOR),
                         ("batch19", PIPELINE_BATCH19_FLOOR), ("batch23", PIPELINE_BATCH23_FLOOR),
-                        ("batch24", PIPELINE_BATCH24_FLOOR)):
+                        ("batch24", PIPELINE_BATCH24_FLOOR), ("batch25", PIPELINE_BATCH25_FLOOR)):
         if code not in floor:  # batch 14 is Chinese only, batch 16 four languages
             continue
         caught, alarms, asked = floor[code]

@@ -17,8 +17,9 @@ everyday words a language), `batch13/` (hard cases: 80 ordinary messages that lo
 language), `batch14/zh.yml` (Chinese only: 140 crises in everyday, indirect and slang words, 60 ordinary),
 `batch16/` (Arabic, Punjabi, Urdu and Chinese: 60 crises said indirectly and 40 ordinary messages close to them),
 `batch19/` (two-step messages, the same brief as blind 18), `batch23/` (a general mix: 40 crises and 60 ordinary
-messages close to them a language) and `batch24/` (crises said indirectly: 40 crises, 20 of them suicide or
-self-harm, and 60 ordinary messages close to them a language) are measured and never learned by the net, but were
+messages close to them a language), `batch24/` (crises said indirectly: 40 crises, 20 of them suicide or
+self-harm, and 60 ordinary messages close to them a language) and `batch25/` (70 ordinary messages that sound like
+a crisis and 30 crises in the same everyday words a language) are measured and never learned by the net, but were
 read, so they are development data for the lexicons, not blind parts. Agreement between two machine-written sets is
 not clinical evidence: a native speaker must review both before these figures mean more than "the lexicon agrees
 with another writer".
@@ -40,9 +41,9 @@ BLIND_PARTS = ("blind", "blind5", "blind7", "blind8", "blind9", "blind11", "blin
 # lexicon writers but kept from the net: batch 6 (learning it cost recall on the blind parts,
 # docs/clinical-safety.md); batches 10 and 13 (ordinary messages with crisis words); batch 14 (Chinese crises in
 # everyday, indirect and slang words); batches 16 and 24 (crises said indirectly); batches 19 and 23 (read as they
-# came).
+# came); batch 25 (ordinary messages that sound like a crisis, and crises in the same everyday words).
 UNTRAINED_PARTS = (*BLIND_PARTS, "batch6", "batch10", "batch13", "batch14", "batch16", "batch19", "batch23",
-                   "batch24")
+                   "batch24", "batch25")
 NOT_CRISIS = "none"
 
 
