@@ -565,3 +565,95 @@ def test_an_ask_rule_never_lowers_what_the_lexicon_or_a_sure_net_decided():
     assert decide(None, None, True, quiet, other_language=True, lexicon_asks="harm_to_baby") == \
         Decision("possible", "harm_to_baby", "lexicon"), "its own guards have read the words: the English ones don't"
     assert decide(None, None, False, quiet, other_language=True).tier == "none"
+
+
+# --------------------------------------------------------------------------- another language's alarm in doubt (H58)
+
+def test_an_alarm_only_another_languages_lexicon_raised_is_asked_when_the_languages_net_reads_it_as_ordinary():
+    from bot.nlu.crisis_net import OTHER_LANGUAGE_DOUBT_THRESHOLD as DOUBT, Decision, NetView, decide
+    ordinary = NetView(crisis=DOUBT / 2 - 0.01, possible=DOUBT / 2 - 0.01, category="suicide_self_harm",
+                       category_confidence=0.9)
+    risky = NetView(crisis=DOUBT / 2, possible=DOUBT / 2, category="suicide_self_harm", category_confidence=0.9)
+    for category in ("suicide_self_harm", "abuse_danger"):
+        assert decide(category, None, False, ordinary, other_language=True, lexicon_doubtable=True) == \
+            Decision("possible", category, "lexicon"), "asked with the lexicon's own question"
+        assert decide(category, None, False, risky, other_language=True, lexicon_doubtable=True).tier == "crisis"
+        assert decide(category, None, False, ordinary, lexicon_doubtable=True).tier == "crisis", "English: the alarm"
+        assert decide(category, None, False, ordinary, other_language=True).tier == "crisis", "not doubtable"
+        assert decide(category, None, False, None, other_language=True, lexicon_doubtable=True).tier == "crisis", \
+            "no net: the alarm stands"
+
+
+LONG = "Piszę do was w nocy, bo nie wiem już, co robić z tym wszystkim, i nie mam z kim pogadać:"
+
+
+def test_only_the_other_languages_alarms_about_suicide_or_abuse_in_a_long_message_can_be_doubted():
+    from bot.crisis import CrisisSignal
+    from bot.nlu.crisis_net import doubtable
+
+    def signal(category, language):
+        return CrisisSignal(category=category, phrase="x", rule="X-01", third_party=False, language=language)
+    assert doubtable([signal("suicide_self_harm", "pl")], LONG) and doubtable([signal("abuse_danger", "ur")], LONG)
+    assert not doubtable([], LONG) and not doubtable([signal("suicide_self_harm", "en")], LONG), "English stands"
+    for category in ("harm_to_baby", "medical_emergency", "psychosis", "sexual_violence"):
+        assert not doubtable([signal(category, "pl")], LONG), category
+    assert not doubtable([signal("suicide_self_harm", "pl"), signal("medical_emergency", "pl")], LONG)
+    assert not doubtable([signal("abuse_danger", "zh"), signal("suicide_self_harm", "en")], LONG)
+    assert not doubtable([signal("suicide_self_harm", "uk")], "Я хочу померти"), "too short for the net to judge"
+
+
+def test_a_message_is_measured_in_words_and_a_han_character_is_half_a_word():
+    from bot.nlu.crisis_net import DOUBT_MIN_WORDS, length_in_words
+    assert length_in_words("Я хочу померти") == 3 and length_in_words("我想死") == 1.5
+    assert length_in_words("haha 😂 — nie, serio ... chcę") == 4, "emoji and punctuation are not words"
+    assert length_in_words("ਤਵੇ ਉੱਤੇ ਹੱਥ") == 3, "vowel signs are inside a word"
+    assert length_in_words("我被rape了") == 2.5
+    assert length_in_words(LONG) >= DOUBT_MIN_WORDS
+
+
+@pytest.mark.parametrize("text, category, rule", [
+    (f"{LONG} chyba popełnię samobójstwo", "suicide_self_harm", "PL-SSH-01"),
+    (f"{LONG} mąż wali mną o ścianę jak się wkurzy", "abuse_danger", "PL-ABU-01"),
+])
+def test_the_component_asks_about_a_doubted_alarm_names_its_rule_and_alerts_nobody(component, monkeypatch, text,
+                                                                                   category, rule):
+    monkeypatch.setattr(crisis_component.crisis_net, "languages_net", lambda: FixedNet(0.02, 0.02, "none"))
+    msg = message(text, intent="find_support", confidence=0.8)
+    component.process([msg])
+    assert msg.get("intent")["name"] == f"possible_{category}" and crisis_entities(msg) == []
+    details = msg.get("crisis")
+    assert (details["tier"], details["source"], details["rule"]) == ("possible", "lexicon", rule)
+    assert details["votes"]["lexicon"] == category and details["votes"]["net"]["crisis"] == 0.02
+    monkeypatch.setattr(crisis_component.crisis_net, "languages_net", lambda: FixedNet(0.3, 0.2, "suicide_self_harm"))
+    msg = message(text, intent="find_support", confidence=0.8)
+    component.process([msg])
+    assert msg.get("intent")["name"] == f"crisis_{category}" and crisis_entities(msg)[0]["extractor"] == "CrisisLexicon"
+
+
+@pytest.mark.parametrize("text", [f"{LONG} mam natrętne myśli, że skrzywdzę dziecko",
+                                  f"{LONG} bardzo mocno krwawię po porodzie", "Chyba popełnię samobójstwo",
+                                  "I've been awake all night with the baby and I honestly want to kill myself now"])
+def test_the_baby_an_emergency_a_short_message_and_english_keep_the_alarm_whatever_the_net_says(component, monkeypatch,
+                                                                                            net_says, text):
+    monkeypatch.setattr(crisis_component.crisis_net, "languages_net", lambda: FixedNet(0.01, 0.01, "none"))
+    net_says(0.01, 0.01, "none")
+    msg = message(text, intent="find_support", confidence=0.8)
+    component.process([msg])
+    assert msg.get("intent")["name"].startswith("crisis_") and msg.get("crisis")["tier"] == "crisis"
+
+
+def test_no_example_of_another_languages_rule_about_suicide_or_abuse_is_only_asked_about():
+    """The lexicons' own examples are plain crises, mostly short, which the languages net has never learned and
+    reads as ordinary for 203 of 3,294 (H58): none of them may be asked instead of answered."""
+    import yaml
+    from bot import language
+    from bot.nlu import crisis_net
+    examples = [str(example) for path in language.language_files()
+                for rule in yaml.safe_load(path.read_text(encoding="utf-8"))["crisis"]["rules"]
+                if rule["category"] in crisis_net.DOUBTABLE_CATEGORIES for example in rule["examples"]]
+    assert len(examples) > 3000
+    views = crisis_net.languages_net().views(examples)
+    asked = [text for text, view in zip(examples, views)
+             if crisis_net.doubtable(crisis.analyse(text).signals, text)
+             and view.risk < crisis_net.OTHER_LANGUAGE_DOUBT_THRESHOLD and language.reply_language(text) != "en"]
+    assert asked == []

@@ -276,6 +276,24 @@ def test_abuse_told_as_past_and_over_is_asked_are_you_safe_now_in_the_language_a
     assert review_answers(servers, sender) == ["yes"]
 
 
+# From read batch 10 (tests/data/multilingual/batch10/ro.yml): a friend's suicidal thoughts last year, well now. The
+# Romanian lexicon reads the words as an alarm; the languages net reads the message as ordinary.
+DOUBTED_ALARM_RO = ("prietena mea a avut ganduri de sinucidere dupa nastere anul trecut. acum e bine, face terapie si e "
+                    "alt om. voiam sa va multumesc ca ati ajutat-o atunci")
+
+
+def test_an_alarm_the_languages_net_doubts_is_asked_in_the_language_and_english_and_alerts_nobody(servers):
+    """H58: only the Romanian lexicon raised the alarm and the languages net reads the message as ordinary, so the
+    person is asked, with the numbers, in Romanian and English; nothing is alerted, and "nu" is recorded."""
+    sender = new_sender()
+    question = texts(r for r in servers.say(sender, DOUBTED_ALARM_RO) if not r.get("text", "").startswith("Privacy:"))
+    assert "Is that happening for you?" in question and "116 123" in question and "999" in question
+    assert question.index("Ai și tu astfel de gânduri?") < question.index("Is that happening for you?")
+    assert servers.slot(sender, "crisis_tier") == "possible" and escalations(servers, sender) == []
+    assert "Thank you for letting me know." in texts(servers.say(sender, "nu"))
+    assert escalations(servers, sender) == [] and review_answers(servers, sender) == ["no"]
+
+
 @pytest.mark.parametrize("message,status", [
     ("", 200), (" ", 200), ("\x00\x01\x02 binary", 200), ("x" * 20_000, 200), ("😀" * 300, 200),
 ])

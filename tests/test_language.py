@@ -432,7 +432,7 @@ def test_the_languages_net_learns_every_training_batch():
 # Arabic 25 → 26 caught, asked 4 → 3; Chinese 26 → 29; Urdu asked 5 → 2; Romanian asked 1 → 2 (the cost).
 # All seven: blind 200 → 204 / 3 / 15 → 12, blind5 338 → 341 / 24 → 23 / 108 → 103, blind7 317 → 321 / 25 /
 # 39 → 31, blind8 333 → 337 / 8 / 43 → 24, batch 6 448 / 10 / 64 → 45.
-PIPELINE_BLIND_FLOOR = {"ar": (27, 0, 3), "pa": (30, 0, 5), "pl": (30, 1, 3), "ro": (30, 0, 3), "uk": (30, 0, 1),
+PIPELINE_BLIND_FLOOR = {"ar": (27, 0, 3), "pa": (30, 0, 3), "pl": (30, 0, 4), "ro": (30, 0, 2), "uk": (30, 0, 1),
                         "ur": (28, 1, 1), "zh": (30, 1, 1)}
 
 
@@ -447,8 +447,8 @@ PIPELINE_BLIND_FLOOR = {"ar": (27, 0, 3), "pa": (30, 0, 5), "pl": (30, 1, 3), "r
 # 49 → 48 (each one crisis now neither answered nor asked: the cost); Polish false alarms 4 → 3; asked Arabic 16 → 18,
 # Punjabi 19 → 15, Polish 17 → 18, Romanian 12 → 14, Ukrainian 17 → 13, Urdu 22 → 19, Chinese 5 → 6.
 # With the "told as over" words (H46, 2026-12-06): false alarms 23 → 19 (Arabic, Ukrainian, Urdu, Chinese), each now asked.
-PIPELINE_BLIND5_FLOOR = {"ar": (49, 3, 22), "pa": (50, 6, 22), "pl": (50, 3, 15), "ro": (49, 2, 17), "uk": (50, 3, 15),
-                         "ur": (50, 3, 18), "zh": (50, 3, 23)}
+PIPELINE_BLIND5_FLOOR = {"ar": (49, 2, 23), "pa": (50, 6, 22), "pl": (50, 2, 15), "ro": (49, 1, 17), "uk": (50, 3, 14),
+                         "ur": (50, 3, 16), "zh": (50, 2, 24)}
 # Batch 6 (tests/data/multilingual/batch6/, 64 crisis and 56 ordinary messages a language, half the ordinary ones
 # idioms, news, jokes and crises long past), measured 2026-12-05 and never trained on; read, so not blind. With the
 # two English batches: Arabic asked 6 → 7, Punjabi 9 → 8, Ukrainian caught 59 → 60 and asked 8 → 9; with nine
@@ -463,7 +463,7 @@ PIPELINE_BLIND5_FLOOR = {"ar": (49, 3, 22), "pa": (50, 6, 22), "pl": (50, 3, 15)
 # and over, now asked (asked 45 → 51).
 # Guards for a crisis told as over marked `past: true` (they stand down on a relapse word): Polish false alarms 0 → 1
 # (a violent relationship long over, safe now, "sometimes the memories come back": present-tense words, kept).
-PIPELINE_BATCH6_FLOOR = {"ar": (64, 0, 8), "pa": (64, 1, 11), "pl": (64, 1, 7), "ro": (64, 1, 3), "uk": (64, 1, 6),
+PIPELINE_BATCH6_FLOOR = {"ar": (64, 0, 7), "pa": (64, 1, 9), "pl": (64, 0, 6), "ro": (64, 1, 3), "uk": (64, 1, 6),
                          "ur": (64, 0, 10), "zh": (64, 1, 11)}
 
 
@@ -479,8 +479,8 @@ PIPELINE_BATCH6_FLOOR = {"ar": (64, 0, 8), "pa": (64, 1, 11), "pl": (64, 1, 7), 
 # Session 14 (batch 19's rules and guards): Urdu false alarms 2 → 1, Polish asked 6 → 5.
 # Session 20 (batch 24's rules and ask rules, measured once on every blind part, aggregate only): Arabic asked 7 → 8,
 # one ordinary message a new ask rule now asks about (the safe side; no alarm).
-PIPELINE_BLIND7_FLOOR = {"ar": (45, 1, 8), "pa": (48, 2, 6), "pl": (47, 1, 2), "ro": (48, 5, 8), "uk": (50, 2, 5),
-                         "ur": (46, 1, 7), "zh": (48, 4, 3)}
+PIPELINE_BLIND7_FLOOR = {"ar": (45, 1, 8), "pa": (48, 0, 8), "pl": (47, 1, 1), "ro": (48, 3, 9), "uk": (50, 2, 5),
+                         "ur": (47, 0, 7), "zh": (48, 2, 5)}
 
 # Blind batch 8 (tests/data/multilingual/blind8/, 50 crisis and 50 ordinary messages a language, a third of the
 # ordinary ones hard negatives), by seven more writers who saw no project file, first measured 2026-12-06 before
@@ -490,8 +490,8 @@ PIPELINE_BLIND7_FLOOR = {"ar": (45, 1, 8), "pa": (48, 2, 6), "pl": (47, 1, 2), "
 # from this part): 333 → 337/350 (Punjabi 47 → 48, Chinese 42 → 45), answered at once 238 → 245, false alarms 8,
 # asked 43 → 24.
 # With the rules written from batch 16 (2026-12-06): Urdu 48 → 49.
-PIPELINE_BLIND8_FLOOR = {"ar": (48, 1, 6), "pa": (49, 1, 6), "pl": (49, 1, 2), "ro": (50, 2, 5), "uk": (50, 1, 3),
-                         "ur": (49, 0, 4), "zh": (49, 2, 6)}
+PIPELINE_BLIND8_FLOOR = {"ar": (49, 1, 5), "pa": (49, 1, 6), "pl": (49, 1, 2), "ro": (50, 0, 7), "uk": (50, 1, 3),
+                         "ur": (49, 0, 4), "zh": (49, 1, 7)}
 
 # Blind batch 9 (tests/data/multilingual/blind9/, 50 crisis and 49-50 ordinary messages a language, texting style,
 # code-switching and romanised scripts, a third of the ordinary ones hard negatives), by seven more writers who saw no
@@ -505,7 +505,7 @@ PIPELINE_BLIND8_FLOOR = {"ar": (48, 1, 6), "pa": (49, 1, 6), "pl": (49, 1, 2), "
 # With the Chinese rules from batch 14 (2026-12-06): Chinese 44 → 45.
 # With the guards narrowed after a red-team review (2026-12-06; each had silenced crises written to probe it): Punjabi
 # false alarms 3 → 5 (what those guards had cancelled; not read).
-PIPELINE_BLIND9_FLOOR = {"ar": (49, 4, 5), "pa": (45, 5, 4), "pl": (50, 5, 6), "ro": (50, 1, 3), "uk": (49, 2, 4),
+PIPELINE_BLIND9_FLOOR = {"ar": (50, 2, 7), "pa": (45, 3, 5), "pl": (50, 4, 6), "ro": (50, 0, 4), "uk": (49, 2, 4),
                          "ur": (47, 3, 6), "zh": (48, 0, 5)}
 
 
@@ -527,8 +527,8 @@ PIPELINE_BLIND9_FLOOR = {"ar": (49, 4, 5), "pa": (45, 5, 4), "pl": (50, 5, 6), "
 # The red-team passes and the ellipsis read as a pause (2026-12-06, session 13): Arabic alarms 2 → 1, asked 15 → 16.
 # Session 18: the role guards (H56): a Romanian Rape Crisis trainee is asked by the net, not alarmed (alarms 5 → 4,
 # asked 24 → 25); Punjabi alarms 5 → 4 (the nursing-course project on self-harm).
-PIPELINE_BATCH10_FLOOR = {"ar": (25, 0, 26), "pa": (25, 4, 34), "pl": (25, 3, 26), "ro": (25, 4, 25),
-                          "uk": (25, 1, 22), "ur": (25, 1, 20), "zh": (25, 1, 24)}
+PIPELINE_BATCH10_FLOOR = {"ar": (25, 0, 20), "pa": (25, 4, 34), "pl": (25, 1, 25), "ro": (25, 3, 26), "uk": (25, 1, 22),
+                          "ur": (25, 0, 18), "zh": (25, 1, 24)}
 
 # Blind batch 11 (tests/data/multilingual/blind11/, 50 crisis and 50 ordinary messages a language, many of two to four
 # sentences with the crisis among ordinary details, and messages by a family member), by seven more writers who saw
@@ -536,7 +536,7 @@ PIPELINE_BATCH10_FLOOR = {"ar": (25, 0, 26), "pa": (25, 4, 34), "pl": (25, 3, 26
 # tiers 1+2 336/350 both times, answered at once 223 → 222 (one Polish crisis now asked instead), false alarms
 # 10 → 9/350, asked 44 → 45. Missed: suicide or self-harm 9, abuse 4, harm to the baby 1; Chinese 43/50.
 # With the rules written from batch 16 (2026-12-06): Chinese 43 → 44.
-PIPELINE_BLIND11_FLOOR = {"ar": (50, 3, 12), "pa": (50, 1, 4), "pl": (50, 2, 8), "ro": (50, 0, 7), "uk": (50, 1, 4),
+PIPELINE_BLIND11_FLOOR = {"ar": (50, 3, 9), "pa": (50, 0, 5), "pl": (50, 1, 7), "ro": (50, 0, 7), "uk": (50, 1, 4),
                           "ur": (48, 1, 2), "zh": (50, 1, 5)}
 
 # Blind batch 12 (tests/data/multilingual/blind12/, 50 crisis and 50 ordinary messages a language, written as at
@@ -546,8 +546,8 @@ PIPELINE_BLIND11_FLOOR = {"ar": (50, 3, 12), "pa": (50, 1, 4), "pl": (50, 2, 8),
 # 15/350 (every one a lexicon rule), asked 76/350. Missed: suicide or self-harm 3, sexual violence 1, all Chinese.
 # Measured again after batch 13's guards and rules: Arabic false alarms 1 → 2 (the widened Arabic rules; not read).
 # And after the Chinese rules from batch 14: Chinese 46 → 47 (at once 33 → 35), no false alarm added.
-PIPELINE_BLIND12_FLOOR = {"ar": (50, 2, 17), "pa": (50, 0, 15), "pl": (50, 3, 8), "ro": (50, 4, 14), "uk": (50, 4, 13),
-                          "ur": (50, 1, 7), "zh": (50, 5, 2)}
+PIPELINE_BLIND12_FLOOR = {"ar": (50, 1, 16), "pa": (50, 0, 14), "pl": (50, 1, 9), "ro": (50, 3, 14), "uk": (50, 4, 13),
+                          "ur": (50, 1, 7), "zh": (50, 4, 3)}
 # With the red-team passes (session 13): Chinese false alarms 4 → 5, from the new rule ZH-SSH-58 (smothering or
 # strangling oneself); two narrowings by concept (闷死/焗死 also mean bored or roasting to death; 焗住自己 is forcing
 # oneself) did not remove it, and narrowing again by looking at the outcome would tune the rule to a blind message.
@@ -558,8 +558,8 @@ PIPELINE_BLIND12_FLOOR = {"ar": (50, 2, 17), "pa": (50, 0, 15), "pl": (50, 3, 8)
 # and professionals, first-aid courses, a fever already seen by a GP, an ex's violence long over) and widened a few
 # rules: crises 140/140, alarms 13/560 (six are the English rule for any mention of Rape Crisis, kept by design),
 # asked 105.
-PIPELINE_BATCH13_FLOOR = {"ar": (20, 1, 15), "pa": (20, 2, 11), "pl": (20, 3, 20), "ro": (20, 1, 15),
-                          "uk": (20, 1, 10), "ur": (20, 4, 9), "zh": (20, 0, 9)}
+PIPELINE_BATCH13_FLOOR = {"ar": (20, 0, 15), "pa": (20, 0, 11), "pl": (20, 1, 17), "ro": (20, 0, 14), "uk": (20, 0, 10),
+                          "ur": (20, 1, 10), "zh": (20, 0, 9)}
 # Batch 14, Chinese only (tests/data/multilingual/batch14/zh.yml: 140 crises in everyday, indirect and slang words,
 # 60 ordinary messages near the boundary), by two more writers who saw no project file; read by the Chinese lexicon
 # writer, never learned by the net. Measured first 2026-12-06: crises answered or asked 114/140 (at once 79), false
@@ -571,14 +571,14 @@ PIPELINE_BATCH14_FLOOR = {"zh": (140, 0, 16)}
 # batch 16: tiers 1+2 343/350 both times, at once 269 → 274, false alarms 22/350 (every one a lexicon rule of the
 # message's own language but one), asked 85/350. Missed: suicide or self-harm 5, abuse 2. With the guards narrowed
 # after the red-team review: Punjabi false alarms 5 → 6.
-PIPELINE_BLIND15_FLOOR = {"ar": (49, 2, 14), "pa": (50, 6, 15), "pl": (50, 3, 7), "ro": (50, 4, 14), "uk": (50, 4, 14),
-                          "ur": (49, 3, 9), "zh": (50, 3, 13)}
+PIPELINE_BLIND15_FLOOR = {"ar": (49, 1, 12), "pa": (50, 4, 15), "pl": (50, 0, 5), "ro": (50, 3, 15), "uk": (50, 3, 14),
+                          "ur": (49, 3, 9), "zh": (50, 1, 15)}
 # Batch 16 (tests/data/multilingual/batch16/: Arabic, Punjabi, Urdu and Chinese, the languages that missed most crises
 # told indirectly on the blind parts: 60 crises said indirectly and 40 ordinary messages close to them a language), by
 # four more writers who saw no project file; read by the lexicon writers, never learned by the net. Measured first
 # 2026-12-06: crises answered or asked 207/240 (at once 100), false alarms 15/160. After rules, ask rules and guards
 # by concept: 240/240 (at once 198), 0/160, asked 43 (nearly all by the net, which a lexicon guard does not quiet).
-PIPELINE_BATCH16_FLOOR = {"ar": (60, 0, 14), "pa": (60, 0, 16), "ur": (60, 0, 10), "zh": (60, 0, 15)}
+PIPELINE_BATCH16_FLOOR = {"ar": (60, 0, 13), "pa": (60, 0, 14), "ur": (60, 0, 10), "zh": (60, 0, 15)}
 # Blind batch 17 (tests/data/multilingual/blind17/, 50 crisis and 50 ordinary messages a language, typed as on a phone
 # late at night in the middle of a conversation: fragments, run-on thoughts, "..." pauses, typos, emoji, English
 # words), by seven more writers who saw no project file; measured 2026-12-06, aggregate only, on the tree before the
@@ -588,7 +588,7 @@ PIPELINE_BATCH16_FLOOR = {"ar": (60, 0, 14), "pa": (60, 0, 16), "ur": (60, 0, 10
 # Session 14: with the two-step rules and batch 19's guards, Ukrainian false alarms 2 → 1, at once 244 → 246.
 # Session 18 (role guards, abuse told as over, H55, H56): one Chinese alarm is now a question (alarms 2 → 1, asked
 # 14 → 15).
-PIPELINE_BLIND17_FLOOR = {"ar": (48, 2, 15), "pa": (49, 6, 16), "pl": (50, 2, 12), "ro": (50, 3, 8), "uk": (50, 1, 12),
+PIPELINE_BLIND17_FLOOR = {"ar": (48, 2, 15), "pa": (49, 6, 15), "pl": (50, 0, 12), "ro": (50, 3, 8), "uk": (50, 0, 13),
                           "ur": (50, 2, 14), "zh": (50, 1, 15)}
 # Blind batch 18 (tests/data/multilingual/blind18/, 30 crisis and 30 ordinary messages a language, each two or three
 # sentences whose meaning only comes together across them: a context, then what the writer means), by seven more
@@ -601,8 +601,8 @@ PIPELINE_BLIND17_FLOOR = {"ar": (48, 2, 15), "pa": (49, 6, 16), "pl": (50, 2, 12
 # sentence alone. Session 17: abuse told as past and over is asked "are you safe now?" (H55): Chinese false alarms
 # 7 → 6, asked 7 → 8. Session 18 (abuse told as over in every language, H55): one Urdu alarm is now a question
 # (alarms 4 → 3, asked 9 → 10).
-PIPELINE_BLIND18_FLOOR = {"ar": (29, 6, 12), "pa": (30, 4, 12), "pl": (30, 5, 13), "ro": (30, 0, 7), "uk": (30, 2, 16),
-                          "ur": (30, 3, 10), "zh": (30, 6, 8)}
+PIPELINE_BLIND18_FLOOR = {"ar": (30, 4, 12), "pa": (30, 2, 14), "pl": (30, 2, 15), "ro": (30, 0, 6), "uk": (30, 1, 17),
+                          "ur": (30, 1, 12), "zh": (30, 3, 11)}
 # Blind batch 20 (tests/data/multilingual/blind20/, 30 crisis and 30 ordinary messages a language, a general mix of one
 # to three sentences as people text), by seven more writers who saw no project file; measured 2026-12-07 (session 15),
 # aggregate only, on the tree before the session (1785e6a): 200/210 answered or asked, at once 170, false alarms
@@ -610,27 +610,27 @@ PIPELINE_BLIND18_FLOOR = {"ar": (29, 6, 12), "pa": (30, 4, 12), "pl": (30, 5, 13
 # one script: 202/210 (Chinese 28 → 30), at once 171, false alarms 14/210 (Polish +1), asked 22. Missed: suicide or
 # self-harm 5 (Polish 3, Punjabi 2), harm to the baby 2, medical 1. Session 17: abuse told as past and over is
 # asked "are you safe now?" (H55): Chinese false alarms 3 → 2, asked 4 → 5.
-PIPELINE_BLIND20_FLOOR = {"ar": (28, 1, 3), "pa": (28, 3, 3), "pl": (28, 0, 7), "ro": (30, 2, 1), "uk": (30, 3, 2),
+PIPELINE_BLIND20_FLOOR = {"ar": (28, 1, 3), "pa": (29, 2, 3), "pl": (28, 0, 7), "ro": (30, 2, 1), "uk": (30, 2, 3),
                           "ur": (30, 1, 2), "zh": (30, 2, 5)}
 # Blind batch 21 (tests/data/multilingual/blind21/, the same brief as blind 20), by seven more writers who saw no
 # project file; measured 2026-12-07 (session 16), aggregate only, on the tree before the session (8dd617c): 207/210
 # answered or asked, at once 163, false alarms 10/210, asked 27; after training batch 3 and the new operating points:
 # 209/210, at once 166, false alarms 10/210, asked 33; with training batch 4: 210/210, at once 167, asked 31.
-PIPELINE_BLIND21_FLOOR = {"ar": (30, 0, 4), "pa": (30, 3, 9), "pl": (30, 0, 7), "ro": (30, 0, 4), "uk": (30, 1, 4),
-                          "ur": (30, 4, 1), "zh": (30, 2, 4)}
+PIPELINE_BLIND21_FLOOR = {"ar": (30, 0, 4), "pa": (30, 1, 8), "pl": (30, 0, 7), "ro": (30, 0, 4), "uk": (30, 0, 5),
+                          "ur": (30, 1, 3), "zh": (30, 2, 4)}
 # Blind batch 22 (tests/data/multilingual/blind22/, the same brief again), by seven more writers who saw no project
 # file, written after training batches 3 to 5, four exact repeats of earlier sets removed (Punjabi, Urdu, Chinese 2);
 # measured once on the session's start (8dd617c) and once now, aggregate only: 207/208 answered or asked both times,
 # at once 163 → 162, false alarms 12/208 both times, asked 18 → 22.
-PIPELINE_BLIND22_FLOOR = {"ar": (30, 1, 3), "pa": (30, 2, 7), "pl": (30, 0, 3), "ro": (29, 2, 0), "uk": (30, 2, 3),
-                          "ur": (30, 2, 4), "zh": (28, 3, 2)}
+PIPELINE_BLIND22_FLOOR = {"ar": (30, 0, 2), "pa": (30, 1, 5), "pl": (30, 0, 3), "ro": (29, 1, 1), "uk": (30, 1, 4),
+                          "ur": (30, 0, 6), "zh": (28, 3, 2)}
 # Batch 19 (tests/data/multilingual/batch19/, 40 crisis and 40 ordinary two-step messages a language, the same brief as
 # blind 18 but read), by seven more writers who saw no project file; read by the lexicon writers, never learned by the
 # net. Measured first 2026-12-06: crises answered or asked 271/280 (at once 157), false alarms 57/280, asked 99. After
 # rules (mostly ">>": the context, then the crisis) and guards by concept (someone else's suicide told as news or
 # grief, a violent past clearly over, a joke after the baby's mischief, information for someone else): 280/280 (at
 # once 267), 5/280, asked 127 (the net asks about much of what no longer alarms).
-PIPELINE_BATCH19_FLOOR = {"ar": (40, 1, 25), "pa": (40, 1, 18), "pl": (40, 1, 10), "ro": (40, 0, 13), "uk": (40, 0, 7),
+PIPELINE_BATCH19_FLOOR = {"ar": (40, 0, 26), "pa": (40, 1, 17), "pl": (40, 1, 9), "ro": (40, 0, 13), "uk": (40, 0, 7),
                           "ur": (40, 0, 12), "zh": (40, 0, 17)}
 # Batch 23 (tests/data/multilingual/batch23/, 40 crises and 60 ordinary messages close to them a language, a general
 # mix; seven exact repeats of earlier sets or of training data removed), by seven more writers who saw no project
@@ -656,6 +656,11 @@ PIPELINE_BATCH24_FLOOR = {"ar": (40, 1, 17), "pa": (40, 0, 32), "pl": (40, 0, 10
 PIPELINE_BATCH25_FLOOR = {"ar": (30, 0, 23), "pa": (30, 0, 33), "pl": (30, 0, 22), "ro": (29, 0, 35), "uk": (30, 3, 25),
                           "ur": (30, 1, 20), "zh": (30, 2, 27)}
 
+# Session 22 (2026-12-07), every floor above set to what was measured: an alarm that only another language's lexicon
+# raised, about suicide or abuse, in a message of 15 words or more that the languages net reads as ordinary (risk
+# below 0.2) is asked instead (H58). The read batches: at once 1,975 → 1,972 of 2,192, false alarms 31 → 28/3,300,
+# asked 861 → 864. Every blind part (aggregate): answered or asked 3,795/3,845 unchanged, at once 2,897 → 2,895,
+# false alarms 187 → 132/3,950, asked 666 → 721.
 @pytest.mark.parametrize("code", sorted(REQUIRED_LANGUAGES))
 def test_the_pipeline_answers_or_asks_about_crises_in_each_language_no_worse_than_measured(code):
     figures = evaluation.evaluate_pipeline(code)

@@ -122,7 +122,7 @@ def evaluate_pipeline(code: str) -> dict[str, Figures]:
         decision, _ = crisis_net.assess(text, signal.category if signal else None, None,
                                         signal is None and analysis.figurative,
                                         analysis.asks[0].category if analysis.asks else None,
-                                        analysis.told_as_over)
+                                        analysis.told_as_over, crisis_net.doubtable(analysis.signals, text))
         if item["label"] == NOT_CRISIS:
             figures.negatives += 1
             figures.false_alarms += decision.tier == "crisis"

@@ -29,6 +29,9 @@ with a direct, kind question and the 24/7 numbers. No entity: nothing is alerted
 A crisis the person told as past and over ("I had those thoughts after my first baby; I'm well now", with no
 "again" or "lately": bot.language.told_as_over) is tier 2 whatever the nets and DIET say, and its record names
 the rule that matched; abuse told so is `possible_abuse_danger`, asked "are you safe now?" (hazard H55).
+In a message in another language of 15 words or more, an alarm that only that language's machine-written lexicon
+raised, about suicide or abuse, is tier 2 too when the languages net reads the message as ordinary (its risk below
+crisis_net.OTHER_LANGUAGE_DOUBT_THRESHOLD; hazard H58), with the rule named in the record.
 Neither: a crisis_* or possible_* intent DIET predicted on its own is demoted to the next best intent.
 
 The message also carries `crisis` in its parse data: {"tier", "category", "source", "rule", "phrase",
@@ -155,7 +158,8 @@ class CrisisComponent(GraphComponent, IntentClassifier):
         ask = analysis.asks[0] if analysis.asks else None
         decision, view = crisis_net.assess(text, signal.category if signal else None,
                                            CRISIS_INTENTS[predicted[INTENT_NAME_KEY]] if predicted else None,
-                                           figurative, ask.category if ask else None, analysis.told_as_over)
+                                           figurative, ask.category if ask else None, analysis.told_as_over,
+                                           crisis_net.doubtable(analysis.signals, text))
         votes = {"lexicon": signal.category if signal else None,
                  "classifier": CRISIS_INTENTS[predicted[INTENT_NAME_KEY]] if predicted else None,
                  "net": None if view is None else {"crisis": round(view.crisis, 3), "possible": round(view.possible, 3),
@@ -168,8 +172,9 @@ class CrisisComponent(GraphComponent, IntentClassifier):
             return
         if decision.tier == "possible":
             confidence = round(view.risk, 3) if view and decision.source == "net" else 1.0
-            if decision.source == "lexicon":  # an ask rule: the record names the rule, as for the alarm
-                details.update(rule=ask.rule, phrase=ask.phrase)
+            if decision.source == "lexicon":  # an ask rule, or an alarm the net doubted: the record names the rule
+                asked_by = signal or ask
+                details.update(rule=asked_by.rule, phrase=asked_by.phrase)
             self._mark(message, intent={INTENT_NAME_KEY: f"{POSSIBLE_PREFIX}{decision.category}",
                                         PREDICTED_CONFIDENCE_KEY: confidence},
                        entity=None, details={**details, "confidence": confidence})

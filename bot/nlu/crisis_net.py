@@ -16,7 +16,9 @@ so the English net's training, and what it decides on English, never change with
 lexicons catch about three in five crisis messages worded in ways nobody foresaw; this net catches most of the
 rest. It is trusted less there (`decide`): in a message in another language the net alone asks the person, in
 their language and English, and raises the alarm only for an emergency it is sure of. The alarm rests on the
-auditable lexicon or the person's own "yes".
+auditable lexicon or the person's own "yes"; but where only another language's machine-written lexicon raised it,
+about suicide or abuse, and this net reads a message long enough to judge as ordinary, the person is asked instead
+(H58).
 
 Two models: the tier (P(crisis), P(possible), P(none)) and, for risky messages, the category. Trained
 when first used (about two seconds; deterministic), so there is no binary artefact to ship or trust.
@@ -280,6 +282,24 @@ FIGURATIVE_OVERRIDE = 0.5
 # at the same points: 1,396 and 485; 467 and 17.
 OTHER_LANGUAGE_EMERGENCY_THRESHOLD = 0.8
 OTHER_LANGUAGE_POSSIBLE_THRESHOLD = 0.4
+# The other languages' lexicons are machine-written and not yet reviewed by a native speaker, and most of their false
+# alarms are words the languages net reads as ordinary (an idiom, a film, a crisis long over). Where one of them is
+# the only voice for an alarm about suicide or abuse and the languages net puts the message's risk below this point,
+# the person is asked ("is that happening for you?", "are you safe now?", with the numbers) instead (hazard H58).
+# Set on the read batches 10 to 25, each read by the lexicons as they were just before its writers saw them (so
+# their false alarms are fresh) and by today's languages net, which never learned them: at 0.2, 95 of the 291 false
+# alarms become the question, and 3 of the 1,048 crises those lexicons caught are asked instead of answered at once
+# (all suicide, all still given the numbers); at 0.1, 58 and none; at 0.3, 119 and 7.
+OTHER_LANGUAGE_DOUBT_THRESHOLD = 0.2
+# Only in a message of at least this many words (a Han character counts as half a word: a Chinese word is about two
+# characters). A short message gives the net little to read and leaves no room for the idiom, story or past that
+# makes a lexicon's reading wrong: 89 of the 95 false alarms above that the net doubted had 15 words or more, while
+# the net read 203 of the lexicons' 3,294 examples of suicide and abuse (short and plain: "Я хочу померти", 0.10) as
+# ordinary. From 15 words: 89 of the 291 false alarms are asked, 2 of the 1,048 crises, none of the examples.
+DOUBT_MIN_WORDS = 15
+# Harm to a baby keeps the alarm whatever the net says: the baby cannot answer a question. A medical emergency,
+# psychosis and sexual violence have no question of their own.
+DOUBTABLE_CATEGORIES = ("suicide_self_harm", "abuse_danger")
 # What the nets' possible-risk question can be about.
 POSSIBLE_CATEGORIES = ("suicide_self_harm", "harm_to_baby")
 # Every possible-risk question there is: the nets' two, and "are you safe now?" for abuse told as past and over,
@@ -294,16 +314,38 @@ class Decision:
     source: str | None  # lexicon | classifier | net
 
 
+def doubtable(signals, text: str) -> bool:
+    """Every lexicon signal came from another language's lexicon (not the English one) and is about something the
+    assistant asks about instead when in doubt (DOUBTABLE_CATEGORIES), in a message long enough for the net to judge
+    (DOUBT_MIN_WORDS): the net may turn such an alarm into the question (OTHER_LANGUAGE_DOUBT_THRESHOLD)."""
+    return (bool(signals) and all(s.language != "en" and s.category in DOUBTABLE_CATEGORIES for s in signals)
+            and length_in_words(text) >= DOUBT_MIN_WORDS)
+
+
+_HAN_CHARACTER = re.compile(HAN_CLASS)
+_SPACED_WORD = re.compile(rf"[^\s{_HAN}]*[^\W{_HAN}][^\s{_HAN}]*")  # with a letter or digit: not "😂", "。", "-"
+
+
+def length_in_words(text: str) -> float:
+    """Words between spaces (with a letter or digit in them), and each Han character as half a word."""
+    return len(_SPACED_WORD.findall(text)) + len(_HAN_CHARACTER.findall(text)) / 2
+
+
 def decide(lexicon_category: str | None, classifier_category: str | None, figurative: bool,
-           view: NetView | None, other_language: bool = False, lexicon_asks: str | None = None) -> Decision:
+           view: NetView | None, other_language: bool = False, lexicon_asks: str | None = None,
+           lexicon_doubtable: bool = False) -> Decision:
     """The tier of one message from each net's vote. The lexicon and DIET's confident crisis intent are
     tier 1 as before; the net adds tier 1 when sure (or for an emergency), and tier 2 in between. Words
     the lexicon's guards read as figurative ("this teething is killing me", "a bad dream that...") keep the
     net from asking, and from alarming unless it is fairly sure (FIGURATIVE_OVERRIDE). In a message in
     another language (`other_language`) the net alone asks, except for an emergency it is sure of. An ask
     rule of another language's lexicon (`lexicon_asks`, its category) asks at least: its own guards have
-    read the words, so the English figurative guards don't silence it."""
+    read the words, so the English figurative guards don't silence it. An alarm from another language's lexicon
+    alone (`lexicon_doubtable`, see `doubtable`) that the languages net reads as ordinary is asked instead."""
     if lexicon_category:
+        if (lexicon_doubtable and other_language and view is not None
+                and view.risk < OTHER_LANGUAGE_DOUBT_THRESHOLD):
+            return Decision("possible", lexicon_category, "lexicon")
         return Decision("crisis", lexicon_category, "lexicon")
     if classifier_category:
         return Decision("crisis", classifier_category, "classifier")
@@ -346,13 +388,15 @@ def languages_net() -> CrisisNet:
 
 def assess(text: str, lexicon_category: str | None, classifier_category: str | None,
            figurative: bool, lexicon_asks: str | None = None,
-           told_as_over: bool = False) -> tuple[Decision, NetView | None]:
+           told_as_over: bool = False, lexicon_doubtable: bool = False) -> tuple[Decision, NetView | None]:
     """The tier of one message and the view of the net that read it. A message in another language is read by
     the languages net; an English one by the English net, and, when that finds nothing and the language
     detector leaned to another language without being sure (romanised Urdu, Polish without accents), by the
     languages net as well, which may then ask. A net that fails leaves the others to decide. A crisis the
     person told as past and over (`told_as_over`, with its category in `lexicon_asks`) is asked about, whatever
-    the nets think: they read the crisis words, not the "I'm well now" after them."""
+    the nets think: they read the crisis words, not the "I'm well now" after them. An alarm only another language's
+    lexicon raised (`lexicon_doubtable`) in a message in that language is asked about when the languages net reads
+    it as ordinary; the English lexicon's alarm always stands."""
     if told_as_over and lexicon_asks:
         return Decision("possible", lexicon_asks, "lexicon"), None
     from bot import language
@@ -363,7 +407,8 @@ def assess(text: str, lexicon_category: str | None, classifier_category: str | N
         logger.exception("Language identification failed in the crisis net")
         other = unsure = False
     view = _view(languages_net if other else net, text)
-    decision = decide(lexicon_category, classifier_category, figurative, view, other_language=other)
+    decision = decide(lexicon_category, classifier_category, figurative, view, other_language=other,
+                      lexicon_doubtable=lexicon_doubtable)
     if decision.tier == "none" and unsure:
         second = _view(languages_net, text)
         retry = decide(lexicon_category, classifier_category, figurative, second, other_language=True)
