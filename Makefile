@@ -23,7 +23,7 @@ export RASA_TELEMETRY_ENABLED := false
 export ACTIONS_PORT ?= 5055
 ACTION_TOKEN = ACTION_SERVER_TOKEN="$${ACTION_SERVER_TOKEN:-$$($(PY) -m bot.config secret action-server-token)}"
 
-.PHONY: setup db model run run-prod stop-prod test test-unit test-e2e test-stories validate crisis-eval crisis-eval-pipeline crisis-report cross-validate nlu-heldout nlu-replies nlu-report conversation-report bench bench-crisis bench-load bench-load-prod soak bench-profile bench-nlu bench-language-id i18n coverage directory-review web clean
+.PHONY: setup db model run run-prod stop-prod test test-unit test-e2e test-stories validate crisis-eval crisis-eval-pipeline crisis-report languages-net-points cross-validate nlu-heldout nlu-replies nlu-report conversation-report bench bench-crisis bench-load bench-load-prod soak bench-profile bench-nlu bench-language-id i18n coverage directory-review web clean
 
 setup: $(STAMP)
 
@@ -79,6 +79,11 @@ crisis-report: model
 	$(PY) scripts/crisis_tiers_eval.py --blind | tee results/crisis-tiers.md
 	$(PY) scripts/crisis_pipeline_eval.py $(MODEL) --blind --report results/crisis-pipeline.md
 	$(PY) -m bot.language evaluate --pipeline | tee results/crisis-languages.md
+
+# Not in `make test`: the languages net's operating points with each read batch left out in turn (H59; nine nets).
+languages-net-points: setup
+	@mkdir -p results
+	$(PY) scripts/languages_net_points.py | tee results/languages-net-points.md
 
 test-stories: model
 	$(ACTION_TOKEN) $(RASA) test core --model $(MODEL) --stories tests/stories --fail-on-prediction-errors --out results/core

@@ -313,32 +313,33 @@ def test_every_language_has_yes_and_no_and_no_answer_word_is_an_english_message(
         assert not english & set(lang.answers), (code, english & set(lang.answers))
 
 
-def test_the_crisis_net_learns_the_development_parts_never_the_blind_one():
-    """A message of a blind or read-only part that is also learned (a training batch or a development part holding
-    the same text) would make every figure on it a figure on training data. Counts only: a failure must not print
-    a blind part's messages."""
+def test_the_languages_net_learns_the_development_parts_and_read_batches_never_a_blind_part():
+    """A message of a blind part that is also learned (a training batch or a development part holding the same text)
+    would make every figure on it a figure on training data; the read batches are learned since session 23 (H59).
+    Counts only: a failure must not print a blind part's messages."""
     from bot.nlu import crisis_net
     trained = {item.text for item in crisis_net.read_other_languages()}
     for code in REQUIRED_LANGUAGES:
         items = evaluation.labelled(code)
-        unlearned = len({str(i["text"]) for i in items if evaluation.part_of(i) == "dev"} - trained)
-        learned = {}
+        learnable = {str(i["text"]) for i in items if evaluation.part_of(i) in ("dev", *evaluation.READ_PARTS)}
+        learned_blind = {}
         for item in items:
-            if evaluation.part_of(item) != "dev" and str(item["text"]) in trained:
-                learned[item.get("part")] = learned.get(item.get("part"), 0) + 1
-        assert (unlearned, learned) == (0, {}), (code, unlearned, learned)
+            if evaluation.part_of(item) in evaluation.BLIND_PARTS and str(item["text"]) in trained:
+                learned_blind[item.get("part")] = learned_blind.get(item.get("part"), 0) + 1
+        assert (len(learnable - trained), learned_blind) == (0, {}), (code, len(learnable - trained), learned_blind)
 
 
 def test_a_new_batch_directory_is_never_learned_by_the_net_by_accident():
-    """A batch in its own directory is kept from the net unless it is one of the spent blind batches (batch2/,
-    batch3/): a new blind batch whose part is not yet listed in BLIND_PARTS would otherwise be read as development
-    data and learned, and every later figure on it would be a figure on training data."""
+    """A batch in its own directory is measured on its own (a blind part, or a read batch the languages net learns),
+    unless it is one of the spent blind batches (batch2/, batch3/): a new blind batch whose part is not yet listed in
+    BLIND_PARTS would otherwise be read as development data and learned, and every later figure on it would be a
+    figure on training data."""
     spent = {"batch2", "batch3"}
     for path in sorted(evaluation.SETS_DIR.glob("*/*.yml")):
         if path.parent.name in spent:
             continue
         parts = {str(m.get("part")) for m in (yaml.safe_load(path.read_text(encoding="utf-8")) or {})["messages"]}
-        assert parts == {path.parent.name} and path.parent.name in evaluation.UNTRAINED_PARTS, (str(path), parts)
+        assert parts == {path.parent.name} and path.parent.name in evaluation.MEASURED_PARTS, (str(path), parts)
 
 
 def test_in_another_language_the_net_alone_asks_and_alarms_only_for_a_sure_emergency():
@@ -355,8 +356,9 @@ def test_in_another_language_the_net_alone_asks_and_alarms_only_for_a_sure_emerg
 
 
 def test_in_another_language_the_net_asks_from_a_lower_risk_than_in_english():
-    """The languages net, since training batch 3, puts more crises and fewer ordinary messages at P 0.4 than it did at
-    0.5 (H54): in another language it asks from there; the English net's operating point is unchanged."""
+    """In another language the net asks from a lower risk than in English (H54: 0.4 since training batch 3; H59: 0.3
+    since it learned the read batches, every read crisis answered or asked with each batch left out in turn); the
+    English net's operating point is unchanged."""
     from bot.nlu.crisis_net import OTHER_LANGUAGE_POSSIBLE_THRESHOLD as ASKS, POSSIBLE_THRESHOLD, NetView, decide
     assert ASKS < POSSIBLE_THRESHOLD
     between = NetView(crisis=ASKS - 0.1, possible=0.1 + 0.01, category="suicide_self_harm", category_confidence=0.6)
@@ -432,8 +434,8 @@ def test_the_languages_net_learns_every_training_batch():
 # Arabic 25 → 26 caught, asked 4 → 3; Chinese 26 → 29; Urdu asked 5 → 2; Romanian asked 1 → 2 (the cost).
 # All seven: blind 200 → 204 / 3 / 15 → 12, blind5 338 → 341 / 24 → 23 / 108 → 103, blind7 317 → 321 / 25 /
 # 39 → 31, blind8 333 → 337 / 8 / 43 → 24, batch 6 448 / 10 / 64 → 45.
-PIPELINE_BLIND_FLOOR = {"ar": (27, 0, 3), "pa": (30, 0, 3), "pl": (30, 0, 4), "ro": (30, 0, 2), "uk": (30, 0, 1),
-                        "ur": (28, 1, 1), "zh": (30, 1, 1)}
+PIPELINE_BLIND_FLOOR = {"ar": (27, 0, 2), "pa": (30, 0, 2), "pl": (30, 0, 2), "ro": (30, 0, 0), "uk": (30, 0, 1),
+                        "ur": (29, 0, 2), "zh": (30, 1, 0)}
 
 
 # Blind batch 5 (tests/data/multilingual/blind5/, about 50 crisis and 76 ordinary messages a language, a quarter of
@@ -447,8 +449,8 @@ PIPELINE_BLIND_FLOOR = {"ar": (27, 0, 3), "pa": (30, 0, 3), "pl": (30, 0, 4), "r
 # 49 → 48 (each one crisis now neither answered nor asked: the cost); Polish false alarms 4 → 3; asked Arabic 16 → 18,
 # Punjabi 19 → 15, Polish 17 → 18, Romanian 12 → 14, Ukrainian 17 → 13, Urdu 22 → 19, Chinese 5 → 6.
 # With the "told as over" words (H46, 2026-12-06): false alarms 23 → 19 (Arabic, Ukrainian, Urdu, Chinese), each now asked.
-PIPELINE_BLIND5_FLOOR = {"ar": (49, 2, 23), "pa": (50, 6, 22), "pl": (50, 2, 15), "ro": (49, 1, 17), "uk": (50, 3, 14),
-                         "ur": (50, 3, 16), "zh": (50, 2, 24)}
+PIPELINE_BLIND5_FLOOR = {"ar": (50, 2, 21), "pa": (50, 5, 19), "pl": (50, 1, 16), "ro": (49, 0, 13), "uk": (50, 2, 14),
+                         "ur": (50, 3, 17), "zh": (50, 2, 18)}
 # Batch 6 (tests/data/multilingual/batch6/, 64 crisis and 56 ordinary messages a language, half the ordinary ones
 # idioms, news, jokes and crises long past), measured 2026-12-05 and never trained on; read, so not blind. With the
 # two English batches: Arabic asked 6 → 7, Punjabi 9 → 8, Ukrainian caught 59 → 60 and asked 8 → 9; with nine
@@ -463,8 +465,8 @@ PIPELINE_BLIND5_FLOOR = {"ar": (49, 2, 23), "pa": (50, 6, 22), "pl": (50, 2, 15)
 # and over, now asked (asked 45 → 51).
 # Guards for a crisis told as over marked `past: true` (they stand down on a relapse word): Polish false alarms 0 → 1
 # (a violent relationship long over, safe now, "sometimes the memories come back": present-tense words, kept).
-PIPELINE_BATCH6_FLOOR = {"ar": (64, 0, 7), "pa": (64, 1, 9), "pl": (64, 0, 6), "ro": (64, 1, 3), "uk": (64, 1, 6),
-                         "ur": (64, 0, 10), "zh": (64, 1, 11)}
+PIPELINE_BATCH6_FLOOR = {"ar": (64, 0, 0), "pa": (64, 0, 1), "pl": (64, 0, 2), "ro": (64, 0, 0), "uk": (64, 0, 0),
+                         "ur": (64, 0, 2), "zh": (64, 0, 1)}
 
 
 # Blind batch 7 (tests/data/multilingual/blind7/, 50 crisis and about 49 ordinary messages a language, a third of the
@@ -479,8 +481,8 @@ PIPELINE_BATCH6_FLOOR = {"ar": (64, 0, 7), "pa": (64, 1, 9), "pl": (64, 0, 6), "
 # Session 14 (batch 19's rules and guards): Urdu false alarms 2 → 1, Polish asked 6 → 5.
 # Session 20 (batch 24's rules and ask rules, measured once on every blind part, aggregate only): Arabic asked 7 → 8,
 # one ordinary message a new ask rule now asks about (the safe side; no alarm).
-PIPELINE_BLIND7_FLOOR = {"ar": (45, 1, 8), "pa": (48, 0, 8), "pl": (47, 1, 1), "ro": (48, 3, 9), "uk": (50, 2, 5),
-                         "ur": (47, 0, 7), "zh": (48, 2, 5)}
+PIPELINE_BLIND7_FLOOR = {"ar": (46, 1, 8), "pa": (48, 0, 6), "pl": (47, 1, 1), "ro": (47, 2, 9), "uk": (50, 2, 4),
+                         "ur": (47, 0, 6), "zh": (48, 1, 6)}
 
 # Blind batch 8 (tests/data/multilingual/blind8/, 50 crisis and 50 ordinary messages a language, a third of the
 # ordinary ones hard negatives), by seven more writers who saw no project file, first measured 2026-12-06 before
@@ -490,8 +492,8 @@ PIPELINE_BLIND7_FLOOR = {"ar": (45, 1, 8), "pa": (48, 0, 8), "pl": (47, 1, 1), "
 # from this part): 333 → 337/350 (Punjabi 47 → 48, Chinese 42 → 45), answered at once 238 → 245, false alarms 8,
 # asked 43 → 24.
 # With the rules written from batch 16 (2026-12-06): Urdu 48 → 49.
-PIPELINE_BLIND8_FLOOR = {"ar": (49, 1, 5), "pa": (49, 1, 6), "pl": (49, 1, 2), "ro": (50, 0, 7), "uk": (50, 1, 3),
-                         "ur": (49, 0, 4), "zh": (49, 1, 7)}
+PIPELINE_BLIND8_FLOOR = {"ar": (50, 0, 9), "pa": (48, 1, 4), "pl": (49, 1, 2), "ro": (50, 0, 5), "uk": (50, 1, 3),
+                         "ur": (49, 0, 3), "zh": (49, 1, 7)}
 
 # Blind batch 9 (tests/data/multilingual/blind9/, 50 crisis and 49-50 ordinary messages a language, texting style,
 # code-switching and romanised scripts, a third of the ordinary ones hard negatives), by seven more writers who saw no
@@ -505,8 +507,8 @@ PIPELINE_BLIND8_FLOOR = {"ar": (49, 1, 5), "pa": (49, 1, 6), "pl": (49, 1, 2), "
 # With the Chinese rules from batch 14 (2026-12-06): Chinese 44 → 45.
 # With the guards narrowed after a red-team review (2026-12-06; each had silenced crises written to probe it): Punjabi
 # false alarms 3 → 5 (what those guards had cancelled; not read).
-PIPELINE_BLIND9_FLOOR = {"ar": (50, 2, 7), "pa": (45, 3, 5), "pl": (50, 4, 6), "ro": (50, 0, 4), "uk": (49, 2, 4),
-                         "ur": (47, 3, 6), "zh": (48, 0, 5)}
+PIPELINE_BLIND9_FLOOR = {"ar": (49, 2, 7), "pa": (47, 1, 5), "pl": (50, 3, 4), "ro": (49, 0, 3), "uk": (49, 2, 2),
+                         "ur": (48, 2, 5), "zh": (50, 0, 4)}
 
 
 # Batch 10 (tests/data/multilingual/batch10/, hard cases: 75 ordinary messages with crisis words and 25 crises in
@@ -527,8 +529,8 @@ PIPELINE_BLIND9_FLOOR = {"ar": (50, 2, 7), "pa": (45, 3, 5), "pl": (50, 4, 6), "
 # The red-team passes and the ellipsis read as a pause (2026-12-06, session 13): Arabic alarms 2 → 1, asked 15 → 16.
 # Session 18: the role guards (H56): a Romanian Rape Crisis trainee is asked by the net, not alarmed (alarms 5 → 4,
 # asked 24 → 25); Punjabi alarms 5 → 4 (the nursing-course project on self-harm).
-PIPELINE_BATCH10_FLOOR = {"ar": (25, 0, 20), "pa": (25, 4, 34), "pl": (25, 1, 25), "ro": (25, 3, 26), "uk": (25, 1, 22),
-                          "ur": (25, 0, 18), "zh": (25, 1, 24)}
+PIPELINE_BATCH10_FLOOR = {"ar": (25, 0, 0), "pa": (25, 3, 5), "pl": (25, 1, 1), "ro": (25, 1, 2), "uk": (25, 0, 1),
+                          "ur": (25, 0, 3), "zh": (25, 0, 0)}
 
 # Blind batch 11 (tests/data/multilingual/blind11/, 50 crisis and 50 ordinary messages a language, many of two to four
 # sentences with the crisis among ordinary details, and messages by a family member), by seven more writers who saw
@@ -536,8 +538,8 @@ PIPELINE_BATCH10_FLOOR = {"ar": (25, 0, 20), "pa": (25, 4, 34), "pl": (25, 1, 25
 # tiers 1+2 336/350 both times, answered at once 223 → 222 (one Polish crisis now asked instead), false alarms
 # 10 → 9/350, asked 44 → 45. Missed: suicide or self-harm 9, abuse 4, harm to the baby 1; Chinese 43/50.
 # With the rules written from batch 16 (2026-12-06): Chinese 43 → 44.
-PIPELINE_BLIND11_FLOOR = {"ar": (50, 3, 9), "pa": (50, 0, 5), "pl": (50, 1, 7), "ro": (50, 0, 7), "uk": (50, 1, 4),
-                          "ur": (48, 1, 2), "zh": (50, 1, 5)}
+PIPELINE_BLIND11_FLOOR = {"ar": (50, 3, 7), "pa": (50, 0, 2), "pl": (50, 1, 6), "ro": (50, 0, 4), "uk": (50, 1, 3),
+                          "ur": (48, 1, 2), "zh": (49, 1, 5)}
 
 # Blind batch 12 (tests/data/multilingual/blind12/, 50 crisis and 50 ordinary messages a language, written as at
 # night or at the end of a long day, near the boundary: crises said indirectly, heavy ordinary messages), by seven
@@ -546,8 +548,8 @@ PIPELINE_BLIND11_FLOOR = {"ar": (50, 3, 9), "pa": (50, 0, 5), "pl": (50, 1, 7), 
 # 15/350 (every one a lexicon rule), asked 76/350. Missed: suicide or self-harm 3, sexual violence 1, all Chinese.
 # Measured again after batch 13's guards and rules: Arabic false alarms 1 → 2 (the widened Arabic rules; not read).
 # And after the Chinese rules from batch 14: Chinese 46 → 47 (at once 33 → 35), no false alarm added.
-PIPELINE_BLIND12_FLOOR = {"ar": (50, 1, 16), "pa": (50, 0, 14), "pl": (50, 1, 9), "ro": (50, 3, 14), "uk": (50, 4, 13),
-                          "ur": (50, 1, 7), "zh": (50, 4, 3)}
+PIPELINE_BLIND12_FLOOR = {"ar": (50, 1, 13), "pa": (50, 0, 14), "pl": (50, 1, 9), "ro": (50, 3, 10), "uk": (50, 4, 12),
+                          "ur": (50, 1, 5), "zh": (50, 4, 3)}
 # With the red-team passes (session 13): Chinese false alarms 4 → 5, from the new rule ZH-SSH-58 (smothering or
 # strangling oneself); two narrowings by concept (闷死/焗死 also mean bored or roasting to death; 焗住自己 is forcing
 # oneself) did not remove it, and narrowing again by looking at the outcome would tune the rule to a blind message.
@@ -558,27 +560,27 @@ PIPELINE_BLIND12_FLOOR = {"ar": (50, 1, 16), "pa": (50, 0, 14), "pl": (50, 1, 9)
 # and professionals, first-aid courses, a fever already seen by a GP, an ex's violence long over) and widened a few
 # rules: crises 140/140, alarms 13/560 (six are the English rule for any mention of Rape Crisis, kept by design),
 # asked 105.
-PIPELINE_BATCH13_FLOOR = {"ar": (20, 0, 15), "pa": (20, 0, 11), "pl": (20, 1, 17), "ro": (20, 0, 14), "uk": (20, 0, 10),
-                          "ur": (20, 1, 10), "zh": (20, 0, 9)}
+PIPELINE_BATCH13_FLOOR = {"ar": (20, 0, 1), "pa": (20, 0, 1), "pl": (20, 0, 3), "ro": (20, 0, 1), "uk": (20, 0, 2),
+                          "ur": (20, 1, 1), "zh": (20, 0, 1)}
 # Batch 14, Chinese only (tests/data/multilingual/batch14/zh.yml: 140 crises in everyday, indirect and slang words,
 # 60 ordinary messages near the boundary), by two more writers who saw no project file; read by the Chinese lexicon
 # writer, never learned by the net. Measured first 2026-12-06: crises answered or asked 114/140 (at once 79), false
 # alarms 7/60. After rules, ask rules and guards by concept: 140/140 (at once 98), 0/60, asked 8.
-PIPELINE_BATCH14_FLOOR = {"zh": (140, 0, 16)}
+PIPELINE_BATCH14_FLOOR = {"zh": (140, 0, 1)}
 # Blind batch 15 (tests/data/multilingual/blind15/, 50 crisis and 50 ordinary messages a language, written as first
 # messages to a service: minimised, buried in a practical request, about someone else, an answer to a question), by
 # seven more writers who saw no project file; measured 2026-12-06, aggregate only, before and after the rules from
 # batch 16: tiers 1+2 343/350 both times, at once 269 → 274, false alarms 22/350 (every one a lexicon rule of the
 # message's own language but one), asked 85/350. Missed: suicide or self-harm 5, abuse 2. With the guards narrowed
 # after the red-team review: Punjabi false alarms 5 → 6.
-PIPELINE_BLIND15_FLOOR = {"ar": (49, 1, 12), "pa": (50, 4, 15), "pl": (50, 0, 5), "ro": (50, 3, 15), "uk": (50, 3, 14),
-                          "ur": (49, 3, 9), "zh": (50, 1, 15)}
+PIPELINE_BLIND15_FLOOR = {"ar": (49, 1, 10), "pa": (50, 5, 14), "pl": (50, 0, 8), "ro": (50, 2, 14), "uk": (50, 1, 16),
+                          "ur": (50, 1, 11), "zh": (50, 1, 18)}
 # Batch 16 (tests/data/multilingual/batch16/: Arabic, Punjabi, Urdu and Chinese, the languages that missed most crises
 # told indirectly on the blind parts: 60 crises said indirectly and 40 ordinary messages close to them a language), by
 # four more writers who saw no project file; read by the lexicon writers, never learned by the net. Measured first
 # 2026-12-06: crises answered or asked 207/240 (at once 100), false alarms 15/160. After rules, ask rules and guards
 # by concept: 240/240 (at once 198), 0/160, asked 43 (nearly all by the net, which a lexicon guard does not quiet).
-PIPELINE_BATCH16_FLOOR = {"ar": (60, 0, 13), "pa": (60, 0, 14), "ur": (60, 0, 10), "zh": (60, 0, 15)}
+PIPELINE_BATCH16_FLOOR = {"ar": (60, 0, 1), "pa": (60, 0, 3), "ur": (60, 0, 1), "zh": (60, 0, 1)}
 # Blind batch 17 (tests/data/multilingual/blind17/, 50 crisis and 50 ordinary messages a language, typed as on a phone
 # late at night in the middle of a conversation: fragments, run-on thoughts, "..." pauses, typos, emoji, English
 # words), by seven more writers who saw no project file; measured 2026-12-06, aggregate only, on the tree before the
@@ -588,8 +590,8 @@ PIPELINE_BATCH16_FLOOR = {"ar": (60, 0, 13), "pa": (60, 0, 14), "ur": (60, 0, 10
 # Session 14: with the two-step rules and batch 19's guards, Ukrainian false alarms 2 → 1, at once 244 → 246.
 # Session 18 (role guards, abuse told as over, H55, H56): one Chinese alarm is now a question (alarms 2 → 1, asked
 # 14 → 15).
-PIPELINE_BLIND17_FLOOR = {"ar": (48, 2, 15), "pa": (49, 6, 15), "pl": (50, 0, 12), "ro": (50, 3, 8), "uk": (50, 0, 13),
-                          "ur": (50, 2, 14), "zh": (50, 1, 15)}
+PIPELINE_BLIND17_FLOOR = {"ar": (49, 2, 13), "pa": (50, 5, 17), "pl": (50, 0, 9), "ro": (50, 3, 5), "uk": (50, 0, 12),
+                          "ur": (50, 3, 12), "zh": (50, 1, 11)}
 # Blind batch 18 (tests/data/multilingual/blind18/, 30 crisis and 30 ordinary messages a language, each two or three
 # sentences whose meaning only comes together across them: a context, then what the writer means), by seven more
 # writers who saw no project file; measured 2026-12-06 (session 14), aggregate only, on the tree before the session
@@ -601,8 +603,8 @@ PIPELINE_BLIND17_FLOOR = {"ar": (48, 2, 15), "pa": (49, 6, 15), "pl": (50, 0, 12
 # sentence alone. Session 17: abuse told as past and over is asked "are you safe now?" (H55): Chinese false alarms
 # 7 → 6, asked 7 → 8. Session 18 (abuse told as over in every language, H55): one Urdu alarm is now a question
 # (alarms 4 → 3, asked 9 → 10).
-PIPELINE_BLIND18_FLOOR = {"ar": (30, 4, 12), "pa": (30, 2, 14), "pl": (30, 2, 15), "ro": (30, 0, 6), "uk": (30, 1, 17),
-                          "ur": (30, 1, 12), "zh": (30, 3, 11)}
+PIPELINE_BLIND18_FLOOR = {"ar": (30, 2, 11), "pa": (30, 2, 9), "pl": (30, 2, 10), "ro": (30, 0, 6), "uk": (30, 1, 12),
+                          "ur": (30, 1, 9), "zh": (30, 3, 8)}
 # Blind batch 20 (tests/data/multilingual/blind20/, 30 crisis and 30 ordinary messages a language, a general mix of one
 # to three sentences as people text), by seven more writers who saw no project file; measured 2026-12-07 (session 15),
 # aggregate only, on the tree before the session (1785e6a): 200/210 answered or asked, at once 170, false alarms
@@ -610,57 +612,63 @@ PIPELINE_BLIND18_FLOOR = {"ar": (30, 4, 12), "pa": (30, 2, 14), "pl": (30, 2, 15
 # one script: 202/210 (Chinese 28 → 30), at once 171, false alarms 14/210 (Polish +1), asked 22. Missed: suicide or
 # self-harm 5 (Polish 3, Punjabi 2), harm to the baby 2, medical 1. Session 17: abuse told as past and over is
 # asked "are you safe now?" (H55): Chinese false alarms 3 → 2, asked 4 → 5.
-PIPELINE_BLIND20_FLOOR = {"ar": (28, 1, 3), "pa": (29, 2, 3), "pl": (28, 0, 7), "ro": (30, 2, 1), "uk": (30, 2, 3),
-                          "ur": (30, 1, 2), "zh": (30, 2, 5)}
+PIPELINE_BLIND20_FLOOR = {"ar": (29, 1, 3), "pa": (30, 2, 4), "pl": (29, 0, 3), "ro": (30, 2, 1), "uk": (30, 2, 2),
+                          "ur": (30, 1, 2), "zh": (30, 1, 5)}
 # Blind batch 21 (tests/data/multilingual/blind21/, the same brief as blind 20), by seven more writers who saw no
 # project file; measured 2026-12-07 (session 16), aggregate only, on the tree before the session (8dd617c): 207/210
 # answered or asked, at once 163, false alarms 10/210, asked 27; after training batch 3 and the new operating points:
 # 209/210, at once 166, false alarms 10/210, asked 33; with training batch 4: 210/210, at once 167, asked 31.
-PIPELINE_BLIND21_FLOOR = {"ar": (30, 0, 4), "pa": (30, 1, 8), "pl": (30, 0, 7), "ro": (30, 0, 4), "uk": (30, 0, 5),
-                          "ur": (30, 1, 3), "zh": (30, 2, 4)}
+PIPELINE_BLIND21_FLOOR = {"ar": (30, 0, 2), "pa": (30, 1, 6), "pl": (30, 0, 3), "ro": (30, 0, 1), "uk": (30, 0, 3),
+                          "ur": (30, 2, 2), "zh": (30, 2, 1)}
 # Blind batch 22 (tests/data/multilingual/blind22/, the same brief again), by seven more writers who saw no project
 # file, written after training batches 3 to 5, four exact repeats of earlier sets removed (Punjabi, Urdu, Chinese 2);
 # measured once on the session's start (8dd617c) and once now, aggregate only: 207/208 answered or asked both times,
 # at once 163 → 162, false alarms 12/208 both times, asked 18 → 22.
-PIPELINE_BLIND22_FLOOR = {"ar": (30, 0, 2), "pa": (30, 1, 5), "pl": (30, 0, 3), "ro": (29, 1, 1), "uk": (30, 1, 4),
-                          "ur": (30, 0, 6), "zh": (28, 3, 2)}
+PIPELINE_BLIND22_FLOOR = {"ar": (30, 0, 2), "pa": (30, 1, 5), "pl": (30, 0, 3), "ro": (29, 1, 1), "uk": (30, 1, 3),
+                          "ur": (30, 0, 5), "zh": (28, 3, 1)}
 # Batch 19 (tests/data/multilingual/batch19/, 40 crisis and 40 ordinary two-step messages a language, the same brief as
 # blind 18 but read), by seven more writers who saw no project file; read by the lexicon writers, never learned by the
 # net. Measured first 2026-12-06: crises answered or asked 271/280 (at once 157), false alarms 57/280, asked 99. After
 # rules (mostly ">>": the context, then the crisis) and guards by concept (someone else's suicide told as news or
 # grief, a violent past clearly over, a joke after the baby's mischief, information for someone else): 280/280 (at
 # once 267), 5/280, asked 127 (the net asks about much of what no longer alarms).
-PIPELINE_BATCH19_FLOOR = {"ar": (40, 0, 26), "pa": (40, 1, 17), "pl": (40, 1, 9), "ro": (40, 0, 13), "uk": (40, 0, 7),
-                          "ur": (40, 0, 12), "zh": (40, 0, 17)}
+PIPELINE_BATCH19_FLOOR = {"ar": (40, 0, 1), "pa": (40, 0, 3), "pl": (40, 1, 2), "ro": (40, 0, 1), "uk": (40, 0, 0),
+                          "ur": (40, 0, 3), "zh": (40, 0, 3)}
 # Batch 23 (tests/data/multilingual/batch23/, 40 crises and 60 ordinary messages close to them a language, a general
 # mix; seven exact repeats of earlier sets or of training data removed), by seven more writers who saw no project
 # file; read by the lexicon writers, never learned by the net. Measured first 2026-12-07 (session 19): crises
 # answered or asked 277/280 (at once 226), false alarms 14/413 (most of them a joking threat over an everyday
 # annoyance, "this teething will kill me", or a past death wish told as over), asked 75. After rules, guards and
 # `over` words by concept: 280/280 (at once 278), 1/413 (a Punjabi joke the net reads as abuse), asked 78.
-PIPELINE_BATCH23_FLOOR = {"ar": (40, 0, 9), "pa": (40, 1, 12), "pl": (40, 0, 12), "ro": (40, 0, 12), "uk": (40, 0, 11),
-                          "ur": (40, 0, 10), "zh": (40, 0, 12)}
+PIPELINE_BATCH23_FLOOR = {"ar": (40, 0, 0), "pa": (40, 0, 0), "pl": (40, 0, 2), "ro": (40, 0, 0), "uk": (40, 0, 0),
+                          "ur": (40, 0, 1), "zh": (40, 0, 2)}
 # Batch 24 (tests/data/multilingual/batch24/, crises said indirectly: 40 crises, 20 of them suicide or self-harm told in
 # everyday, religious or cultural words, 7 sexual violence without the word, and 60 ordinary messages close to them a
 # language), by seven more writers who saw no project file; read by the lexicon writers, never learned by the net.
 # Measured first 2026-12-07 (session 20): crises answered or asked 275/280 (at once 168; 32 of 49 sexual-violence
 # messages were only asked the suicide question), false alarms 17/420, asked 116. After rules, ask rules, guards and
 # `over` words by concept: 280/280 (at once 263), 3/420 (three the languages net reads as abuse), asked 125.
-PIPELINE_BATCH24_FLOOR = {"ar": (40, 1, 17), "pa": (40, 0, 32), "pl": (40, 0, 10), "ro": (40, 0, 21), "uk": (40, 1, 15),
-                          "ur": (40, 0, 11), "zh": (40, 1, 19)}
+PIPELINE_BATCH24_FLOOR = {"ar": (40, 0, 1), "pa": (40, 0, 4), "pl": (40, 0, 2), "ro": (40, 0, 1), "uk": (40, 0, 3),
+                          "ur": (40, 0, 2), "zh": (40, 0, 3)}
 # Read batch 25 (ordinary messages that sound like a crisis: death words as idioms or jokes, family arguments, routine
 # health questions, a frustrated parent, someone else's story; and crises in the same everyday words: 70 and 30 a
 # language, Romanian 29 after one exact repeat of an earlier set was dropped). Measured first 2026-12-07 (session 21):
 # crises answered or asked 208/209 (at once 167), false alarms 41/490, asked 175. After guards, narrowed rules and
 # rules by concept: 209/209 (all at once), 6/490 (six the languages net reads as an emergency), asked 185.
-PIPELINE_BATCH25_FLOOR = {"ar": (30, 0, 23), "pa": (30, 0, 33), "pl": (30, 0, 22), "ro": (29, 0, 35), "uk": (30, 3, 25),
-                          "ur": (30, 1, 20), "zh": (30, 2, 27)}
+PIPELINE_BATCH25_FLOOR = {"ar": (30, 0, 0), "pa": (30, 0, 0), "pl": (30, 0, 1), "ro": (29, 0, 0), "uk": (30, 0, 0),
+                          "ur": (30, 0, 0), "zh": (30, 0, 1)}
 
 # Session 22 (2026-12-07), every floor above set to what was measured: an alarm that only another language's lexicon
 # raised, about suicide or abuse, in a message of 15 words or more that the languages net reads as ordinary (risk
 # below 0.2) is asked instead (H58). The read batches: at once 1,975 → 1,972 of 2,192, false alarms 31 → 28/3,300,
 # asked 861 → 864. Every blind part (aggregate): answered or asked 3,795/3,845 unchanged, at once 2,897 → 2,895,
 # false alarms 187 → 132/3,950, asked 666 → 721.
+# Session 23 (2026-12-07), every floor above set to what was measured: the languages net learns the read batches too,
+# asks from P 0.3 and doubts a lexicon's alarm below 0.15 (H59; the points set with one read batch left out at a
+# time). The read batches' floors are now figures on data the net learned (false alarms 28 → 7/3,300, asked 864 →
+# 71): they guard the lexicons, not the net. Every blind part (aggregate, measured once after the choice): answered or
+# asked 3,795 → 3,805/3,845, at once 2,895 → 2,930, false alarms 132 → 114/3,950, asked 721 → 618; every language
+# the same or more crises answered or asked but Romanian (546 → 544/549, the cost).
 @pytest.mark.parametrize("code", sorted(REQUIRED_LANGUAGES))
 def test_the_pipeline_answers_or_asks_about_crises_in_each_language_no_worse_than_measured(code):
     figures = evaluation.evaluate_pipeline(code)

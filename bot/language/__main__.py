@@ -60,8 +60,8 @@ def main(argv: list[str] | None = None) -> int:
         codes = [a for a in args if not a.startswith("--")]
         print(report(codes or sorted(language.languages()), show_blind, dev_only="--dev" in args))
         if "--pipeline" in args:
-            from bot.language.evaluation import UNTRAINED_PARTS, pipeline_report
-            for part in UNTRAINED_PARTS:
+            from bot.language.evaluation import MEASURED_PARTS, pipeline_report
+            for part in MEASURED_PARTS:
                 print(f"\nThe whole pipeline (lexicons, then the crisis net), {part} part:\n")
                 print(pipeline_report(codes or sorted(language.languages()), part))
         return 0

@@ -19,10 +19,12 @@ language), `batch14/zh.yml` (Chinese only: 140 crises in everyday, indirect and 
 `batch19/` (two-step messages, the same brief as blind 18), `batch23/` (a general mix: 40 crises and 60 ordinary
 messages close to them a language), `batch24/` (crises said indirectly: 40 crises, 20 of them suicide or
 self-harm, and 60 ordinary messages close to them a language) and `batch25/` (70 ordinary messages that sound like
-a crisis and 30 crises in the same everyday words a language) are measured and never learned by the net, but were
-read, so they are development data for the lexicons, not blind parts. Agreement between two machine-written sets is
-not clinical evidence: a native speaker must review both before these figures mean more than "the lexicon agrees
-with another writer".
+a crisis and 30 crises in the same everyday words a language) were read, so they are development data for the
+lexicons, not blind parts; each is still measured on its own. Since session 23 (2026-12-07) the languages net learns
+them too (`READ_PARTS`), so their figures no longer measure the net: its operating points were set with one read
+batch left out at a time (bot/nlu/crisis_net.py). Agreement between two machine-written sets is not clinical
+evidence: a native speaker must review both before these figures mean more than "the lexicon agrees with another
+writer".
 """
 from __future__ import annotations
 
@@ -37,13 +39,14 @@ SETS_DIR = PROJECT_ROOT / "tests" / "data" / "multilingual"
 # Never trained or tuned on; each reported on its own.
 BLIND_PARTS = ("blind", "blind5", "blind7", "blind8", "blind9", "blind11", "blind12", "blind15", "blind17",
                "blind18", "blind20", "blind21", "blind22")
-# Never learned by the crisis net, each reported on its own. Besides the blind parts, these batches were read by the
-# lexicon writers but kept from the net: batch 6 (learning it cost recall on the blind parts,
-# docs/clinical-safety.md); batches 10 and 13 (ordinary messages with crisis words); batch 14 (Chinese crises in
-# everyday, indirect and slang words); batches 16 and 24 (crises said indirectly); batches 19 and 23 (read as they
-# came); batch 25 (ordinary messages that sound like a crisis, and crises in the same everyday words).
-UNTRAINED_PARTS = (*BLIND_PARTS, "batch6", "batch10", "batch13", "batch14", "batch16", "batch19", "batch23",
-                   "batch24", "batch25")
+# Read by the lexicon writers, so development data for the lexicons; learned by the languages net since session 23
+# (2026-12-07; each left out in turn, learning the others kept every crisis and asked fewer ordinary messages,
+# H59): batch 6 (120 a language), batches 10 and 13 (ordinary messages with crisis words), batch 14 (Chinese crises
+# in everyday, indirect and slang words), batches 16 and 24 (crises said indirectly), batches 19 and 23 (read as
+# they came) and batch 25 (ordinary messages that sound like a crisis, and crises in the same everyday words).
+READ_PARTS = ("batch6", "batch10", "batch13", "batch14", "batch16", "batch19", "batch23", "batch24", "batch25")
+# Each reported on its own: the blind parts, and the read batches.
+MEASURED_PARTS = (*BLIND_PARTS, *READ_PARTS)
 NOT_CRISIS = "none"
 
 
@@ -77,17 +80,17 @@ def labelled(code: str) -> list[dict]:
 
 
 def part_of(item: dict) -> str:
-    """The blind parts and batch 6 are kept apart (the net never learns them); a spent blind batch is development
+    """The blind parts and the read batches are each measured on their own; a spent blind batch is development
     data."""
     part = str(item.get("part"))
-    return part if part in UNTRAINED_PARTS else "dev"
+    return part if part in MEASURED_PARTS else "dev"
 
 
 def evaluate(code: str) -> dict[str, Figures]:
     """Figures for the `dev` and `blind` parts of one language's set, read by the whole detector (every
     language's lexicon and the English one, as in production)."""
     from bot.crisis import detect_all
-    out = {part: Figures() for part in ("dev", *UNTRAINED_PARTS)}
+    out = {part: Figures() for part in ("dev", *MEASURED_PARTS)}
     for item in labelled(code):
         figures = out[part_of(item)]
         signals = detect_all(str(item["text"]))
@@ -114,7 +117,7 @@ def evaluate_pipeline(code: str) -> dict[str, Figures]:
     English); `false_alarms` counts tier 1 on an ordinary message, `asked` tier 2."""
     from bot import crisis
     from bot.nlu import crisis_net
-    out = {part: Figures() for part in ("dev", *UNTRAINED_PARTS)}
+    out = {part: Figures() for part in ("dev", *MEASURED_PARTS)}
     for item in labelled(code):
         text, figures = str(item["text"]), out[part_of(item)]
         analysis = crisis.analyse(text)

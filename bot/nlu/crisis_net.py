@@ -108,16 +108,18 @@ def read_nlu_examples() -> list[Labelled]:
 
 
 def read_other_languages() -> list[Labelled]:
-    """Messages in the other supported languages: the training batches in data/crisis/corpus/languages/ and
-    the development parts of the labelled multilingual sets (never their blind part)."""
-    from bot.language.evaluation import labelled, part_of
+    """Messages in the other supported languages: the training batches in data/crisis/corpus/languages/, and the
+    development parts and read batches of the labelled multilingual sets (never a blind part)."""
+    from bot.language.evaluation import READ_PARTS, labelled, part_of
+    learned_parts = ("dev", *READ_PARTS)
     items = []
     for path in sorted(LANGUAGES_DIR.rglob("*.yml")):  # <code>.yml, and batchN/<code>.yml by other writers
         messages = (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("messages") or []
         source = f"languages/{path.relative_to(LANGUAGES_DIR).with_suffix('')}"
         items += [_labelled(entry, source) for entry in messages]
     for code in sorted(p.stem for p in LANGUAGES_DIR.glob("*.yml")):
-        items += [_labelled(entry, f"multilingual/{code}") for entry in labelled(code) if part_of(entry) == "dev"]
+        items += [_labelled(entry, f"multilingual/{code}/{part_of(entry)}") for entry in labelled(code)
+                  if part_of(entry) in learned_parts]
     return items
 
 
@@ -272,25 +274,26 @@ EMERGENCIES = frozenset({"medical_emergency", "psychosis", "abuse_danger", "sexu
 # somewhere in a message ("dead tired") must not hide the risk beside it ("dead would be better honestly").
 # Leave-one-batch-out: 0.9 → tiers 1+2 recall 0.881, 0.5 → 0.908, for one point more false alarms.
 FIGURATIVE_OVERRIDE = 0.5
-# In another language the net learned from a few hundred machine-written messages a language: alone, it asks
-# (tier 2) and raises the alarm only for an emergency from this P(crisis), and asks from a lower P(crisis) +
-# P(possible) than the English net. Both points were set again when it learned training batch 3 (crises told
-# indirectly, and crisis words about someone else or the past), on the read batches it never learned (1,423 crises,
-# 1,977 ordinary messages; docs/clinical-safety.md, H54). Asked at 0.4: 1,390 crises and 532 ordinary messages;
-# before, at 0.5, 1,362 and 580. The alarm for an emergency at 0.8: 447 crises and 19 ordinary; before, at 0.9,
-# 375 and 19. More crises reached, no more ordinary messages, at each point. With training batches 4 and 5 as well,
-# at the same points: 1,396 and 485; 467 and 17.
+# In another language the net learned from a few thousand machine-written messages: alone, it asks (tier 2) from a
+# lower P(crisis) + P(possible) than the English net, and raises the alarm only for an emergency from this P(crisis).
+# Set again when it learned the read batches (session 23, 2026-12-07; H59), on those batches each left out in turn
+# (the net learning the other eight; 2,192 crises and 3,300 ordinary messages, with today's lexicons): asking from
+# 0.3, every crisis is answered or asked and 672 ordinary messages are asked, against 864 with the net before at 0.4;
+# from 0.35 one crisis is neither, from 0.4 two. The alarm for an emergency stays at 0.8 (0.7: 7 more false alarms).
+# History (H54): 0.5 and 0.9 until training batch 3, then 0.4 and 0.8 on the read batches the net had not learned.
 OTHER_LANGUAGE_EMERGENCY_THRESHOLD = 0.8
-OTHER_LANGUAGE_POSSIBLE_THRESHOLD = 0.4
+OTHER_LANGUAGE_POSSIBLE_THRESHOLD = 0.3
 # The other languages' lexicons are machine-written and not yet reviewed by a native speaker, and most of their false
 # alarms are words the languages net reads as ordinary (an idiom, a film, a crisis long over). Where one of them is
 # the only voice for an alarm about suicide or abuse and the languages net puts the message's risk below this point,
 # the person is asked ("is that happening for you?", "are you safe now?", with the numbers) instead (hazard H58).
 # Set on the read batches 10 to 25, each read by the lexicons as they were just before its writers saw them (so
-# their false alarms are fresh) and by today's languages net, which never learned them: at 0.2, 95 of the 291 false
-# alarms become the question, and 3 of the 1,048 crises those lexicons caught are asked instead of answered at once
-# (all suicide, all still given the numbers); at 0.1, 58 and none; at 0.3, 119 and 7.
-OTHER_LANGUAGE_DOUBT_THRESHOLD = 0.2
+# their false alarms are fresh) and by a languages net that had not learned it. With the net that had learned no read
+# batch (session 22): at 0.2, 95 of the 291 false alarms become the question, and 3 of the 1,048 crises those
+# lexicons caught are asked instead of answered at once (all suicide, all still given the numbers); at 0.1, 58 and
+# none; at 0.3, 119 and 7. With the net learning the other read batches (session 23, H59; from 15 words, below):
+# at 0.15, 107 of 159 such false alarms and 3 of 423 such crises; at 0.1, 91 and 3; at 0.2, 117 and 5.
+OTHER_LANGUAGE_DOUBT_THRESHOLD = 0.15
 # Only in a message of at least this many words (a Han character counts as half a word: a Chinese word is about two
 # characters). A short message gives the net little to read and leaves no room for the idiom, story or past that
 # makes a lexicon's reading wrong: 89 of the 95 false alarms above that the net doubted had 15 words or more, while
