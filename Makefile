@@ -170,4 +170,4 @@ bench-language-id: setup
 	$(PY) -m bench.language_id
 
 clean:
-	rm -rf models results var
+	rm -rf models results var .cache

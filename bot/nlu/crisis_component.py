@@ -126,7 +126,7 @@ class CrisisComponent(GraphComponent, IntentClassifier):
         component = cls(config)
         language.warm_up()
         crisis.detect("warm up")
-        crisis_net.net()  # trains the n-gram nets now (a few seconds), not on the first message
+        crisis_net.net()  # trains the n-gram nets now (or reads them back from disk), not on the first message
         crisis_net.languages_net()
         return component
 

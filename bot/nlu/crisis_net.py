@@ -29,12 +29,13 @@ when first used (about two seconds; deterministic), so there is no binary artefa
 from __future__ import annotations
 
 import logging
+import os
 import re
 import sys
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable
 
 import yaml
 
@@ -380,13 +381,68 @@ def training_set() -> list[Labelled]:
 @lru_cache(maxsize=1)
 def net() -> CrisisNet:
     """The English net: its training is exactly the English data, so the other languages never shift it."""
-    return CrisisNet(training_set())
+    return _trained_once("english", training_set)
 
 
 @lru_cache(maxsize=1)
 def languages_net() -> CrisisNet:
     """The net for messages in another language: the English data and the other languages'."""
-    return CrisisNet(training_set() + read_other_languages())
+    return _trained_once("languages", lambda: training_set() + read_other_languages())
+
+
+# Every process that reads messages trains the nets when it starts (the languages net about 50 s on 2 cores), so a
+# trained net is kept on disk under a key made of everything it is learned from and the code that learns it: a
+# changed file means a new key and a new training, never a stale net. Not personal data: only the training sets.
+NET_CACHE_DIR = PROJECT_ROOT / ".cache" / "crisis-nets"
+_LEARNED_FROM = (CORPUS_DIR, NLU_DIR, PROJECT_ROOT / "tests" / "data" / "multilingual")
+_LEARNING_CODE = (Path(__file__), PROJECT_ROOT / "bot" / "language" / "evaluation.py",
+                  PROJECT_ROOT / "bot" / "language" / "han.py")
+
+
+def training_key(name: str) -> str:
+    import hashlib
+
+    import numpy
+    import sklearn
+    digest = hashlib.sha256(f"{name} {sklearn.__version__} {numpy.__version__} {sys.version}".encode())
+    read = [(path.relative_to(folder), path) for folder in _LEARNED_FROM
+            for path in sorted(folder.rglob("*")) if path.is_file()]
+    for name_of, path in [*read, *((Path(path.name), path) for path in _LEARNING_CODE)]:
+        digest.update(str(name_of).encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:24]
+
+
+def _trained_once(name: str, training: Callable[[], list[Labelled]]) -> CrisisNet:
+    """The net from the disk cache when its key matches, else trained now and kept. A cache that cannot be read or
+    written only costs the training."""
+    import pickle
+    try:
+        path: Path | None = NET_CACHE_DIR / f"{name}-{training_key(name)}.pickle"
+    except Exception:  # noqa: BLE001 — a file that cannot be read: no key, so train and keep nothing
+        logger.warning("The crisis net's training files could not be read for its cache key")
+        path = None
+    if path is not None and path.exists():
+        try:
+            with path.open("rb") as cached:
+                found = pickle.load(cached)  # noqa: S301 — written by this code, in the project's own directory
+            if isinstance(found, CrisisNet):
+                return found
+        except Exception:  # noqa: BLE001 — unreadable or half-written by a crash: train again
+            logger.warning("A kept crisis net could not be read; training it again")
+    trained = CrisisNet(training())
+    if path is not None:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            partial = path.with_suffix(f".{os.getpid()}.tmp")
+            with partial.open("wb") as out:
+                pickle.dump(trained, out, protocol=pickle.HIGHEST_PROTOCOL)
+            os.replace(partial, path)  # atomic: another process never reads half a net
+            for older in path.parent.glob(f"{name}-*.pickle"):
+                if older != path:  # a net learned from files that have since changed
+                    older.unlink(missing_ok=True)
+        except OSError:
+            logger.warning("The trained crisis net could not be kept on disk; it will be trained again next start")
+    return trained
 
 
 def assess(text: str, lexicon_category: str | None, classifier_category: str | None,
