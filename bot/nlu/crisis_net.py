@@ -21,7 +21,8 @@ about suicide or abuse, and this net reads a message long enough to judge as ord
 (H58).
 
 Two models: the tier (P(crisis), P(possible), P(none)) and, for risky messages, the category. Trained
-when first used (about two seconds; deterministic), so there is no binary artefact to ship or trust.
+when first used (deterministic; the languages net takes about 50 s) and kept on this machine in `.cache/crisis-nets/`
+under a key of everything it learns from (`_trained_once`), so no binary artefact is shipped or trusted from elsewhere.
 `Make`'s model fingerprint includes the corpus, so a corpus change retrains Rasa's model too.
 
     python -m bot.nlu.crisis_net "some message"      the net's view of one message
