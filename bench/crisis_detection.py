@@ -6,7 +6,8 @@ runs on every message (the crisis component, the silence guard and the escalatio
 Times `detect` on each message of the English lexicon's labelled set and of the multilingual development
 sets, after a warm-up; prints the median, p95 and mean in ms with the machine. Then the two crisis nets: how long
 each takes to train (a process that starts after their training files changed), how long to read back from the
-disk cache (every other start), and each one's reading of a message on the same sets. Reported, never asserted: these machines are shared (bench/results.md).
+disk cache (every other start), and each one's reading of a message on the same sets. Reported, never asserted:
+these machines are shared (bench/results.md).
 """
 from __future__ import annotations
 

@@ -26,17 +26,19 @@ EMERGENCY = (0.7, 0.8)
 DOUBT = (0.1, 0.15, 0.2)
 
 
+THRESHOLDS = ("OTHER_LANGUAGE_POSSIBLE_THRESHOLD", "OTHER_LANGUAGE_EMERGENCY_THRESHOLD", "OTHER_LANGUAGE_DOUBT_THRESHOLD")
+
+
 @contextmanager
 def points(asks: float, emergency: float, doubt: float):
-    saved = (crisis_net.OTHER_LANGUAGE_POSSIBLE_THRESHOLD, crisis_net.OTHER_LANGUAGE_EMERGENCY_THRESHOLD,
-             crisis_net.OTHER_LANGUAGE_DOUBT_THRESHOLD)
-    (crisis_net.OTHER_LANGUAGE_POSSIBLE_THRESHOLD, crisis_net.OTHER_LANGUAGE_EMERGENCY_THRESHOLD,
-     crisis_net.OTHER_LANGUAGE_DOUBT_THRESHOLD) = asks, emergency, doubt
+    saved = {name: getattr(crisis_net, name) for name in THRESHOLDS}
+    for name, value in zip(THRESHOLDS, (asks, emergency, doubt)):
+        setattr(crisis_net, name, value)
     try:
         yield
     finally:
-        (crisis_net.OTHER_LANGUAGE_POSSIBLE_THRESHOLD, crisis_net.OTHER_LANGUAGE_EMERGENCY_THRESHOLD,
-         crisis_net.OTHER_LANGUAGE_DOUBT_THRESHOLD) = saved
+        for name, value in saved.items():
+            setattr(crisis_net, name, value)
 
 
 def read_batches() -> dict[str, list[dict]]:
@@ -46,15 +48,6 @@ def read_batches() -> dict[str, list[dict]]:
             if evaluation.part_of(item) in evaluation.READ_PARTS:
                 batches[evaluation.part_of(item)].append(item)
     return batches
-
-
-def lexicon_reading(text: str) -> tuple:
-    """The arguments crisis_net.assess takes from the lexicons, as the crisis component builds them."""
-    analysis = crisis.analyse(text)
-    signal = analysis.signals[0] if analysis.signals else None
-    return (signal.category if signal else None, None, signal is None and analysis.figurative,
-            analysis.asks[0].category if analysis.asks else None, analysis.told_as_over,
-            crisis_net.doubtable(analysis.signals, text))
 
 
 def main() -> int:
@@ -68,14 +61,14 @@ def main() -> int:
         learned = [crisis_net._labelled(item, f"read/{part}") for part, rest in batches.items() if part != held_out
                    for item in rest]
         net = crisis_net.CrisisNet(others + learned)
-        readings = [(str(item["text"]), item["label"], lexicon_reading(str(item["text"]))) for item in items]
+        readings = [(str(item["text"]), item["label"], crisis.analyse(str(item["text"]))) for item in items]
         saved, crisis_net.languages_net = crisis_net.languages_net, lambda: net
         try:
             for point in grid:
                 with points(*point):
                     figures = totals[point]
                     for text, label, reading in readings:
-                        tier = crisis_net.assess(text, *reading)[0].tier
+                        tier = crisis_net.assess_analysed(text, reading)[0].tier
                         if label == evaluation.NOT_CRISIS:
                             figures[3:] = [figures[3] + 1, figures[4] + (tier == "crisis"),
                                            figures[5] + (tier == "possible")]

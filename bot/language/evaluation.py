@@ -120,12 +120,7 @@ def evaluate_pipeline(code: str) -> dict[str, Figures]:
     out = {part: Figures() for part in ("dev", *MEASURED_PARTS)}
     for item in labelled(code):
         text, figures = str(item["text"]), out[part_of(item)]
-        analysis = crisis.analyse(text)
-        signal = analysis.signals[0] if analysis.signals else None
-        decision, _ = crisis_net.assess(text, signal.category if signal else None, None,
-                                        signal is None and analysis.figurative,
-                                        analysis.asks[0].category if analysis.asks else None,
-                                        analysis.told_as_over, crisis_net.doubtable(analysis.signals, text))
+        decision, _ = crisis_net.assess_analysed(text, crisis.analyse(text))
         if item["label"] == NOT_CRISIS:
             figures.negatives += 1
             figures.false_alarms += decision.tier == "crisis"

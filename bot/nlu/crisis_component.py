@@ -156,10 +156,8 @@ class CrisisComponent(GraphComponent, IntentClassifier):
         predicted = (None if signal is not None or figurative or analysis.told_as_over
                      else self._model_crisis_intent(message))
         ask = analysis.asks[0] if analysis.asks else None
-        decision, view = crisis_net.assess(text, signal.category if signal else None,
-                                           CRISIS_INTENTS[predicted[INTENT_NAME_KEY]] if predicted else None,
-                                           figurative, ask.category if ask else None, analysis.told_as_over,
-                                           crisis_net.doubtable(analysis.signals, text))
+        decision, view = crisis_net.assess_analysed(
+            text, analysis, CRISIS_INTENTS[predicted[INTENT_NAME_KEY]] if predicted else None)
         votes = {"lexicon": signal.category if signal else None,
                  "classifier": CRISIS_INTENTS[predicted[INTENT_NAME_KEY]] if predicted else None,
                  "net": None if view is None else {"crisis": round(view.crisis, 3), "possible": round(view.possible, 3),

@@ -401,16 +401,29 @@ _LEARNING_CODE = (Path(__file__), PROJECT_ROOT / "bot" / "language" / "evaluatio
 
 
 def training_key(name: str) -> str:
+    """The net's name with a digest of what it learns from: a changed training file or learning code, or another
+    scikit-learn, numpy or Python, gives a new key."""
+    import hashlib
+    files = [(path.relative_to(folder), path) for folder in _LEARNED_FROM
+             for path in sorted(folder.rglob("*")) if path.is_file()]
+    files += [(Path(path.name), path) for path in _LEARNING_CODE]
+    stamps = tuple((str(name_of), path.stat().st_mtime_ns, path.stat().st_size) for name_of, path in files)
+    return hashlib.sha256(f"{name} {_contents_digest(stamps, tuple(path for _, path in files))}".encode()
+                          ).hexdigest()[:24]
+
+
+@lru_cache(maxsize=4)
+def _contents_digest(stamps: tuple, paths: tuple[Path, ...]) -> str:
+    """The digest of the files' contents, read once per process while their sizes and times stay the same: both
+    nets learn from the same 7 MB, and reading it twice cost a second at every start."""
     import hashlib
 
     import numpy
     import sklearn
-    digest = hashlib.sha256(f"{name} {sklearn.__version__} {numpy.__version__} {sys.version}".encode())
-    read = [(path.relative_to(folder), path) for folder in _LEARNED_FROM
-            for path in sorted(folder.rglob("*")) if path.is_file()]
-    for name_of, path in [*read, *((Path(path.name), path) for path in _LEARNING_CODE)]:
-        digest.update(str(name_of).encode() + b"\0" + path.read_bytes() + b"\0")
-    return digest.hexdigest()[:24]
+    digest = hashlib.sha256(f"{sklearn.__version__} {numpy.__version__} {sys.version}".encode())
+    for (name_of, _, _), path in zip(stamps, paths):
+        digest.update(name_of.encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
 
 
 def _trained_once(name: str, training: Callable[[], list[Labelled]]) -> CrisisNet:
@@ -477,6 +490,15 @@ def assess(text: str, lexicon_category: str | None, classifier_category: str | N
     if decision.tier == "none" and lexicon_asks:
         decision = decide(None, None, figurative, None, lexicon_asks=lexicon_asks)
     return decision, view
+
+
+def assess_analysed(text: str, analysis, classifier_category: str | None = None) -> tuple[Decision, NetView | None]:
+    """`assess` with the lexicons' reading of the text (`bot.crisis.analyse`): its first alarm, figurative guard,
+    first ask, a crisis told as over and whether another language's alarm may be doubted."""
+    signal = analysis.signals[0] if analysis.signals else None
+    return assess(text, signal.category if signal else None, classifier_category,
+                  signal is None and analysis.figurative, analysis.asks[0].category if analysis.asks else None,
+                  analysis.told_as_over, doubtable(analysis.signals, text))
 
 
 def _view(which, text: str) -> NetView | None:
