@@ -262,6 +262,9 @@ class RiskReview(Base):
     detected_at = Column(DateTime, nullable=False, default=datetime.utcnow, index=True)
     message = Column(Text, nullable=False)
     answer = Column(String(20))  # after the question: yes | unsure | no | none (no answer, or another topic)
+    # Why it was asked, not answered: net | ask_rule:<rule> | told_as_over:<rule> | alarm_doubted:<rule> (a lexicon's
+    # alarm the languages net read as ordinary, H58) — never message text.
+    reason = Column(String(80))
 
 
 class ChannelContact(Base):

@@ -371,6 +371,7 @@ def test_in_between_the_person_is_asked_and_nothing_is_alerted(component, net_sa
     component.process([msg])
     assert msg.get("intent")["name"] == "possible_suicide_self_harm"
     assert crisis_entities(msg) == [] and msg.get("crisis")["tier"] == "possible"
+    assert msg.get("crisis")["asked_because"] == "net"
 
 
 @pytest.mark.parametrize("category", ["psychosis", "medical_emergency"])
@@ -552,7 +553,7 @@ def test_an_ask_rule_asks_and_records_its_rule_and_never_alerts(component, net_s
     assert msg.get("intent")["name"] == "possible_suicide_self_harm" and crisis_entities(msg) == []
     details = msg.get("crisis")
     assert (details["tier"], details["source"], details["rule"]) == ("possible", "lexicon", "PL-ASK-99")
-    assert details["phrase"] == text[0:12]
+    assert details["phrase"] == text[0:12] and details["asked_because"] == "ask_rule"
 
 
 def test_an_ask_rule_never_lowers_what_the_lexicon_or_a_sure_net_decided():
@@ -624,6 +625,7 @@ def test_the_component_asks_about_a_doubted_alarm_names_its_rule_and_alerts_nobo
     details = msg.get("crisis")
     assert (details["tier"], details["source"], details["rule"]) == ("possible", "lexicon", rule)
     assert details["votes"]["lexicon"] == category and details["votes"]["net"]["crisis"] == 0.02
+    assert details["asked_because"] == "alarm_doubted", "the review record shows an alarm was turned into a question"
     monkeypatch.setattr(crisis_component.crisis_net, "languages_net", lambda: FixedNet(0.3, 0.2, "suicide_self_harm"))
     msg = message(text, intent="find_support", confidence=0.8)
     component.process([msg])

@@ -34,6 +34,16 @@ def test_migration_creates_the_hsds_tables_and_downgrades_cleanly(database_url):
     assert set(inspect(get_engine(database_url)).get_table_names()) == {"alembic_version"}
 
 
+def test_the_migrations_build_exactly_the_tables_the_models_describe(database_url):
+    """A column added to a model without a migration (or the reverse) fails here, not in production."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from bot.models import Base
+    with get_engine(database_url).connect() as connection:
+        assert compare_metadata(MigrationContext.configure(connection), Base.metadata) == []
+
+
 def test_import_stores_taxonomy_terms_and_provenance(sample_directory):
     with session_scope(sample_directory) as session:
         terms = {(t.taxonomy_id, t.code) for t in session.scalars(select(TaxonomyTerm))}

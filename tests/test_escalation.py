@@ -356,6 +356,31 @@ def test_a_possible_risk_is_kept_for_review_with_its_answer_and_never_alerted(co
     assert cli(["review"]) == 0
 
 
+@pytest.mark.parametrize("details,reason", [
+    ({"tier": "possible", "source": "lexicon", "rule": "PL-SSH-01", "asked_because": "alarm_doubted"},
+     "alarm_doubted:PL-SSH-01"),
+    ({"tier": "possible", "source": "lexicon", "rule": "PL-ASK-03", "asked_because": "ask_rule"}, "ask_rule:PL-ASK-03"),
+    ({"tier": "possible", "source": "net", "rule": None, "asked_because": "net"}, "net"),
+    (None, None),
+])
+def test_a_review_says_why_it_was_asked_naming_the_rule_never_the_words(contacts, capsys, details, reason):
+    """The clinical lead reviews a lexicon's alarm the languages net doubted (H58) apart from a sigh the net read."""
+    event = user_event("p4", "nie chce juz zyc, serio, o ktorej jest grupa w Leith", "possible_suicide_self_harm")
+    if details:
+        event["parse_data"]["crisis"] = details
+    broker = EscalationEventBroker()
+    broker.publish(event)
+    broker.flush()
+    with session_scope(contacts) as session:
+        [review] = session.scalars(select(RiskReview)).all()
+        assert review.reason == reason and session.scalars(select(Alert)).all() == []
+    assert cli(["review"]) == 0
+    shown = capsys.readouterr().out
+    assert f"asked: {reason or '?'}" in shown
+    assert f"{int(reason is not None and reason.startswith('alarm_doubted'))} a lexicon's alarm the languages net doubted" \
+        in shown
+
+
 @pytest.mark.parametrize("status,expected", [
     ("answered", "They were sent emergency numbers by text."),
     ("suppressed", "They could NOT be answered: this number had opted out of texts (STOP)."),

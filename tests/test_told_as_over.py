@@ -128,6 +128,7 @@ def test_the_component_asks_and_names_the_rule_whatever_diet_predicted():
     assert msg.get("intent")["name"] == f"{crisis_component.POSSIBLE_PREFIX}suicide_self_harm"
     details = msg.get("crisis")
     assert (details["tier"], details["source"]) == ("possible", "lexicon") and details["rule"]
+    assert details["asked_because"] == "told_as_over"
     assert not [e for e in msg.get("entities") if e["entity"] == "crisis_category"], "nothing is alerted"
 
 

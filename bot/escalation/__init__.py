@@ -134,12 +134,14 @@ def replay_journal() -> int:
 
 
 def record_review(conversation_id: str, channel: str | None, kind: str, message: str,
-                  now: datetime | None = None) -> None:
-    """Keep a possible-risk signal (or an urgent-help request) for clinical review: no alert. Never raises."""
+                  now: datetime | None = None, reason: str | None = None) -> None:
+    """Keep a possible-risk signal (or an urgent-help request) for clinical review, with why it was asked
+    (`RiskReview.reason`): no alert. Never raises."""
     try:
         with session_scope() as session:
             session.add(RiskReview(conversation_id=conversation_id, channel=channel, kind=kind,
-                                   message=message[:4000], detected_at=now or utcnow()))
+                                   message=message[:4000], detected_at=now or utcnow(),
+                                   reason=reason[:80] if reason else None))
     except Exception:
         logger.error("Could not keep a possible-risk signal for review", exc_info=True)
 

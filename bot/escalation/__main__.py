@@ -139,10 +139,11 @@ def cmd_review(args) -> int:
                                   .order_by(RiskReview.detected_at)).all()
         for r in reviews:
             print(f"{r.detected_at:%Y-%m-%d %H:%M}\t{privacy.ref(r.conversation_id)}\t{r.channel or '?'}\t{r.kind}\t"
-                  f"answer: {r.answer or 'pending'}\t{privacy.redact(r.message)[:200]}")
+                  f"asked: {r.reason or '?'}\tanswer: {r.answer or 'pending'}\t{privacy.redact(r.message)[:200]}")
+        doubted = sum((r.reason or "").startswith("alarm_doubted") for r in reviews)
         print(f"{len(reviews)} signal(s) to review in the last {args.days} day(s); "
               f"{sum(r.answer in ('yes', 'unsure') for r in reviews)} answered yes or unsure (each of those is also an "
-              "escalation).")
+              f"escalation); {doubted} a lexicon's alarm the languages net doubted (H58), asked instead.")
     return 0
 
 

@@ -49,6 +49,16 @@ def category_of(parse_data: Dict[Text, Any]) -> Optional[str]:
     return category if category in CATEGORIES else None
 
 
+def review_reason(parse_data: Dict[Text, Any]) -> Optional[str]:
+    """Why the crisis component asked rather than answered, with the lexicon rule when one decided (its id, never
+    the words): "net", "ask_rule:PL-A-03", "alarm_doubted:UR-S-21", "told_as_over:EN-S-02"."""
+    details = parse_data.get("crisis")
+    if not isinstance(details, dict) or not details.get("asked_because"):
+        return None
+    because, rule = str(details["asked_because"]), details.get("rule")
+    return f"{because}:{rule}" if rule and because != "net" else because
+
+
 def answer_to_question(intent: str) -> str:
     if intent == "affirm" or intent.startswith((CRISIS_PREFIX, POSSIBLE_PREFIX)):
         return "yes"
@@ -124,7 +134,7 @@ class EscalationEventBroker(EventBroker):
         if category:
             self._record(sender, category, text, channel)
         elif intent.startswith(POSSIBLE_PREFIX) or intent in REVIEWED_INTENTS:
-            self._writer.submit(record_review, sender, channel, intent, text)
+            self._writer.submit(record_review, sender, channel, intent, text, None, review_reason(parse_data))
 
     def _bot(self, sender: str, utter_action: str) -> None:
         if utter_action.startswith(POSSIBLE_QUESTION_PREFIX):

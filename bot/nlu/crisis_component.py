@@ -36,7 +36,8 @@ Neither: a crisis_* or possible_* intent DIET predicted on its own is demoted to
 
 The message also carries `crisis` in its parse data: {"tier", "category", "source", "rule", "phrase",
 "third_party", "confidence", "votes": {"lexicon", "classifier", "net": {"crisis", "possible",
-"category"}, "figurative"}} — so a reviewer can see why.
+"category"}, "figurative"}}, and at tier 2 "asked_because" (net | ask_rule | told_as_over | alarm_doubted) — so a
+reviewer can see why.
 
 `process` never raises: a failure on one message is logged and that message keeps DIET's output.
 """
@@ -170,6 +171,7 @@ class CrisisComponent(GraphComponent, IntentClassifier):
             return
         if decision.tier == "possible":
             confidence = round(view.risk, 3) if view and decision.source == "net" else 1.0
+            details["asked_because"] = asked_because(decision.source, signal, analysis.told_as_over)
             if decision.source == "lexicon":  # an ask rule, or an alarm the net doubted: the record names the rule
                 asked_by = signal or ask
                 details.update(rule=asked_by.rule, phrase=asked_by.phrase)
@@ -238,6 +240,16 @@ class CrisisComponent(GraphComponent, IntentClassifier):
                     if not (isinstance(e, dict) and e.get(ENTITY_ATTRIBUTE_TYPE) == ENTITY_NAME)]
         message.set(ENTITIES, entities + ([entity] if entity else []), add_to_output=True)
         message.set(CRISIS_KEY, details, add_to_output=True)
+
+
+def asked_because(source: str | None, signal, told_as_over: bool) -> str:
+    """Why a message was asked about rather than answered: the clinical lead reviews a doubted alarm (H58)
+    differently from a sigh the net read."""
+    if source != "lexicon":
+        return "net"
+    if told_as_over:
+        return "told_as_over"
+    return "alarm_doubted" if signal is not None else "ask_rule"
 
 
 def bare_reply(text: str) -> bool:
