@@ -67,3 +67,14 @@ def test_a_damaged_or_unwritable_cache_only_costs_the_training(cache, tmp_path, 
     monkeypatch.setattr(crisis_net, "NET_CACHE_DIR", blocked / "nets")
     assert crisis_net._trained_once("test", training).view(PROBES[1]) is not None
     assert len(calls) == 2
+
+
+def test_a_net_that_cannot_be_written_is_still_returned_and_leaves_no_half_file(cache, monkeypatch):
+    folder, training, calls = cache
+    import pickle
+
+    def refuse(*args, **kwargs):
+        raise pickle.PicklingError("cannot keep it")
+    monkeypatch.setattr(pickle, "dump", refuse)
+    assert crisis_net._trained_once("test", training).view(PROBES[0]).risk > 0
+    assert len(calls) == 1 and list(folder.glob("*")) == []

@@ -445,17 +445,21 @@ def _trained_once(name: str, training: Callable[[], list[Labelled]]) -> CrisisNe
             logger.warning("A kept crisis net could not be read; training it again")
     trained = CrisisNet(training())
     if path is not None:
+        partial = path.with_suffix(f".{os.getpid()}.tmp")
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            partial = path.with_suffix(f".{os.getpid()}.tmp")
             with partial.open("wb") as out:
                 pickle.dump(trained, out, protocol=pickle.HIGHEST_PROTOCOL)
             os.replace(partial, path)  # atomic: another process never reads half a net
             for older in path.parent.glob(f"{name}-*.pickle"):
                 if older != path:  # a net learned from files that have since changed
                     older.unlink(missing_ok=True)
-        except OSError:
+        except Exception:  # noqa: BLE001 — a full disk or a net that will not pickle must not cost the net itself
             logger.warning("The trained crisis net could not be kept on disk; it will be trained again next start")
+            try:
+                partial.unlink(missing_ok=True)
+            except OSError:
+                pass
     return trained
 
 
